@@ -1,0 +1,28 @@
+//! clr: Leslie Smith's learning-rate discipline for CIFAR-10 ResNets, on tch/libtorch.
+//!
+//! Data flows config → data → model → schedule → train loop → logs and plots:
+//! `cli` → `config` → `download`/`cifar`/`dataset`/`augment` → `resnet`/`sgd`/`learner` →
+//! `schedule` → `train`/`range_test`/`bench` → `records`/`checkpoint`/`plot`.
+
+pub mod app;
+pub mod atomic;
+pub mod augment;
+pub mod bench;
+pub mod checkpoint;
+pub mod cifar;
+pub mod cli;
+pub mod config;
+pub mod dataset;
+pub mod device;
+pub mod download;
+pub mod error;
+pub mod learner;
+pub mod plot;
+pub mod progress;
+pub mod range_finder;
+pub mod range_test;
+pub mod records;
+pub mod resnet;
+pub mod schedule;
+pub mod sgd;
+pub mod train;

@@ -1,0 +1,267 @@
+//! PNG plots of a run: the LR range test, the training curves and a schedule preview.
+//!
+//! Drawn with plotters' bitmap backend and written atomically (temporary file, then rename), so
+//! a plot is either the old file or the complete new one. Text uses DejaVu Sans embedded in the
+//! binary (the `dejavu` crate): no system fonts or fontconfig needed.
+
+mod curves;
+mod range_test;
+#[cfg(test)]
+mod tests;
+
+pub use curves::{curves_png, schedule_png};
+pub use range_test::range_test_png;
+
+use crate::error::UsageError;
+use crate::records::{read_rows, EpochRow, LrFindRow, StepRow};
+use anyhow::{Context, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// The drawing area every plot renders into.
+pub(crate) type Root<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+
+/// Font family name the charts ask for; DejaVu Sans is registered under it.
+pub(crate) const FONT: &str = "sans-serif";
+pub(crate) const TITLE_PX: u32 = 28;
+pub(crate) const CAPTION_PX: u32 = 22;
+pub(crate) const AXIS_PX: u32 = 18;
+pub(crate) const TICK_PX: u32 = 16;
+
+/// Register DejaVu Sans once per process. plotters' ab_glyph backend only knows registered fonts.
+fn ensure_font() -> Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        let regular = register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_ok();
+        let bold = register_font(FONT, FontStyle::Bold, dejavu::sans::bold()).is_ok();
+        regular && bold
+    });
+    anyhow::ensure!(ok, "cannot load the embedded DejaVu Sans font");
+    Ok(())
+}
+
+/// Draw a `width`×`height` image with `draw` and write it to `path` as PNG, atomically: into a
+/// temporary file beside `path`, renamed over it once complete. plotters' encoder picks the
+/// format from the extension, so the temporary name ends in `.png` (and `path` may end in
+/// anything: `clr schedule --plot FILE`).
+pub(crate) fn render_png<F>(path: &Path, size: (u32, u32), draw: F) -> Result<()>
+where
+    F: FnOnce(&Root<'_>) -> Result<()>,
+{
+    ensure_font()?;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_file_name(format!(".{name}.{}.{n}.tmp.png", std::process::id()));
+    let result = (|| -> Result<()> {
+        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+        root.fill(&WHITE)?;
+        draw(&root)?;
+        root.present()?;
+        drop(root);
+        if let Ok(f) = File::open(&tmp) {
+            let _ = f.sync_all();
+        }
+        fs::rename(&tmp, path)?;
+        Ok(())
+    })()
+    .with_context(|| format!("cannot write {}", path.display()));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// `[lo, hi]` padded by 5 % on each side; a zero-width range (one point, a constant series) is
+/// widened so that plotters gets a non-empty axis.
+pub(crate) fn pad_linear(lo: f64, hi: f64) -> (f64, f64) {
+    let span = hi - lo;
+    if span > 1e-9 * lo.abs().max(hi.abs()) {
+        (lo - 0.05 * span, hi + 0.05 * span)
+    } else {
+        let d = if lo.abs() > 0.0 { 0.1 * lo.abs() } else { 1.0 };
+        (lo - d, hi + d)
+    }
+}
+
+/// Like [`pad_linear`] in log space: `lo` and `hi` must be positive.
+pub(crate) fn pad_log(lo: f64, hi: f64) -> (f64, f64) {
+    let ratio = hi / lo;
+    if ratio > 1.0 + 1e-9 {
+        let f = ratio.powf(0.03);
+        (lo / f, hi * f)
+    } else {
+        (lo / 2.0, hi * 2.0)
+    }
+}
+
+/// Minimum and maximum of the finite values, if any.
+pub(crate) fn finite_min_max(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
+    values.into_iter().filter(|v| v.is_finite()).fold(None, |acc, v| match acc {
+        None => Some((v, v)),
+        Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+    })
+}
+
+/// The points whose coordinates are both finite (plotters would draw NaN as garbage).
+pub(crate) fn finite_points(points: impl IntoIterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
+    points.into_iter().filter(|(x, y)| x.is_finite() && y.is_finite()).collect()
+}
+
+/// A learning rate or momentum for a label: 3 significant digits, scientific when tiny or huge.
+pub(crate) fn fmt_value(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() < 1e-3 || v.abs() >= 1e4 {
+        format!("{v:.2e}")
+    } else {
+        let decimals = (2 - v.abs().max(1e-3).log10().floor() as i32).max(0) as usize;
+        format!("{v:.decimals$}")
+    }
+}
+
+/// Where the legend goes, and how far to raise the top of the y axis (as a fraction of its span)
+/// so that the legend clears the curves: the emptiest corner when one is empty, else the upper
+/// right above curves squeezed into the lower part of the plot.
+/// `lines` are polylines in fractions of the plotting area (x to the right, y up); `legend` is
+/// the legend's size in the same fractions.
+pub(crate) fn place_legend(lines: &[Vec<(f64, f64)>], legend: (f64, f64)) -> (SeriesLabelPosition, f64) {
+    let (corner, hits) = quietest_corner(lines, legend);
+    if hits == 0 {
+        (corner, 0.0)
+    } else {
+        let h = legend.1.min(0.5);
+        (SeriesLabelPosition::UpperRight, h / (1.0 - h))
+    }
+}
+
+/// The corner that covers the fewest drawn points, and how many it covers. Segments are sampled
+/// densely so that a steep line crossing a corner counts too.
+fn quietest_corner(lines: &[Vec<(f64, f64)>], legend: (f64, f64)) -> (SeriesLabelPosition, usize) {
+    let (w, h) = (legend.0.min(1.0), legend.1.min(1.0));
+    // In order of preference when several corners are equally empty.
+    let corners = [
+        (SeriesLabelPosition::UpperRight, 1.0 - w, 1.0 - h),
+        (SeriesLabelPosition::UpperLeft, 0.0, 1.0 - h),
+        (SeriesLabelPosition::LowerRight, 1.0 - w, 0.0),
+        (SeriesLabelPosition::LowerLeft, 0.0, 0.0),
+    ];
+    let mut hits = [0usize; 4];
+    let mut count = |x: f64, y: f64| {
+        for (i, (_, x0, y0)) in corners.iter().enumerate() {
+            if x >= *x0 && x <= x0 + w && y >= *y0 && y <= y0 + h {
+                hits[i] += 1;
+            }
+        }
+    };
+    for line in lines {
+        for (i, &(x, y)) in line.iter().enumerate() {
+            count(x, y);
+            if let Some(&(x1, y1)) = line.get(i + 1) {
+                let n = ((x1 - x).hypot(y1 - y) / 0.01).ceil().min(1000.0) as usize;
+                for k in 1..n {
+                    let t = k as f64 / n as f64;
+                    count(x + t * (x1 - x), y + t * (y1 - y));
+                }
+            }
+        }
+    }
+    let best = (0..4).min_by_key(|&i| hits[i]).unwrap_or(0);
+    (corners[best].0.clone(), hits[best])
+}
+
+/// Legend size in fractions of a `plot` area (pixels) for these labels at [`TICK_PX`].
+pub(crate) fn legend_fraction<'s>(labels: impl IntoIterator<Item = &'s str>, plot: (u32, u32)) -> (f64, f64) {
+    let (mut n, mut chars) = (0usize, 0usize);
+    for l in labels {
+        n += 1;
+        chars = chars.max(l.chars().count());
+    }
+    // Generous: swatch, padding and the 12 px margin from the frame; DejaVu averages ~0.6 em.
+    let w = 60.0 + chars as f64 * 0.62 * TICK_PX as f64;
+    let h = 30.0 + n as f64 * 1.5 * TICK_PX as f64;
+    (w / plot.0.max(1) as f64, h / plot.1.max(1) as f64)
+}
+
+/// `clr plot RUN_DIR`: redraw every plot whose CSV is in `dir`; returns the files written.
+pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        return Err(UsageError::new(format!("RUN_DIR {}: not a folder", dir.display())).into());
+    }
+    let mut written = Vec::new();
+
+    let lr_find = dir.join("lr_find.csv");
+    if lr_find.is_file() {
+        let rows: Vec<LrFindRow> = read_rows(&lr_find)?;
+        let marks = range_test_marks(&dir.join("range_test.json"))?;
+        let out = dir.join("range_test.png");
+        // No policy in this title: a range test's config.json carries the default one regardless.
+        range_test_png(&out, &rows, &marks, &format!("LR range test: {}", run_subtitle(dir, false)))?;
+        written.push(out);
+    }
+
+    let (steps_csv, epochs_csv) = (dir.join("steps.csv"), dir.join("epochs.csv"));
+    if steps_csv.is_file() || epochs_csv.is_file() {
+        let steps: Vec<StepRow> = if steps_csv.is_file() { read_rows(&steps_csv)? } else { Vec::new() };
+        let epochs: Vec<EpochRow> = if epochs_csv.is_file() { read_rows(&epochs_csv)? } else { Vec::new() };
+        let out = dir.join("curves.png");
+        curves_png(&out, &steps, &epochs, &format!("Training: {}", run_subtitle(dir, true)))?;
+        written.push(out);
+    }
+
+    if written.is_empty() {
+        return Err(UsageError::new(format!(
+            "RUN_DIR {}: nothing to plot (no lr_find.csv, steps.csv or epochs.csv)",
+            dir.display()
+        ))
+        .into());
+    }
+    Ok(written)
+}
+
+/// The marks of `range_test.json` (absent file: none; absent or null fields: skipped).
+fn range_test_marks(path: &Path) -> Result<Vec<(String, f64)>> {
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
+    let fields = [
+        ("lr_at_min_loss", "min loss"),
+        ("suggested_lr", "suggested (min/10)"),
+        ("steepest_lr", "steepest"),
+        ("valley_lr", "valley"),
+    ];
+    Ok(fields.iter().filter_map(|(field, name)| json.get(field)?.as_f64().map(|lr| (name.to_string(), lr))).collect())
+}
+
+/// "ResNet-56, one-cycle (run name)" from config.json when it has them, else the folder name.
+fn run_subtitle(dir: &Path, with_policy: bool) -> String {
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| dir.display().to_string());
+    let config: Option<serde_json::Value> =
+        std::fs::read_to_string(dir.join("config.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let mut parts = Vec::new();
+    if let Some(config) = &config {
+        if let Some(depth) = config.get("depth").and_then(|d| d.as_u64()) {
+            parts.push(format!("ResNet-{depth}"));
+        }
+        if let Some(policy) = config.get("policy").and_then(|p| p.as_str()).filter(|_| with_policy) {
+            parts.push(policy.to_string());
+        }
+    }
+    if parts.is_empty() {
+        name
+    } else {
+        format!("{} ({name})", parts.join(", "))
+    }
+}

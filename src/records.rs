@@ -1,0 +1,150 @@
+//! The rows of the CSV files a run writes (SPEC: column names and order are a contract), and a
+//! writer that flushes every row so that a killed run leaves valid CSV up to its last full row.
+
+use anyhow::{Context, Result};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+
+/// A CSV row type and its header (the field names, in order).
+pub trait Row: Serialize {
+    const HEADER: &'static [&'static str];
+}
+
+macro_rules! row {
+    ($t:ident, $($f:ident),+) => {
+        impl Row for $t {
+            const HEADER: &'static [&'static str] = &[$(stringify!($f)),+];
+        }
+    };
+}
+
+row!(StepRow, step, epoch, lr, momentum, loss);
+row!(EpochRow, epoch, lr, train_loss, train_acc, test_loss, test_acc, seconds);
+row!(LrFindRow, step, lr, loss, smoothed_loss);
+row!(ScheduleRow, step, epoch, lr, momentum);
+
+/// `steps.csv`: one row per mini-batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRow {
+    pub step: u64,
+    pub epoch: u64,
+    pub lr: f64,
+    pub momentum: f64,
+    pub loss: f64,
+}
+
+/// `epochs.csv`: one row per epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRow {
+    pub epoch: u64,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub test_loss: f64,
+    pub test_acc: f64,
+    pub seconds: f64,
+}
+
+/// `lr_find.csv`: one row per range-test mini-batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LrFindRow {
+    pub step: u64,
+    pub lr: f64,
+    pub loss: f64,
+    pub smoothed_loss: f64,
+}
+
+/// `clr schedule` output: one row per step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleRow {
+    pub step: u64,
+    pub epoch: u64,
+    pub lr: f64,
+    pub momentum: f64,
+}
+
+/// Appends rows to a CSV file and flushes after each one.
+pub struct RowWriter {
+    inner: csv::Writer<File>,
+}
+
+impl RowWriter {
+    /// A new file with `T`'s header (replacing any file there), flushed at once.
+    pub fn create<T: Row>(path: &Path) -> Result<Self> {
+        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut inner = csv::WriterBuilder::new().has_headers(false).from_writer(file);
+        inner.write_record(T::HEADER)?;
+        inner.flush()?;
+        Ok(RowWriter { inner })
+    }
+
+    /// Continue an existing file (its header already written).
+    pub fn append(path: &Path) -> Result<Self> {
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {} to append", path.display()))?;
+        let inner = csv::WriterBuilder::new().has_headers(false).from_writer(file);
+        Ok(RowWriter { inner })
+    }
+
+    pub fn write<T: Row>(&mut self, row: &T) -> Result<()> {
+        self.inner.serialize(row)?;
+        self.inner.flush()?;
+        Ok(())
+    }
+}
+
+/// Read every row of a CSV file written by [`RowWriter`].
+pub fn read_rows<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut rows = Vec::new();
+    for (i, row) in reader.deserialize().enumerate() {
+        rows.push(row.with_context(|| format!("{}: bad row {}", path.display(), i + 2))?);
+    }
+    Ok(rows)
+}
+
+/// Like [`read_rows`], but a last line without its newline (a row torn by a killed process)
+/// is ignored: every complete row ends with one, since each row is flushed whole.
+pub fn read_rows_lenient<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let mut reader = csv::Reader::from_reader(&bytes[..complete]);
+    let mut rows = Vec::new();
+    for (i, row) in reader.deserialize().enumerate() {
+        rows.push(row.with_context(|| format!("{}: bad row {}", path.display(), i + 2))?);
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_is_written_at_once_and_rows_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("steps.csv");
+        let mut w = RowWriter::create::<StepRow>(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,lr,momentum,loss\n");
+        let row = StepRow { step: 3, epoch: 0, lr: 0.1, momentum: 0.9, loss: 2.5 };
+        w.write(&row).unwrap();
+        assert_eq!(read_rows::<StepRow>(&path).unwrap(), vec![row.clone()]);
+        drop(w);
+        RowWriter::append(&path).unwrap().write(&StepRow { step: 4, ..row.clone() }).unwrap();
+        assert_eq!(read_rows::<StepRow>(&path).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn lenient_reading_drops_a_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("steps.csv");
+        std::fs::write(&path, "step,epoch,lr,momentum,loss\n0,0,0.1,0.9,2.5\n1,0,0.1,0.9,2.4").unwrap();
+        let rows: Vec<StepRow> = read_rows_lenient(&path).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(StepRow::HEADER, ["step", "epoch", "lr", "momentum", "loss"]);
+        assert_eq!(EpochRow::HEADER.len(), 7);
+    }
+}

@@ -1,0 +1,262 @@
+//! `clr train` end to end on generated data in the CIFAR-10 layout, with tiny networks.
+
+mod common;
+
+use clr::records::{read_rows, EpochRow, StepRow};
+use common::{cifar, clr, ok, read_json, run, stderr};
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// 512 training images in two files, 200 test images; depth 8, batch 32: 16 steps per epoch.
+fn data(dir: &Path) -> String {
+    cifar::write_learnable(dir, 2, 256, 200, 11);
+    dir.display().to_string()
+}
+
+fn train_args<'a>(data: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--data-dir",
+        data,
+        "--no-download",
+        "--depth",
+        "8",
+        "--batch-size",
+        "32",
+        "--policy",
+        "one-cycle",
+        "--base-lr",
+        "0.04",
+        "--max-lr",
+        "0.4",
+        "--phases",
+        "2,2,1",
+        "--device",
+        "cpu",
+        "--seed",
+        "5",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        out,
+    ]
+}
+
+fn steps(dir: &Path) -> Vec<StepRow> {
+    read_rows(&dir.join("steps.csv")).unwrap()
+}
+
+/// Epoch rows without the wall-clock column.
+fn epochs(dir: &Path) -> Vec<EpochRow> {
+    read_rows::<EpochRow>(&dir.join("epochs.csv"))
+        .unwrap()
+        .into_iter()
+        .map(|r| EpochRow { seconds: 0.0, ..r })
+        .collect()
+}
+
+fn weights(dir: &Path) -> Vec<(String, tch::Tensor)> {
+    let ck = clr::checkpoint::load(&dir.join("checkpoint.pt")).unwrap();
+    let mut all: Vec<_> =
+        ck.model.into_iter().chain(ck.momentum.into_iter().map(|(k, v)| (format!("m.{k}"), v))).collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+fn assert_same_run(a: &Path, b: &Path) {
+    assert_eq!(steps(a), steps(b), "the loss trace differs");
+    assert_eq!(epochs(a), epochs(b));
+    let (wa, wb) = (weights(a), weights(b));
+    assert_eq!(wa.len(), wb.len());
+    for ((na, ta), (nb, tb)) in wa.iter().zip(&wb) {
+        assert_eq!(na, nb);
+        assert!(ta.equal(tb), "{na} differs");
+    }
+}
+
+fn spawn(args: &[&str]) -> Child {
+    clr().args(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+}
+
+/// Wait until steps.csv has at least `rows` rows (or the process ended).
+fn wait_for_rows(child: &mut Child, dir: &Path, rows: usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        let n =
+            std::fs::read_to_string(dir.join("steps.csv")).map(|s| s.lines().count().saturating_sub(1)).unwrap_or(0);
+        if n >= rows {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no progress in steps.csv");
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = std::process::Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn learns_writes_every_file_and_evaluates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    let o = out.display().to_string();
+    let output = ok(&train_args(&d, &o));
+    assert!(common::stdout(&output).contains("Completed"));
+
+    for f in ["config.json", "steps.csv", "epochs.csv", "summary.json", "curves.png", "checkpoint.pt"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let rows = steps(&out);
+    assert_eq!(rows.len(), 80);
+    assert_eq!(rows.iter().map(|r| r.step).collect::<Vec<_>>(), (0..80).collect::<Vec<_>>());
+    // The LR logged is the schedule's: base at step 0, max at the end of UP (step 32).
+    assert!((rows[0].lr - 0.04).abs() < 1e-12 && (rows[32].lr - 0.4).abs() < 1e-12);
+    let ep = epochs(&out);
+    assert_eq!(ep.len(), 5);
+    let summary = read_json(&out.join("summary.json"));
+    let acc = summary["final_test_acc"].as_f64().unwrap();
+    assert!(acc > 0.6, "test accuracy {acc}: far above the 0.1 of chance expected");
+    assert!(summary["best_test_acc"].as_f64().unwrap() >= acc);
+    assert_eq!(summary["epochs"], 5);
+    assert!(summary["seconds"].as_f64().unwrap() > 0.0);
+    let config = read_json(&out.join("config.json"));
+    assert_eq!(config["depth"], 8);
+    assert_eq!(config["phases"], serde_json::json!([2.0, 2.0, 1.0]));
+
+    let eval = ok(&["eval", "--checkpoint", &format!("{o}/checkpoint.pt"), "--data-dir", &d, "--device", "cpu"]);
+    let text = common::stdout(&eval);
+    let printed: f64 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!((printed - acc).abs() < 1e-4, "eval says {text}, the run said {acc}");
+}
+
+#[test]
+fn shuffled_labels_stay_at_chance() {
+    // The same images with labels permuted across the set: nothing to learn, so the accuracy of
+    // the test above comes from the labels travelling with their images.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    data(&dir);
+    for f in ["data_batch_1.bin", "data_batch_2.bin"] {
+        let p = dir.join(f);
+        let mut bytes = std::fs::read(&p).unwrap();
+        let n = bytes.len() / 3073;
+        for i in 0..n {
+            bytes[i * 3073] = ((i * 7 + i / 3) % 10) as u8;
+        }
+        std::fs::write(&p, bytes).unwrap();
+    }
+    let out = tmp.path().join("run");
+    let (d, o) = (dir.display().to_string(), out.display().to_string());
+    ok(&train_args(&d, &o));
+    let acc = read_json(&out.join("summary.json"))["final_test_acc"].as_f64().unwrap();
+    assert!(acc < 0.3, "test accuracy {acc} with shuffled labels");
+}
+
+#[test]
+fn interrupted_then_resumed_equals_uninterrupted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let whole = tmp.path().join("whole");
+    ok(&train_args(&d, &whole.display().to_string()));
+
+    let parts = tmp.path().join("parts");
+    let p = parts.display().to_string();
+    let mut child = spawn(&train_args(&d, &p));
+    wait_for_rows(&mut child, &parts, 21);
+    signal(&child, "-INT");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "an interrupted run exits 130");
+    let summary = read_json(&parts.join("summary.json"));
+    assert_eq!(summary["status"], "interrupted");
+    let stopped_at = summary["steps"].as_u64().unwrap();
+    assert!(stopped_at < 80, "stopped at {stopped_at}: the interrupt came too late to test anything");
+
+    ok(&["train", "--resume", &p, "--no-progress"]);
+    assert_same_run(&whole, &parts);
+}
+
+#[test]
+fn killed_at_a_random_moment_leaves_valid_files_and_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let whole = tmp.path().join("whole");
+    ok(&train_args(&d, &whole.display().to_string()));
+
+    let killed = tmp.path().join("killed");
+    let k = killed.display().to_string();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let at = 18 + (nanos % 50) as usize;
+    let mut child = spawn(&train_args(&d, &k));
+    wait_for_rows(&mut child, &killed, at);
+    std::thread::sleep(Duration::from_millis((nanos % 200) as u64));
+    signal(&child, "-KILL");
+    child.wait().unwrap();
+
+    // Whatever moment it died at: the CSVs parse, the checkpoint loads, no temporary is left.
+    assert!(!steps(&killed).is_empty());
+    let _ = epochs(&killed);
+    clr::checkpoint::load(&killed.join("checkpoint.pt")).unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(&killed)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty() || leftovers.iter().all(|n| n.contains("checkpoint")), "{leftovers:?}");
+
+    ok(&["train", "--resume", &k, "--no-progress"]);
+    assert_same_run(&whole, &killed);
+}
+
+#[test]
+fn a_huge_lr_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    let o = out.display().to_string();
+    // One sane epoch, then the LR of its config.json is raised by hand and the run resumed.
+    ok(&[
+        "train",
+        "--data-dir",
+        &d,
+        "--no-download",
+        "--depth",
+        "8",
+        "--batch-size",
+        "64",
+        "--policy",
+        "fixed",
+        "--base-lr",
+        "0.05",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--out",
+        &o,
+    ]);
+    let good = std::fs::read(out.join("checkpoint.pt")).unwrap();
+    let mut config = read_json(&out.join("config.json"));
+    config["base_lr"] = serde_json::json!(1e12);
+    config["epochs"] = serde_json::json!(3.0);
+    std::fs::write(out.join("config.json"), serde_json::to_string(&config).unwrap()).unwrap();
+
+    let output = run(&["train", "--resume", &o, "--no-progress"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("diverged") && err.contains("at step") && err.contains("lr 1000000000000"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(std::fs::read(out.join("checkpoint.pt")).unwrap(), good, "the last good checkpoint is kept");
+    let rows = steps(&out);
+    assert!(rows.len() >= 8, "the first epoch's rows are kept");
+    assert!(rows.iter().all(|r| r.loss.is_finite()), "no NaN row is logged");
+    assert_eq!(read_json(&out.join("summary.json"))["status"], "diverged");
+}
