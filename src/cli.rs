@@ -165,7 +165,8 @@ pub struct ConfigArgs {
     /// [default: 4]
     #[arg(long, help_heading = "Range test")]
     pub diverge: Option<f64>,
-    /// Range test: also measure the loss on N held-out batches at each step [default: 0]
+    /// Range test: after each step, use the loss on N held-out batches (the test split, in
+    /// evaluation mode) instead of the training batch's: a smoother curve [default: 0, off]
     #[arg(long, value_name = "N", help_heading = "Range test")]
     pub val_batches: Option<usize>,
 }
@@ -187,7 +188,7 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub run: RunArgs,
     /// Continue the stopped run in this folder from its last checkpoint, with its config.json
-    /// (--device, --threads, --epochs, --no-progress and data-location flags may be given)
+    /// (only --device, --threads, --no-progress and the data-location flags may be given)
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
 }

@@ -145,7 +145,7 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
                     break 'epochs;
                 }
                 let elapsed = epoch_seconds_before + epoch_started.elapsed().as_secs_f64();
-                bar.update(state.step, step_message(&state, steps_per_epoch, lr, elapsed, config.batch_size));
+                bar.update(state.step, step_message(&state, steps_per_epoch, lr, elapsed));
             }
             if stop {
                 status = Status::Interrupted;
@@ -186,19 +186,10 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
     bar.finish();
 
     if let Some((step, lr, loss)) = divergence {
-        status = Status::Diverged;
-        let summary = summarize(
-            config,
-            &data,
-            device,
-            &state,
-            last_epoch.as_ref(),
-            status,
-            seconds_before + started.elapsed().as_secs_f64(),
-            out,
-        )?;
+        let seconds = seconds_before + started.elapsed().as_secs_f64();
+        summarize(config, &data, device, &state, last_epoch.as_ref(), Status::Diverged, seconds, out)?;
+        // Best effort: the divergence is the error to report, not a failed plot.
         let _ = draw(out);
-        let _ = summary;
         bail!(
             "training diverged: the loss is {loss} at step {step} (epoch {}, lr {lr:.6}); the last good checkpoint \
              ({}) and every log row before that step are kept. Lower --max-lr or --base-lr.",
@@ -206,8 +197,7 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
             ck_path.display()
         );
     }
-    let seconds = state.seconds;
-    let summary = summarize(config, &data, device, &state, last_epoch.as_ref(), status, seconds, out)?;
+    let summary = summarize(config, &data, device, &state, last_epoch.as_ref(), status, state.seconds, out)?;
     draw(out)?;
     Ok(summary)
 }
@@ -244,12 +234,11 @@ fn flush(
     Ok(None)
 }
 
-fn step_message(state: &Meta, steps_per_epoch: u64, lr: f64, seconds: f64, batch_size: usize) -> String {
+fn step_message(state: &Meta, steps_per_epoch: u64, lr: f64, seconds: f64) -> String {
     let steps_done = state.step - (state.step - 1) / steps_per_epoch * steps_per_epoch;
     let per_step = state.sums.loss_sum / steps_done.max(1) as f64;
     let acc = state.sums.correct / state.sums.seen.max(1.0);
     let rate = state.sums.seen / seconds.max(1e-9);
-    let _ = batch_size;
     format!("epoch {} lr {lr:.5} loss {per_step:.4} acc {acc:.4} {rate:.0} img/s", (state.step - 1) / steps_per_epoch)
 }
 
@@ -297,7 +286,9 @@ fn summarize(
     // After a resume the epochs before it are in epochs.csv, not in memory.
     let rows: Vec<EpochRow> = records::read_rows(&out.join("epochs.csv"))?;
     let last = rows.last().or(last);
-    let images = state.step as f64 * config.batch_size as f64;
+    // Images trained on: whole epochs, then full batches of the epoch in progress.
+    let (done, partial) = (state.step / state.steps_per_epoch, state.step % state.steps_per_epoch);
+    let images = (done as usize * data.train.len + partial as usize * config.batch_size) as f64;
     let summary = Summary {
         status,
         final_test_acc: last.map(|r| r.test_acc),
@@ -307,11 +298,7 @@ fn summarize(
         epochs: rows.len() as u64,
         steps: state.step,
         seconds,
-        train_images_per_sec: if seconds > 0.0 {
-            images.min(data.train.len as f64 * state.step as f64 / state.steps_per_epoch as f64) / seconds
-        } else {
-            0.0
-        },
+        train_images_per_sec: if seconds > 0.0 { images / seconds } else { 0.0 },
         device: crate::device::name(device),
         data: data.source.clone(),
         depth: config.depth,
