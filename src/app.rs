@@ -111,15 +111,17 @@ fn train(a: TrainArgs) -> Result<()> {
     }
     let mut config = resolve(&a.run.config, Map::new())?;
     let out = a.run.out.clone().unwrap_or_else(|| default_out("train", &config));
-    let base_given = given_flags(&a.run.config)?.contains_key("base_lr")
-        || a.run.config.config.as_deref().map(file_has_base_lr).unwrap_or(false);
-    resolve_max_lr(&mut config, &out, base_given, progress)?;
+    resolve_max_lr(&mut config, &out, base_lr_given(&a.run.config), progress)?;
     let summary = crate::train::run(&config, &out, false, progress)?;
     report(&summary, &out)
 }
 
-fn file_has_base_lr(path: &Path) -> bool {
-    Config::from_file(path).map(|m| m.contains_key("base_lr")).unwrap_or(false)
+/// Whether `base_lr` was given, by a flag or by the config file.
+fn base_lr_given(args: &ConfigArgs) -> bool {
+    let in_flags = given_flags(args).map(|m| m.contains_key("base_lr")).unwrap_or(false);
+    let in_file =
+        args.config.as_deref().and_then(|p| Config::from_file(p).ok()).is_some_and(|m| m.contains_key("base_lr"));
+    in_flags || in_file
 }
 
 /// `--max-lr auto` runs the range test on a fresh model (into OUT/range_test/) and
@@ -168,13 +170,12 @@ fn report(summary: &crate::train::Summary, out: &Path) -> Result<()> {
 
 fn schedule(a: ScheduleArgs) -> Result<()> {
     let mut config = resolve(&a.config, Map::new())?;
-    if let MaxLr::File(path) = &config.max_lr {
-        let report = crate::range_test::read_report(path)?;
-        config.max_lr = MaxLr::Value(report.suggestion.max_lr);
-    }
     if config.max_lr == MaxLr::Auto {
         crate::usage!("--max-lr auto needs a range test; clr schedule runs none: give a number or a range_test.json");
     }
+    // A range_test.json sets max_lr and base_lr as it does for `train`, so the dry run shows
+    // the schedule that `train` would run.
+    resolve_max_lr(&mut config, Path::new("."), base_lr_given(&a.config), false)?;
     let steps_per_epoch = match a.steps_per_epoch {
         Some(0) => crate::usage!("--steps-per-epoch must be at least 1"),
         Some(n) => n,

@@ -55,7 +55,7 @@ pub struct DataArgs {
     /// MD5 the archive must match [default: $CLR_CIFAR10_MD5, else the official MD5]
     #[arg(long, help_heading = "Data")]
     pub md5: Option<String>,
-    /// Fail instead of downloading when the data is missing
+    /// Fail instead of downloading when the data is missing [default: false]
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", help_heading = "Data")]
     pub no_download: Option<bool>,
     /// Training images of --dataset synthetic [default: 50000]
@@ -216,10 +216,10 @@ pub struct EvalArgs {
     pub checkpoint: PathBuf,
     #[command(flatten)]
     pub data: DataArgs,
-    /// auto, cpu, cuda or cuda:N [default: auto]
+    /// auto, cpu, cuda or cuda:N
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Evaluation batch size [default: 1000]
+    /// Evaluation batch size
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
 }
@@ -234,13 +234,13 @@ pub struct PlotArgs {
 pub struct BenchArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// Timed training steps (after the warm-up) [default: 50]
+    /// Timed training steps (after the warm-up)
     #[arg(long, default_value_t = 50)]
     pub steps: u64,
-    /// Untimed warm-up steps [default: 5]
+    /// Untimed warm-up steps
     #[arg(long, default_value_t = 5)]
     pub warmup: u64,
-    /// Write the JSON here [default: bench.json]
+    /// Write the JSON here
     #[arg(long, value_name = "FILE", default_value = "bench.json")]
     pub out: PathBuf,
 }

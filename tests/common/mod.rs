@@ -39,3 +39,29 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
+
+/// Insist that `path` is a PNG that decodes and is not blank (some ink, several colours);
+/// returns its width and height.
+pub fn assert_png(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{}: no PNG signature", path.display());
+    let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)
+        .unwrap_or_else(|e| panic!("{}: does not decode: {e}", path.display()))
+        .to_rgb8();
+    let total = (img.width() * img.height()) as f64;
+    let ink = img.pixels().filter(|p| p.0 != [255, 255, 255]).count() as f64;
+    let colours: std::collections::HashSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+    assert!(ink / total > 0.01, "{}: blank ({ink} of {total} pixels drawn)", path.display());
+    assert!(colours.len() > 10, "{}: only {} colours", path.display(), colours.len());
+    (img.width(), img.height())
+}
+
+/// Insist that `out` failed with exit code `code` and exactly one non-empty line on stderr;
+/// returns that line.
+pub fn one_line_error(out: &Output, code: i32) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "expected exit {code}; stderr:\n{err}");
+    let lines: Vec<&str> = err.trim_end_matches('\n').lines().collect();
+    assert!(lines.len() == 1 && !lines[0].trim().is_empty(), "expected exactly one line on stderr, got:\n{err}");
+    lines[0].to_string()
+}

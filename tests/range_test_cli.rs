@@ -1,0 +1,209 @@
+//! `clr range-test`, and `clr train --max-lr auto|FILE`, end to end on generated data in the
+//! CIFAR-10 layout with a tiny network (depth 8, 256 training images, batch 32).
+
+mod common;
+
+use clr::records::{read_rows, LrFindRow, StepRow};
+use common::{assert_png, cifar, ok, read_json, stdout};
+use std::path::Path;
+
+/// 256 training images in one file, 64 test images: 8 steps per epoch at batch 32.
+fn data(dir: &Path) -> String {
+    cifar::write_learnable(dir, 1, 256, 64, 3);
+    dir.display().to_string()
+}
+
+/// The common flags of every command here: tiny, single-threaded, on the CPU.
+fn tiny<'a>(cmd: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        cmd,
+        "--data-dir",
+        data,
+        "--no-download",
+        "--depth",
+        "8",
+        "--batch-size",
+        "32",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--seed",
+        "1",
+        "--no-progress",
+        "--out",
+        out,
+    ]
+}
+
+fn rel_close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * b.abs()
+}
+
+/// The bias-corrected EMA of `losses`: avg = b*avg + (1-b)*loss, smoothed = avg / (1 - b^t).
+fn ema(losses: &[f64], beta: f64) -> Vec<f64> {
+    let mut avg = 0.0;
+    losses
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            avg = beta * avg + (1.0 - beta) * l;
+            avg / (1.0 - beta.powi(i as i32 + 1))
+        })
+        .collect()
+}
+
+/// Checks every range test must pass, whatever its mode: the smoothed column, the suggestion
+/// and its rule, the plot. Returns the rows and the report.
+fn check_range_test(out: &Path) -> (Vec<LrFindRow>, serde_json::Value) {
+    let rows: Vec<LrFindRow> = read_rows(&out.join("lr_find.csv")).unwrap();
+    let header = std::fs::read_to_string(out.join("lr_find.csv")).unwrap();
+    assert_eq!(header.lines().next(), Some("step,lr,loss,smoothed_loss"));
+    let report = read_json(&out.join("range_test.json"));
+    assert!(rows.len() >= 5, "{} rows", rows.len());
+    assert_eq!(report["steps"].as_u64().unwrap(), rows.len() as u64, "steps = rows of lr_find.csv");
+    assert!(rows.iter().enumerate().all(|(i, r)| r.step == i as u64), "step column 0, 1, 2, ...");
+    assert!(rows.iter().all(|r| r.loss.is_finite() && r.smoothed_loss.is_finite()));
+
+    // smoothed_loss is the bias-corrected moving average of loss with --smooth (0.98).
+    let losses: Vec<f64> = rows.iter().map(|r| r.loss).collect();
+    for (i, (r, want)) in rows.iter().zip(ema(&losses, 0.98)).enumerate() {
+        assert!(rel_close(r.smoothed_loss, want, 1e-9), "step {i}: smoothed {} vs {want}", r.smoothed_loss);
+    }
+
+    // The seed's rule: the LR of the lowest smoothed loss, divided by 10.
+    let imin = (1..rows.len()).fold(0, |b, i| if rows[i].smoothed_loss < rows[b].smoothed_loss { i } else { b });
+    let at_min = report["lr_at_min_loss"].as_f64().unwrap();
+    let suggested = report["suggested_lr"].as_f64().unwrap();
+    assert!(rel_close(at_min, rows[imin].lr, 1e-12), "lr_at_min_loss {at_min}, row {imin} has lr {}", rows[imin].lr);
+    assert!(rel_close(suggested, at_min / 10.0, 1e-12), "suggested {suggested} vs {at_min} / 10");
+    assert!(rel_close(report["max_lr"].as_f64().unwrap(), suggested, 1e-12));
+    assert!(rel_close(report["base_lr"].as_f64().unwrap(), suggested / 10.0, 1e-12));
+    for key in ["steepest_lr", "stopped_early", "steps"] {
+        assert!(report.get(key).is_some(), "range_test.json lacks {key}");
+    }
+    assert_png(&out.join("range_test.png"));
+    (rows, report)
+}
+
+#[test]
+fn exp_range_test_stops_once_the_loss_explodes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let out = tmp.path().join("rt");
+    let o = out.display().to_string();
+    let mut args = tiny("range-test", &d, &o);
+    // Up to 1000 over 100 steps: the loss of this tiny net explodes near lr 30, about step 80.
+    args.extend(["--start-lr", "1e-4", "--end-lr", "1000", "--iters", "100"]);
+    let output = ok(&args);
+    let (rows, report) = check_range_test(&out);
+
+    assert_eq!(report["stopped_early"], true, "{report}");
+    assert!(rows.len() < 100, "ran all {} steps: the loss never exploded", rows.len());
+    assert_eq!(report["iters"], 100);
+    assert_eq!(report["mode"], "exp");
+    // lr_i = start * (end/start)^(i/n), n = --iters, to the last bits.
+    for (i, r) in rows.iter().enumerate() {
+        let want = 1e-4 * (1000.0f64 / 1e-4).powf(i as f64 / 100.0);
+        assert!(rel_close(r.lr, want, 1e-12), "step {i}: lr {} vs {want}", r.lr);
+    }
+    // The explosion is real: the last smoothed loss is far above the minimum.
+    let min = rows.iter().map(|r| r.smoothed_loss).fold(f64::INFINITY, f64::min);
+    let last = rows.last().unwrap();
+    assert!(last.smoothed_loss > 4.0 * min || report["stop_reason"] == "non_finite", "{last:?} vs min {min}");
+
+    // The printed summary gives the suggestion, as the report has it.
+    let text = stdout(&output);
+    let suggested = report["suggested_lr"].as_f64().unwrap();
+    assert!(text.contains("suggested"), "{text}");
+    assert!(text.contains(&format!("{suggested:.3e}")), "{suggested:.3e} not in:\n{text}");
+}
+
+#[test]
+fn linear_mode_raises_the_lr_linearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let out = tmp.path().join("rt");
+    let o = out.display().to_string();
+    let mut args = tiny("range-test", &d, &o);
+    args.extend(["--mode", "linear", "--start-lr", "1e-3", "--end-lr", "1", "--iters", "24"]);
+    ok(&args);
+    let (rows, report) = check_range_test(&out);
+    assert_eq!(report["mode"], "linear");
+    for (i, r) in rows.iter().enumerate() {
+        let want = 1e-3 + (1.0 - 1e-3) * (i as f64 / 24.0);
+        assert!(rel_close(r.lr, want, 1e-12), "step {i}: lr {} vs {want}", r.lr);
+    }
+    // Equal steps: the differences are constant (an exponential sweep's would grow).
+    let d0 = rows[1].lr - rows[0].lr;
+    assert!(rows.windows(2).all(|w| rel_close(w[1].lr - w[0].lr, d0, 1e-9)));
+}
+
+/// The schedule flags of the short one-cycle runs below (2 epochs of 8 steps, peak at step 8).
+const ONE_CYCLE: [&str; 6] = ["--policy", "one-cycle", "--phases", "1,1,0", "--epochs", "2"];
+
+/// config.json and steps.csv of a run that took its LRs from `report`.
+fn check_lrs_from_report(run: &Path, report: &serde_json::Value) {
+    let (max_lr, base_lr) = (report["max_lr"].as_f64().unwrap(), report["base_lr"].as_f64().unwrap());
+    let config = read_json(&run.join("config.json"));
+    let cfg_max = config["max_lr"].as_f64().unwrap_or_else(|| panic!("config.json max_lr is not a number: {config}"));
+    assert!(rel_close(cfg_max, max_lr, 1e-12), "config max_lr {cfg_max} vs the report's {max_lr}");
+    let cfg_base = config["base_lr"].as_f64().unwrap();
+    assert!(rel_close(cfg_base, base_lr, 1e-12), "config base_lr {cfg_base} vs the report's {base_lr}");
+    let source = config["lr_source"].as_str().unwrap_or("");
+    assert!(!source.trim().is_empty(), "config.json says nothing of where the LRs came from: {config}");
+
+    let steps: Vec<StepRow> = read_rows(&run.join("steps.csv")).unwrap();
+    assert_eq!(steps.len(), 16);
+    let peak = steps.iter().map(|r| r.lr).fold(0.0, f64::max);
+    assert!(rel_close(peak, max_lr, 1e-12), "steps.csv peaks at {peak}, the report's max_lr is {max_lr}");
+    assert!(rel_close(steps[0].lr, base_lr, 1e-12), "steps.csv starts at {}, base_lr is {base_lr}", steps[0].lr);
+    assert!(read_json(&run.join("summary.json"))["final_test_acc"].as_f64().is_some());
+}
+
+#[test]
+fn train_with_max_lr_auto_runs_the_range_test_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    let o = out.display().to_string();
+    let mut args = tiny("train", &d, &o);
+    args.extend(ONE_CYCLE);
+    args.extend(["--max-lr", "auto", "--start-lr", "1e-3", "--end-lr", "30", "--iters", "40"]);
+    ok(&args);
+    let report_path = out.join("range_test").join("range_test.json");
+    assert!(report_path.is_file(), "no {}", report_path.display());
+    assert!(out.join("range_test").join("lr_find.csv").is_file());
+    let report = read_json(&report_path);
+    assert_eq!(report["iters"], 40, "the range test used the --iters given");
+    check_lrs_from_report(&out, &report);
+    // config.json repeats the run: it holds the number, not `auto`.
+    let again = common::run(&["schedule", "--config", &format!("{o}/config.json"), "--steps-per-epoch", "8"]);
+    assert!(again.status.success(), "{}", common::stderr(&again));
+}
+
+#[test]
+fn train_with_max_lr_from_a_report_runs_no_test() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    // A report to read, from a short range test.
+    let rt = tmp.path().join("rt");
+    let r = rt.display().to_string();
+    let mut args = tiny("range-test", &d, &r);
+    args.extend(["--start-lr", "1e-3", "--end-lr", "30", "--iters", "40"]);
+    ok(&args);
+    let report_path = rt.join("range_test.json");
+    let report = read_json(&report_path);
+
+    let out = tmp.path().join("run");
+    let o = out.display().to_string();
+    let file = report_path.display().to_string();
+    let mut args = tiny("train", &d, &o);
+    args.extend(ONE_CYCLE);
+    args.extend(["--max-lr", &file]);
+    ok(&args);
+    assert!(!out.join("range_test").exists(), "--max-lr FILE must not run a range test");
+    check_lrs_from_report(&out, &report);
+    let source = read_json(&out.join("config.json"))["lr_source"].as_str().unwrap().to_string();
+    assert!(source.contains("range_test.json"), "lr_source does not name the file: {source}");
+}
