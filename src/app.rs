@@ -1,7 +1,7 @@
 //! Dispatch of the commands: flags and config file → validated Config → the command's module.
 
 use crate::cli::{Cli, Command, ConfigArgs, EvalArgs, ScheduleArgs, TrainArgs};
-use crate::config::{self, Config, DatasetKind, MaxLr};
+use crate::config::{self, Config, MaxLr};
 use crate::error::UsageError;
 use crate::records::{Row, ScheduleRow};
 use anyhow::{Context, Result};
@@ -214,12 +214,9 @@ fn eval(a: EvalArgs) -> Result<()> {
     let config = Config::resolve(None, flags)?;
     let device = crate::device::resolve(&config.device)?;
     let mut data = crate::dataset::Data::load(&config, device, true)?;
-    if config.dataset == DatasetKind::Cifar10 {
-        // Normalise as the model was trained.
-        data.mean = ck.meta.mean;
-        data.std = ck.meta.std;
-    }
-    let mut learner = crate::learner::Learner::new(ck.meta.depth, device, 0, 0.0, false, config.precision);
+    // Normalise as the model was trained.
+    data.set_statistics(ck.meta.mean, ck.meta.std);
+    let mut learner = crate::learner::Learner::new(&config, device);
     ck.restore_model(&mut learner.vs)?;
     let (loss, acc) = learner.evaluate(&data, &data.test, a.batch_size.max(1), None);
     println!("test_acc {acc:.4}  test_loss {loss:.4}  ({} test images, {})", data.test.len, data.source);

@@ -44,8 +44,7 @@ pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<Bench
     tch::Cuda::cudnn_set_benchmark(true);
     let data = Data::load(config, device, false)?;
     let steps_per_epoch = data.steps_per_epoch(config.batch_size);
-    let mut learner =
-        Learner::new(config.depth, device, config.seed, config.weight_decay, config.nesterov, config.precision);
+    let mut learner = Learner::new(config, device);
 
     let mut plan = EpochPlan::new(data.train.len, config.seed, 0, true, device);
     let mut timed_images = 0usize;

@@ -110,6 +110,9 @@ pub struct ConfigArgs {
     /// CPU threads for libtorch [default: libtorch's choice]
     #[arg(long, help_heading = "Run")]
     pub threads: Option<usize>,
+    /// NHWC (channels-last) convolutions [default: auto: on for the CPU and for bf16 on CUDA]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", help_heading = "Run")]
+    pub channels_last: Option<bool>,
 
     /// one-cycle, triangular, triangular2, exp-range, fixed or step [default: one-cycle]
     #[arg(long, help_heading = "Schedule")]

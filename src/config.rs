@@ -106,6 +106,8 @@ pub struct Config {
     pub precision: Precision,
     pub seed: u64,
     pub threads: Option<usize>,
+    /// NHWC convolutions; None = auto: on for the CPU and for bf16 on CUDA.
+    pub channels_last: Option<bool>,
     // schedule
     pub base_lr: f64,
     pub max_lr: MaxLr,
@@ -149,6 +151,7 @@ impl Default for Config {
             precision: Precision::Fp32,
             seed: 0,
             threads: None,
+            channels_last: None,
             base_lr: 0.08,
             max_lr: MaxLr::Value(0.8),
             lr_source: None,
@@ -212,6 +215,16 @@ impl Config {
     /// Number of whole epochs the train loop runs.
     pub fn whole_epochs(&self) -> u64 {
         self.total_epochs().ceil() as u64
+    }
+
+    /// Whether convolutions run channels-last on `device` (`channels_last`, or auto: on the CPU,
+    /// where oneDNN's NHWC kernels measured faster, and with bf16 on CUDA, as the PyTorch peer's
+    /// fast mode; fp32 on CUDA stays NCHW until measured).
+    pub fn channels_last_on(&self, device: tch::Device) -> bool {
+        self.channels_last.unwrap_or(match device {
+            tch::Device::Cpu => true,
+            _ => self.precision == Precision::Bf16,
+        })
     }
 
     /// The number `max_lr` holds (after `auto`/file resolution).

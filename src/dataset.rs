@@ -25,6 +25,10 @@ pub struct Data {
     pub test: Split,
     pub mean: [f64; 3],
     pub std: [f64; 3],
+    /// `mean` and `1/std` as 1×3×1×1 float tensors on the device, made once: copying them to
+    /// the device for every batch would synchronise it at every step.
+    shift: Tensor,
+    scale: Tensor,
     /// What the data is, for logs: the folder of the .bin files, or "synthetic".
     pub source: String,
 }
@@ -42,7 +46,16 @@ impl Split {
 impl Data {
     pub fn from_raw(train: &RawSplit, test: &RawSplit, device: Device, source: String) -> Data {
         let (mean, std) = cifar::channel_stats(train);
-        Data { train: Split::from_raw(train, PAD, device), test: Split::from_raw(test, 0, device), mean, std, source }
+        let (shift, scale) = normalization(mean, std, device);
+        Data {
+            train: Split::from_raw(train, PAD, device),
+            test: Split::from_raw(test, 0, device),
+            mean,
+            std,
+            shift,
+            scale,
+            source,
+        }
     }
 
     /// The data a config asks for: CIFAR-layout files (located, or downloaded unless
@@ -58,11 +71,20 @@ impl Data {
 
     /// Normalise uint8 images (N×3×32×32) into float with the training set's statistics.
     pub fn normalize(&self, images: &Tensor) -> Tensor {
-        let device = images.device();
-        let mean = Tensor::from_slice(&self.mean).to_kind(Kind::Float).view([1, 3, 1, 1]).to_device(device);
-        let inv_std = Tensor::from_slice(&self.std.map(|s| 1.0 / s)).to_kind(Kind::Float).view([1, 3, 1, 1]);
-        (images.to_kind(Kind::Float) - mean) * inv_std.to_device(device)
+        (images.to_kind(Kind::Float) - &self.shift) * &self.scale
     }
+
+    /// Normalise with given statistics instead of this set's (`eval` uses the training run's).
+    pub fn set_statistics(&mut self, mean: [f64; 3], std: [f64; 3]) {
+        (self.shift, self.scale) = normalization(mean, std, self.train.images.device());
+        (self.mean, self.std) = (mean, std);
+    }
+}
+
+fn normalization(mean: [f64; 3], std: [f64; 3], device: Device) -> (Tensor, Tensor) {
+    let shift = Tensor::from_slice(&mean).to_kind(Kind::Float).view([1, 3, 1, 1]).to_device(device);
+    let scale = Tensor::from_slice(&std.map(|s| 1.0 / s)).to_kind(Kind::Float).view([1, 3, 1, 1]).to_device(device);
+    (shift, scale)
 }
 
 /// The raw splits and a description of where they came from.

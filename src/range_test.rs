@@ -30,8 +30,7 @@ pub fn run(config: &Config, out: &Path, progress: bool) -> Result<RangeTestRepor
     let data = Data::load(config, device, progress)?;
     let steps_per_epoch = data.steps_per_epoch(config.batch_size);
     let iters = config.iters.unwrap_or(DEFAULT_RANGE_TEST_EPOCHS * steps_per_epoch);
-    let mut learner =
-        Learner::new(config.depth, device, config.seed, config.weight_decay, config.nesterov, config.precision);
+    let mut learner = Learner::new(config, device);
     let mut tracker = RangeTracker::new(config.range_test_settings());
     let mut log = RowWriter::create::<LrFindRow>(&out.join("lr_find.csv"))?;
     let mut bar = Progress::new(iters, progress);

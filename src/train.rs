@@ -64,8 +64,7 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
     let steps_per_epoch = data.steps_per_epoch(config.batch_size);
     let schedule = Schedule::new(config.schedule_config(steps_per_epoch)?)?;
     let total_steps = schedule.total_steps();
-    let mut learner =
-        Learner::new(config.depth, device, config.seed, config.weight_decay, config.nesterov, config.precision);
+    let mut learner = Learner::new(config, device);
 
     let ck_path = out.join(checkpoint::FILE_NAME);
     let mut state = if resume {
