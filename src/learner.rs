@@ -123,7 +123,7 @@ mod tests {
             assert_eq!(learner.channels_last, channels_last);
             let conv = &learner.vs.variables()["layer1.0.conv1.weight"];
             assert_eq!(conv.stride()[1] == 1, channels_last);
-            learner.step(&x, &y, 0.1, 0.9);
+            let _ = learner.step(&x, &y, 0.1, 0.9);
             losses.push(learner.step(&x, &y, 0.1, 0.9).0.double_value(&[]));
         }
         assert!((losses[0] - losses[1]).abs() < 1e-4, "{losses:?}");
