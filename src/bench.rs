@@ -33,15 +33,10 @@ pub struct BenchReport {
 }
 
 pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<BenchReport> {
-    let device = crate::device::resolve(&config.device)?;
-    crate::device::set_threads(config.threads);
-    if config.precision == crate::config::Precision::Bf16 && device == Device::Cpu {
-        crate::usage!("--precision bf16 (precision) needs a CUDA device; this run is on the CPU");
-    }
+    let device = crate::device::prepare(config)?;
     if steps == 0 {
         crate::usage!("--steps must be at least 1");
     }
-    tch::Cuda::cudnn_set_benchmark(true);
     let data = Data::load(config, device, false)?;
     let steps_per_epoch = data.steps_per_epoch(config.batch_size);
     let mut learner = Learner::new(config, device);

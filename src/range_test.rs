@@ -18,12 +18,7 @@ pub const REPORT_FILE: &str = "range_test.json";
 /// Run the test into `out` (lr_find.csv, range_test.json, range_test.png, config.json) and
 /// return its report.
 pub fn run(config: &Config, out: &Path, progress: bool) -> Result<RangeTestReport> {
-    let device = crate::device::resolve(&config.device)?;
-    crate::device::set_threads(config.threads);
-    if config.precision == crate::config::Precision::Bf16 && device == tch::Device::Cpu {
-        crate::usage!("--precision bf16 (precision) needs a CUDA device; this run is on the CPU");
-    }
-    tch::Cuda::cudnn_set_benchmark(true);
+    let device = crate::device::prepare(config)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     crate::config::save(config, out)?;
 

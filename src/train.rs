@@ -52,12 +52,7 @@ pub struct Summary {
 
 /// Train with `config` into `out`; with `resume`, continue from `out`'s checkpoint.
 pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<Summary> {
-    let device = crate::device::resolve(&config.device)?;
-    crate::device::set_threads(config.threads);
-    if config.precision == crate::config::Precision::Bf16 && device == Device::Cpu {
-        crate::usage!("--precision bf16 (precision) needs a CUDA device; this run is on the CPU");
-    }
-    tch::Cuda::cudnn_set_benchmark(true);
+    let device = crate::device::prepare(config)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
 
     let data = Data::load(config, device, progress)?;
