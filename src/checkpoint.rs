@@ -142,8 +142,12 @@ mod tests {
         let mut sgd2 = Sgd::new(&other, 1e-4, false);
         sgd2.load_buffers(&ck.momentum).unwrap();
         assert_eq!(sgd2.buffers().len(), sgd.buffers().len());
-        // No temporary file is left beside it.
+        // No temporary file is left beside it, and each tensor is saved once (parameters are
+        // views into the optimiser's flat buffer): the file is about the size of the tensors.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let bytes = std::fs::metadata(&path).unwrap().len();
+        let floats: i64 = vs.variables().values().map(|t| t.numel() as i64).sum::<i64>() * 2;
+        assert!(bytes < (floats as u64 * 4) * 3 / 2 + 100_000, "{bytes} bytes for {floats} floats");
     }
 
     #[test]
