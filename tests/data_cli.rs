@@ -19,30 +19,7 @@ const STEPS: usize = FILES * PER_FILE / 32;
 
 /// A tiny one-epoch run on the CPU into `out`, reading `--data-dir data`; `extra` is appended.
 fn train_args<'a>(data: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "train",
-        "--data-dir",
-        data,
-        "--depth",
-        "8",
-        "--batch-size",
-        "32",
-        "--policy",
-        "fixed",
-        "--base-lr",
-        "0.05",
-        "--epochs",
-        "1",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--no-progress",
-        "--out",
-        out,
-    ];
-    args.extend_from_slice(extra);
-    args
+    [&["train", "--data-dir", data][..], common::TINY_RUN, &["--out", out], extra].concat()
 }
 
 /// The run trained on every record of every training file and tested.
@@ -176,31 +153,11 @@ fn synthetic_runs_never_claim_cifar10_and_plot_redraws_curves() {
     let out = tmp.path().join("run");
     let o = out.display().to_string();
     let output = ok(&[
-        "train",
-        "--dataset",
-        "synthetic",
-        "--synthetic-train",
-        "128",
-        "--synthetic-test",
-        "40",
-        "--depth",
-        "8",
-        "--batch-size",
-        "32",
-        "--policy",
-        "fixed",
-        "--base-lr",
-        "0.05",
-        "--epochs",
-        "1",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--no-progress",
-        "--out",
-        &o,
-    ]);
+        &["train", "--dataset", "synthetic", "--synthetic-train", "128", "--synthetic-test", "40"][..],
+        common::TINY_RUN,
+        &["--out", &o],
+    ]
+    .concat());
     let summary = read_json(&out.join("summary.json"));
     assert_eq!(summary["data"], "synthetic");
     let everything = format!("{}{}{}", stdout(&output), stderr(&output), text_files(&out)).to_lowercase();

@@ -222,27 +222,7 @@ fn a_huge_lr_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
     let out = tmp.path().join("run");
     let o = out.display().to_string();
     // One sane epoch, then the LR of its config.json is raised by hand and the run resumed.
-    ok(&[
-        "train",
-        "--data-dir",
-        &d,
-        "--no-download",
-        "--depth",
-        "8",
-        "--batch-size",
-        "64",
-        "--policy",
-        "fixed",
-        "--base-lr",
-        "0.05",
-        "--epochs",
-        "1",
-        "--device",
-        "cpu",
-        "--no-progress",
-        "--out",
-        &o,
-    ]);
+    ok(&[&["train", "--data-dir", &d, "--no-download"][..], common::TINY_RUN, &["--out", &o]].concat());
     let good = std::fs::read(out.join("checkpoint.pt")).unwrap();
     let mut config = read_json(&out.join("config.json"));
     config["base_lr"] = serde_json::json!(1e12);

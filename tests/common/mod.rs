@@ -8,6 +8,14 @@ pub mod http;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// The flags of a tiny one-epoch run on the CPU (ResNet-8, batch 32, fixed LR); the caller adds
+/// the command, the data flags and `--out`.
+#[rustfmt::skip]
+pub const TINY_RUN: &[&str] = &[
+    "--depth", "8", "--batch-size", "32", "--policy", "fixed", "--base-lr", "0.05", "--epochs", "1",
+    "--device", "cpu", "--threads", "1", "--no-progress",
+];
+
 /// The real binary, with no CIFAR mirror variables inherited from the environment.
 pub fn clr() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_clr"));
