@@ -9,9 +9,22 @@ fn main() {
         println!("cargo:rustc-link-arg=-ltorch");
     }
     // torch-sys, a direct dependency, exports the folder of the libtorch it linked against.
-    if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
-        println!("cargo:rustc-link-search=native={lib}");
-    }
+    let lib = std::env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys exports DEP_TCH_LIBTORCH_LIB");
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    println!("cargo:rustc-link-search=native={lib}");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
+
+    // The bf16 autocast shim (csrc/autocast.cpp), against the same libtorch's headers.
+    let root = std::path::Path::new(&lib).parent().expect("libtorch's lib folder has a parent").to_path_buf();
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    cc::Build::new()
+        .cpp(true)
+        .file("csrc/autocast.cpp")
+        .include(root.join("include"))
+        .include(root.join("include/torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag("-w")
+        .define("_GLIBCXX_USE_CXX11_ABI", abi.as_str())
+        .compile("clr_autocast");
+    println!("cargo:rerun-if-changed=csrc/autocast.cpp");
 }

@@ -3,6 +3,7 @@
 use crate::cli::{Cli, Command, ConfigArgs, EvalArgs, ScheduleArgs, TrainArgs};
 use crate::config::{self, Config, MaxLr};
 use crate::error::UsageError;
+use crate::range_finder::StopReason;
 use crate::records::{Row, ScheduleRow};
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
@@ -17,8 +18,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::RangeTest(a) => {
             let config = resolve(&a.config, Map::new())?;
             let out = a.out.unwrap_or_else(|| default_out("range-test", &config));
-            crate::range_test::run(&config, &out, !a.no_progress)?;
+            let report = crate::range_test::run(&config, &out, !a.no_progress)?;
             println!("outputs in {}", out.display());
+            if report.stop_reason == StopReason::Interrupted {
+                std::process::exit(130);
+            }
             Ok(())
         }
         Command::Train(a) => train(a),
@@ -111,6 +115,7 @@ fn train(a: TrainArgs) -> Result<()> {
     }
     let mut config = resolve(&a.run.config, Map::new())?;
     let out = a.run.out.clone().unwrap_or_else(|| default_out("train", &config));
+    crate::train::check_fresh_out(&out)?;
     resolve_max_lr(&mut config, &out, base_lr_given(&a.run.config), progress)?;
     let summary = crate::train::run(&config, &out, false, progress)?;
     report(&summary, &out)
@@ -125,8 +130,9 @@ fn base_lr_given(args: &ConfigArgs) -> bool {
 }
 
 /// `--max-lr auto` runs the range test on a fresh model (into OUT/range_test/) and
-/// `--max-lr FILE` reads a previous one; both set max_lr and, unless --base-lr was given,
-/// base_lr from the proposal, and record where they came from.
+/// `--max-lr FILE` reads a previous one; both set max_lr and, unless --base-lr was given (and is
+/// below the proposed max), base_lr from the proposal, and record where they came from. For
+/// `fixed` and `step`, whose LR is base_lr, base_lr becomes the suggested LR itself.
 fn resolve_max_lr(config: &mut Config, out: &Path, base_given: bool, progress: bool) -> Result<()> {
     let (report, source) = match &config.max_lr {
         MaxLr::Value(_) => return Ok(()),
@@ -134,13 +140,21 @@ fn resolve_max_lr(config: &mut Config, out: &Path, base_given: bool, progress: b
             let dir = out.join("range_test");
             eprintln!("--max-lr auto: running the LR range test first, into {}", dir.display());
             let report = crate::range_test::run(config, &dir, progress)?;
+            if report.stop_reason == StopReason::Interrupted {
+                eprintln!("interrupted during the range test: nothing trained");
+                std::process::exit(130);
+            }
             (report, format!("range test run by --max-lr auto: {}", dir.join(crate::range_test::REPORT_FILE).display()))
         }
         MaxLr::File(path) => (crate::range_test::read_report(path)?, format!("--max-lr {}", path.display())),
     };
     let s = &report.suggestion;
     config.max_lr = MaxLr::Value(s.max_lr);
-    if !base_given || config.base_lr >= s.max_lr {
+    if !config.policy.uses_max_lr() {
+        if !base_given {
+            config.base_lr = s.suggested_lr;
+        }
+    } else if !base_given || config.base_lr >= s.max_lr {
         config.base_lr = s.base_lr;
     }
     config.lr_source =

@@ -123,6 +123,7 @@ mod tests {
 
     #[test]
     fn crops_reach_all_81_offsets_about_half_flip_labels_follow() {
+        let _rng = crate::rng_lock();
         let n = 100;
         let raw = marked(n);
         let data = Data::from_raw(&raw, &raw, Device::Cpu, "test".into());
@@ -162,6 +163,7 @@ mod tests {
 
     #[test]
     fn plans_are_a_function_of_seed_and_epoch() {
+        let _rng = crate::rng_lock();
         let a = EpochPlan::new(50, 1, 2, true, Device::Cpu);
         let b = EpochPlan::new(50, 1, 2, true, Device::Cpu);
         let c = EpochPlan::new(50, 1, 3, true, Device::Cpu);

@@ -21,6 +21,9 @@ pub struct EpochSums {
     pub loss_sum: f64,
     pub correct: f64,
     pub seen: f64,
+    /// Training seconds of the epoch so far.
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 /// Where the run stands.
@@ -64,7 +67,7 @@ pub fn save(path: &Path, vs: &nn::VarStore, sgd: &Sgd, meta: &Meta) -> Result<()
 /// Read a checkpoint (onto the CPU).
 pub fn load(path: &Path) -> Result<Checkpoint> {
     if !path.is_file() {
-        bail!("checkpoint {} not found", path.display());
+        crate::usage!("checkpoint {} not found", path.display());
     }
     let named = Tensor::load_multi_with_device(path, Device::Cpu)
         .with_context(|| format!("{} is not a readable clr checkpoint", path.display()))?;
@@ -109,6 +112,7 @@ mod tests {
     fn round_trip_restores_weights_buffers_and_meta() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
+        let _rng = crate::rng_lock();
         tch::manual_seed(1);
         let vs = nn::VarStore::new(Device::Cpu);
         let _net = ResNet::new(&vs.root(), ResNetConfig { depth: 8, num_classes: 10 });
@@ -124,7 +128,7 @@ mod tests {
             steps_per_epoch: 3,
             mean: [1.0, 2.0, 3.0],
             std: [4.0, 5.0, 6.0],
-            sums: EpochSums { loss_sum: 1.5, correct: 3.0, seen: 10.0 },
+            sums: EpochSums { loss_sum: 1.5, correct: 3.0, seen: 10.0, seconds: 2.5 },
             best_test_acc: 0.25,
             seconds: 12.5,
         };

@@ -29,7 +29,7 @@ impl RawSplit {
 
     /// Append the records of `bytes` (the contents of `path`, named in errors).
     fn extend_from_records(&mut self, bytes: &[u8], path: &Path) -> Result<()> {
-        if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD_BYTES) {
+        if !bytes.len().is_multiple_of(RECORD_BYTES) {
             bail!(
                 "{}: {} bytes is not a whole number of {RECORD_BYTES}-byte CIFAR records \
                  (1 label byte + 3072 pixel bytes); the file is truncated or not in the CIFAR-10 binary layout",
@@ -90,6 +90,12 @@ pub fn load_dir(dir: &Path) -> Result<(RawSplit, RawSplit)> {
         bail!("{}: no {TEST_FILE}", dir.display());
     }
     let test = read_file(&test_path)?;
+    if train.is_empty() {
+        bail!("{}: the data_batch_*.bin files hold no record", dir.display());
+    }
+    if test.is_empty() {
+        bail!("{}: holds no record", test_path.display());
+    }
     Ok((train, test))
 }
 
@@ -186,6 +192,17 @@ mod tests {
         assert_eq!(names, ["data_batch_1.bin", "data_batch_2.bin", "data_batch_10.bin"]);
         let (train, test) = load_dir(dir.path()).unwrap();
         assert_eq!((train.len(), test.len()), (6, 4));
+    }
+
+    #[test]
+    fn empty_files_are_files_of_no_records() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("data_batch_1.bin"), b"").unwrap();
+        std::fs::write(dir.path().join("data_batch_2.bin"), encode_records(&split(2))).unwrap();
+        std::fs::write(dir.path().join(TEST_FILE), encode_records(&split(1))).unwrap();
+        assert_eq!(load_dir(dir.path()).unwrap().0.len(), 2);
+        std::fs::write(dir.path().join(TEST_FILE), b"").unwrap();
+        assert!(load_dir(dir.path()).unwrap_err().to_string().contains("holds no record"));
     }
 
     #[test]

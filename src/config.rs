@@ -199,10 +199,12 @@ impl Config {
         };
         let origin = file.map(|p| format!("--config {}", p.display()));
         merged.extend(flags);
-        let config: Config = serde_json::from_value(Value::Object(merged)).map_err(|e| {
+        let mut config: Config = serde_json::from_value(Value::Object(merged)).map_err(|e| {
             let place = origin.clone().unwrap_or_else(|| "configuration".into());
             UsageError::new(format!("{place}: {e}"))
         })?;
+        // Written by clr to say where max_lr came from; on input it would describe another run.
+        config.lr_source = None;
         config.validate()?;
         Ok(config)
     }

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod atomic;
 pub mod augment;
+pub mod autocast;
 pub mod bench;
 pub mod checkpoint;
 pub mod cifar;
@@ -26,3 +27,11 @@ pub mod resnet;
 pub mod schedule;
 pub mod sgd;
 pub mod train;
+
+/// libtorch's default random generator is one per process: unit tests that seed it and rely
+/// on the draws that follow take this lock, so that tests running in parallel do not interleave.
+#[cfg(test)]
+pub(crate) fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

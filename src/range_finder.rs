@@ -68,6 +68,8 @@ pub enum StopReason {
     Diverged,
     /// The loss was NaN or infinite.
     NonFinite,
+    /// Stopped by the user (Ctrl-C): the sweep is incomplete and its proposal not to be used.
+    Interrupted,
 }
 
 impl StopReason {
@@ -79,6 +81,7 @@ impl StopReason {
                 format!("stopped early: smoothed loss > {diverge} x its minimum")
             }
             StopReason::NonFinite => "stopped early: the loss was not finite".into(),
+            StopReason::Interrupted => "interrupted: the sweep is incomplete".into(),
         }
     }
 }
@@ -158,6 +161,11 @@ impl RangeTracker {
     /// The recorded rows: `step` (0-based), `lr`, `loss`, `smoothed_loss`.
     pub fn rows(&self) -> &[LrFindRow] {
         &self.rows
+    }
+
+    /// Stop the test from outside (Ctrl-C); later pushes record nothing.
+    pub fn interrupt(&mut self) {
+        self.stopped.get_or_insert(StopReason::Interrupted);
     }
 
     /// `Completed` unless a push stopped the test.

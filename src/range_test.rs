@@ -67,6 +67,7 @@ pub fn run(config: &Config, out: &Path, progress: bool) -> Result<RangeTestRepor
             break;
         }
         if interrupt::requested() {
+            tracker.interrupt();
             bar.line(&format!("interrupted at step {i}"));
             break;
         }

@@ -79,6 +79,7 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
         learner.sgd.load_buffers(&ck.momentum)?;
         ck.meta
     } else {
+        check_fresh_out(out)?;
         config::save(config, out)?;
         Meta {
             format: 1,
@@ -93,6 +94,10 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
         }
     };
     let (mut step_log, mut epoch_log) = open_logs(out, resume, state.step, steps_per_epoch)?;
+    if !resume {
+        // A checkpoint of step 0, so that a run killed in its first epoch can be resumed too.
+        checkpoint::save(&ck_path, &learner.vs, &learner.sgd, &state)?;
+    }
 
     let mut bar = Progress::new(total_steps, progress);
     bar.line(&format!(
@@ -113,16 +118,14 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
 
     let mut last_epoch: Option<EpochRow> = None;
     let mut status = Status::Completed;
-    let mut divergence = None;
-    let started = Instant::now();
-    let seconds_before = state.seconds;
-    let mut epoch_started = Instant::now();
-    let mut epoch_seconds_before = 0.0;
+    let mut divergence: Option<Divergence> = None;
     'epochs: while state.step < total_steps {
         let epoch = state.step / steps_per_epoch;
         let plan = EpochPlan::new(data.train.len, config.seed, epoch, true, device);
         let epoch_end = ((epoch + 1) * steps_per_epoch).min(total_steps);
+        let epoch_started = Instant::now();
         let mut pending: Vec<(StepRow, Tensor, Tensor)> = Vec::new();
+        let mut stop = false;
         while state.step < epoch_end {
             let step = state.step;
             let (lr, momentum) = (schedule.lr(step), schedule.momentum(step));
@@ -132,19 +135,22 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
             pending.push((StepRow { step, epoch, lr, momentum, loss: f64::NAN }, loss, correct));
             state.sums.seen += images;
             state.step += 1;
-            let stop = interrupt::requested();
+            stop = interrupt::requested();
             if pending.len() >= LOG_EVERY || state.step == epoch_end || stop {
-                if let Some(bad) = flush(&mut pending, &mut state.sums, &mut step_log)? {
-                    divergence = Some(bad);
+                if let Some((step, lr, loss)) = flush(&mut pending, &mut state.sums, &mut step_log)? {
+                    state.step = step;
+                    divergence = Some(Divergence { step, lr, what: format!("the training loss is {loss}") });
                     break 'epochs;
                 }
-                let elapsed = epoch_seconds_before + epoch_started.elapsed().as_secs_f64();
+                let elapsed = state.sums.seconds + epoch_started.elapsed().as_secs_f64();
                 bar.update(state.step, step_message(&state, steps_per_epoch, lr, elapsed));
             }
-            if stop {
-                status = Status::Interrupted;
-                state.seconds = seconds_before + started.elapsed().as_secs_f64();
+            if stop && state.step < epoch_end {
+                let seconds = epoch_started.elapsed().as_secs_f64();
+                state.sums.seconds += seconds;
+                state.seconds += seconds;
                 checkpoint::save(&ck_path, &learner.vs, &learner.sgd, &state)?;
+                status = Status::Interrupted;
                 bar.line(&format!(
                     "interrupted at step {}: checkpoint saved; continue with --resume {}",
                     state.step,
@@ -153,8 +159,21 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
                 break 'epochs;
             }
         }
-        let train_seconds = epoch_seconds_before + epoch_started.elapsed().as_secs_f64();
+        // The end of the epoch, also when Ctrl-C came during its last step.
+        let seconds = epoch_started.elapsed().as_secs_f64();
+        let train_seconds = state.sums.seconds + seconds;
         let (test_loss, test_acc) = learner.evaluate(&data, &data.test, EVAL_BATCH, None);
+        if !test_loss.is_finite() {
+            // The weights blew up on a step whose own loss was still finite: this epoch's
+            // checkpoint would hold them, so the last good one stays.
+            let last = epoch_end - 1;
+            divergence = Some(Divergence {
+                step: last,
+                lr: schedule.lr(last),
+                what: format!("the test loss after this step is {test_loss}"),
+            });
+            break 'epochs;
+        }
         let row = EpochRow {
             epoch,
             lr: schedule.lr(epoch_end - 1),
@@ -167,33 +186,63 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
         epoch_log.write(&row)?;
         state.best_test_acc = state.best_test_acc.max(test_acc);
         state.sums = EpochSums::default();
-        state.seconds = seconds_before + started.elapsed().as_secs_f64();
+        state.seconds += seconds;
         checkpoint::save(&ck_path, &learner.vs, &learner.sgd, &state)?;
         bar.line(&format!(
             "epoch {epoch:>3}  lr {:.5}  train loss {:.4} acc {:.4}  test loss {:.4} acc {:.4}  {:.1}s",
             row.lr, row.train_loss, row.train_acc, test_loss, test_acc, train_seconds
         ));
         last_epoch = Some(row);
-        epoch_started = Instant::now();
-        epoch_seconds_before = 0.0;
+        if stop && state.step < total_steps {
+            status = Status::Interrupted;
+            bar.line(&format!(
+                "interrupted after epoch {epoch}: checkpoint saved; continue with --resume {}",
+                out.display()
+            ));
+            break;
+        }
     }
     bar.finish();
 
-    if let Some((step, lr, loss)) = divergence {
-        let seconds = seconds_before + started.elapsed().as_secs_f64();
-        summarize(config, &data, device, &state, last_epoch.as_ref(), Status::Diverged, seconds, out)?;
+    if let Some(d) = divergence {
+        summarize(config, &data, device, &state, last_epoch.as_ref(), Status::Diverged, state.seconds, out)?;
         // Best effort: the divergence is the error to report, not a failed plot.
         let _ = draw(out);
         bail!(
-            "training diverged: the loss is {loss} at step {step} (epoch {}, lr {lr:.6}); the last good checkpoint \
-             ({}) and every log row before that step are kept. Lower --max-lr or --base-lr.",
-            step / steps_per_epoch,
+            "training diverged: {} at step {} (epoch {}, lr {:.6}); the last good checkpoint ({}) and every log \
+             row before that step are kept. Lower --max-lr or --base-lr.",
+            d.what,
+            d.step,
+            d.step / steps_per_epoch,
+            d.lr,
             ck_path.display()
         );
     }
     let summary = summarize(config, &data, device, &state, last_epoch.as_ref(), status, state.seconds, out)?;
     draw(out)?;
     Ok(summary)
+}
+
+/// Where and how a run blew up.
+struct Divergence {
+    step: u64,
+    lr: f64,
+    what: String,
+}
+
+/// A new run never writes over an old one: its checkpoint would be mistaken for this run's
+/// by `--resume`.
+pub fn check_fresh_out(out: &Path) -> Result<()> {
+    for file in [checkpoint::FILE_NAME, "steps.csv"] {
+        if out.join(file).exists() {
+            crate::usage!(
+                "--out {} already holds a run ({file}): continue it with --resume {}, or choose another --out",
+                out.display(),
+                out.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Steps that epoch `epoch` runs (the last one may be cut by the schedule's end).

@@ -207,3 +207,35 @@ fn train_with_max_lr_from_a_report_runs_no_test() {
     let source = read_json(&out.join("config.json"))["lr_source"].as_str().unwrap().to_string();
     assert!(source.contains("range_test.json"), "lr_source does not name the file: {source}");
 }
+
+#[test]
+fn an_interrupted_range_test_says_so_and_trains_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    for (cmd, out) in [("range-test", "rt"), ("train", "auto")] {
+        let out = tmp.path().join(out);
+        let o = out.display().to_string();
+        let mut args = tiny(cmd, &d, &o);
+        args.extend(["--start-lr", "1e-6", "--end-lr", "1e-5", "--iters", "100000"]);
+        if cmd == "train" {
+            args.extend(["--max-lr", "auto", "--policy", "one-cycle", "--phases", "1,1,0"]);
+        }
+        let mut child = common::clr().args(&args).stdout(std::process::Stdio::null()).spawn().unwrap();
+        let csv = if cmd == "train" { out.join("range_test/lr_find.csv") } else { out.join("lr_find.csv") };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::fs::read_to_string(&csv).map(|s| s.lines().count()).unwrap_or(0) < 12 {
+            assert!(std::time::Instant::now() < deadline, "no progress in {}", csv.display());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        assert!(kill.success());
+        assert_eq!(child.wait().unwrap().code(), Some(130), "{cmd}");
+        let report_dir = if cmd == "train" { out.join("range_test") } else { out.clone() };
+        let report = read_json(&report_dir.join("range_test.json"));
+        assert_eq!(report["stop_reason"], "interrupted");
+        assert_eq!(report["stopped_early"], true);
+        if cmd == "train" {
+            assert!(!out.join("steps.csv").exists() && !out.join("checkpoint.pt").exists(), "nothing trained");
+        }
+    }
+}

@@ -240,3 +240,155 @@ fn a_huge_lr_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
     assert!(rows.iter().all(|r| r.loss.is_finite()), "no NaN row is logged");
     assert_eq!(read_json(&out.join("summary.json"))["status"], "diverged");
 }
+
+/// One step per epoch: every step is an epoch's last, so a Ctrl-C lands on an epoch boundary.
+fn one_step_epochs(data: &str, out: &str) -> Vec<String> {
+    [
+        "train",
+        "--data-dir",
+        data,
+        "--no-download",
+        "--depth",
+        "8",
+        "--batch-size",
+        "64",
+        "--policy",
+        "one-cycle",
+        "--base-lr",
+        "0.02",
+        "--max-lr",
+        "0.2",
+        "--phases",
+        "10,10,10",
+        "--device",
+        "cpu",
+        "--seed",
+        "3",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        out,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+fn interrupted_on_an_epoch_boundary_then_resumed_equals_uninterrupted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    cifar::write_learnable(&dir, 1, 64, 40, 4);
+    let d = dir.display().to_string();
+    let whole = tmp.path().join("whole");
+    let args = one_step_epochs(&d, &whole.display().to_string());
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let parts = tmp.path().join("parts");
+    let p = parts.display().to_string();
+    let args = one_step_epochs(&d, &p);
+    let mut child = spawn(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    wait_for_rows(&mut child, &parts, 8);
+    signal(&child, "-INT");
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let stopped = read_json(&parts.join("summary.json"))["epochs"].as_u64().unwrap();
+    assert!(stopped < 30, "the interrupt came after the end");
+    assert_eq!(epochs(&parts).len() as u64, stopped, "the epoch stopped in kept its row");
+
+    ok(&["train", "--resume", &p, "--no-progress"]);
+    assert_same_run(&whole, &parts);
+}
+
+#[test]
+fn a_new_run_never_writes_over_an_old_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    let o = out.display().to_string();
+    ok(&[&["train", "--data-dir", &d, "--no-download"][..], common::TINY_RUN, &["--out", &o]].concat());
+    let before = std::fs::read(out.join("checkpoint.pt")).unwrap();
+    let again =
+        run(&[&["train", "--data-dir", &d, "--no-download", "--seed", "9"][..], common::TINY_RUN, &["--out", &o]]
+            .concat());
+    let line = common::one_line_error(&again, 2);
+    assert!(line.contains("already holds a run") && line.contains("--resume"), "{line}");
+    assert_eq!(std::fs::read(out.join("checkpoint.pt")).unwrap(), before);
+}
+
+#[test]
+fn a_run_killed_in_its_first_epoch_resumes_from_step_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let whole = tmp.path().join("whole");
+    ok(&train_args(&d, &whole.display().to_string()));
+    let killed = tmp.path().join("killed");
+    let k = killed.display().to_string();
+    let mut child = spawn(&train_args(&d, &k));
+    wait_for_rows(&mut child, &killed, 3);
+    signal(&child, "-KILL");
+    child.wait().unwrap();
+    assert!(steps(&killed).len() < 16, "killed in the first epoch");
+    ok(&["train", "--resume", &k, "--no-progress"]);
+    assert_same_run(&whole, &killed);
+}
+
+#[test]
+fn weights_blown_up_by_an_epochs_last_step_are_never_checkpointed() {
+    // One step per epoch at an absurd LR: the loss of the step is finite, the weights after it
+    // are not, and the test loss shows it.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    cifar::write_learnable(&dir, 1, 64, 40, 4);
+    let d = dir.display().to_string();
+    let out = tmp.path().join("run");
+    let o = out.display().to_string();
+    let output = run(&[
+        "train",
+        "--data-dir",
+        &d,
+        "--no-download",
+        "--depth",
+        "8",
+        "--batch-size",
+        "64",
+        "--policy",
+        "fixed",
+        "--base-lr",
+        "1e4",
+        "--epochs",
+        "6",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        &o,
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("diverged"), "{}", stderr(&output));
+    for row in epochs(&out) {
+        assert!(row.test_loss.is_finite() && row.train_loss.is_finite(), "{row:?}");
+    }
+    let eval = ok(&["eval", "--checkpoint", &format!("{o}/checkpoint.pt"), "--data-dir", &d, "--device", "cpu"]);
+    let loss: f64 = common::stdout(&eval).split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!(loss.is_finite(), "the checkpoint kept is a good one: {}", common::stdout(&eval));
+}
+
+#[test]
+fn a_libtorch_failure_is_a_clear_error_not_a_crash() {
+    // Out of memory inside a convolution: tch panics; clr reports the cause and exits 1.
+    let tmp = tempfile::tempdir().unwrap();
+    let o = tmp.path().join("run").display().to_string();
+    let script = format!(
+        "ulimit -v 3000000; exec {} train --dataset synthetic --synthetic-train 4096 --synthetic-test 16 --depth 8 \
+         --batch-size 4096 --policy fixed --epochs 1 --device cpu --no-progress --out {o}",
+        env!("CARGO_BIN_EXE_clr")
+    );
+    let output = std::process::Command::new("bash").args(["-c", &script]).output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("error: libtorch:") && err.contains("allocate"), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("frame #"), "{err}");
+}
