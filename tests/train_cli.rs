@@ -102,6 +102,37 @@ fn signal(child: &Child, sig: &str) {
     assert!(status.success());
 }
 
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// Train `make(out)` uninterrupted into TMP/whole, and again into TMP/parts stopped by signal
+/// `sig` once its steps.csv has `rows` rows (and `delay` more); `check` looks at the stopped run
+/// and its exit code; then resume it and require the same run as the uninterrupted one.
+fn stop_resume_compare(
+    tmp: &Path,
+    make: impl Fn(&str) -> Vec<String>,
+    rows: usize,
+    delay: Duration,
+    sig: &str,
+    check: impl FnOnce(&Path, Option<i32>),
+) {
+    let whole = tmp.join("whole");
+    let args = make(&whole.display().to_string());
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let parts = tmp.join("parts");
+    let p = parts.display().to_string();
+    let args = make(&p);
+    let mut child = spawn(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    wait_for_rows(&mut child, &parts, rows);
+    std::thread::sleep(delay);
+    signal(&child, sig);
+    let code = child.wait().unwrap().code();
+    check(&parts, code);
+    ok(&["train", "--resume", &p, "--no-progress"]);
+    assert_same_run(&whole, &parts);
+}
+
 #[test]
 fn learns_writes_every_file_and_evaluates() {
     let tmp = tempfile::tempdir().unwrap();
@@ -164,55 +195,49 @@ fn shuffled_labels_stay_at_chance() {
 fn interrupted_then_resumed_equals_uninterrupted() {
     let tmp = tempfile::tempdir().unwrap();
     let d = data(&tmp.path().join("data"));
-    let whole = tmp.path().join("whole");
-    ok(&train_args(&d, &whole.display().to_string()));
-
-    let parts = tmp.path().join("parts");
-    let p = parts.display().to_string();
-    let mut child = spawn(&train_args(&d, &p));
-    wait_for_rows(&mut child, &parts, 21);
-    signal(&child, "-INT");
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "an interrupted run exits 130");
-    let summary = read_json(&parts.join("summary.json"));
-    assert_eq!(summary["status"], "interrupted");
-    let stopped_at = summary["steps"].as_u64().unwrap();
-    assert!(stopped_at < 80, "stopped at {stopped_at}: the interrupt came too late to test anything");
-
-    ok(&["train", "--resume", &p, "--no-progress"]);
-    assert_same_run(&whole, &parts);
+    stop_resume_compare(
+        tmp.path(),
+        |o| strings(&train_args(&d, o)),
+        21,
+        Duration::ZERO,
+        "-INT",
+        |parts, code| {
+            assert_eq!(code, Some(130), "an interrupted run exits 130");
+            let summary = read_json(&parts.join("summary.json"));
+            assert_eq!(summary["status"], "interrupted");
+            let stopped_at = summary["steps"].as_u64().unwrap();
+            assert!(stopped_at < 80, "stopped at {stopped_at}: the interrupt came too late to test anything");
+        },
+    );
 }
 
 #[test]
 fn killed_at_a_random_moment_leaves_valid_files_and_resumes_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let d = data(&tmp.path().join("data"));
-    let whole = tmp.path().join("whole");
-    ok(&train_args(&d, &whole.display().to_string()));
-
-    let killed = tmp.path().join("killed");
-    let k = killed.display().to_string();
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let at = 18 + (nanos % 50) as usize;
-    let mut child = spawn(&train_args(&d, &k));
-    wait_for_rows(&mut child, &killed, at);
-    std::thread::sleep(Duration::from_millis((nanos % 200) as u64));
-    signal(&child, "-KILL");
-    child.wait().unwrap();
-
-    // Whatever moment it died at: the CSVs parse, the checkpoint loads, no temporary is left.
-    assert!(!steps(&killed).is_empty());
-    let _ = epochs(&killed);
-    clr::checkpoint::load(&killed.join("checkpoint.pt")).unwrap();
-    let leftovers: Vec<_> = std::fs::read_dir(&killed)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty() || leftovers.iter().all(|n| n.contains("checkpoint")), "{leftovers:?}");
-
-    ok(&["train", "--resume", &k, "--no-progress"]);
-    assert_same_run(&whole, &killed);
+    let delay = Duration::from_millis((nanos % 200) as u64);
+    stop_resume_compare(
+        tmp.path(),
+        |o| strings(&train_args(&d, o)),
+        at,
+        delay,
+        "-KILL",
+        |killed, _| {
+            // Whatever moment it died at: the CSVs parse, the checkpoint loads, no temporary is left
+            // but, at most, a checkpoint's being written.
+            assert!(!steps(killed).is_empty());
+            let _ = epochs(killed);
+            clr::checkpoint::load(&killed.join("checkpoint.pt")).unwrap();
+            let leftovers: Vec<_> = std::fs::read_dir(killed)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".tmp"))
+                .collect();
+            assert!(leftovers.iter().all(|n| n.contains("checkpoint")), "{leftovers:?}");
+        },
+    );
 }
 
 #[test]
@@ -281,23 +306,19 @@ fn interrupted_on_an_epoch_boundary_then_resumed_equals_uninterrupted() {
     let dir = tmp.path().join("data");
     cifar::write_learnable(&dir, 1, 64, 40, 4);
     let d = dir.display().to_string();
-    let whole = tmp.path().join("whole");
-    let args = one_step_epochs(&d, &whole.display().to_string());
-    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-
-    let parts = tmp.path().join("parts");
-    let p = parts.display().to_string();
-    let args = one_step_epochs(&d, &p);
-    let mut child = spawn(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    wait_for_rows(&mut child, &parts, 8);
-    signal(&child, "-INT");
-    assert_eq!(child.wait().unwrap().code(), Some(130));
-    let stopped = read_json(&parts.join("summary.json"))["epochs"].as_u64().unwrap();
-    assert!(stopped < 30, "the interrupt came after the end");
-    assert_eq!(epochs(&parts).len() as u64, stopped, "the epoch stopped in kept its row");
-
-    ok(&["train", "--resume", &p, "--no-progress"]);
-    assert_same_run(&whole, &parts);
+    stop_resume_compare(
+        tmp.path(),
+        |o| one_step_epochs(&d, o),
+        8,
+        Duration::ZERO,
+        "-INT",
+        |parts, code| {
+            assert_eq!(code, Some(130));
+            let stopped = read_json(&parts.join("summary.json"))["epochs"].as_u64().unwrap();
+            assert!(stopped < 30, "the interrupt came after the end");
+            assert_eq!(epochs(parts).len() as u64, stopped, "the epoch stopped in kept its row");
+        },
+    );
 }
 
 #[test]
@@ -320,17 +341,16 @@ fn a_new_run_never_writes_over_an_old_one() {
 fn a_run_killed_in_its_first_epoch_resumes_from_step_0() {
     let tmp = tempfile::tempdir().unwrap();
     let d = data(&tmp.path().join("data"));
-    let whole = tmp.path().join("whole");
-    ok(&train_args(&d, &whole.display().to_string()));
-    let killed = tmp.path().join("killed");
-    let k = killed.display().to_string();
-    let mut child = spawn(&train_args(&d, &k));
-    wait_for_rows(&mut child, &killed, 3);
-    signal(&child, "-KILL");
-    child.wait().unwrap();
-    assert!(steps(&killed).len() < 16, "killed in the first epoch");
-    ok(&["train", "--resume", &k, "--no-progress"]);
-    assert_same_run(&whole, &killed);
+    stop_resume_compare(
+        tmp.path(),
+        |o| strings(&train_args(&d, o)),
+        3,
+        Duration::ZERO,
+        "-KILL",
+        |killed, _| {
+            assert!(steps(killed).len() < 16, "killed in the first epoch");
+        },
+    );
 }
 
 #[test]
