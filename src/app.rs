@@ -2,7 +2,6 @@
 
 use crate::cli::{Cli, Command, ConfigArgs, EvalArgs, ScheduleArgs, TrainArgs};
 use crate::config::{self, Config, MaxLr};
-use crate::error::UsageError;
 use crate::range_finder::StopReason;
 use crate::records::{Row, ScheduleRow};
 use anyhow::{Context, Result};
@@ -48,18 +47,7 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// Defaults < `defaults` < config file < flags given; validated.
 fn resolve(args: &ConfigArgs, defaults: Map<String, Value>) -> Result<Config> {
-    let mut flags = defaults;
-    if let Some(file) = &args.config {
-        flags.extend(Config::from_file(file)?);
-    }
-    flags.extend(given_flags(args)?);
-    Config::resolve(None, flags).map_err(|e| match &args.config {
-        // Name the file when the bad field came from it.
-        Some(file) if e.is::<UsageError>() && !e.to_string().starts_with("--") => {
-            UsageError::new(format!("--config {}: {e}", file.display())).into()
-        }
-        _ => e,
-    })
+    Config::resolve(defaults, args.config.as_deref(), given_flags(args)?)
 }
 
 fn given_flags(args: &ConfigArgs) -> Result<Map<String, Value>> {
@@ -109,7 +97,7 @@ fn train(a: TrainArgs) -> Result<()> {
         if !file.is_file() {
             crate::usage!("--resume {}: no config.json there (not a clr run folder)", dir.display());
         }
-        let config = Config::resolve(Some(&file), flags)?;
+        let config = Config::resolve(Map::new(), Some(&file), flags)?;
         let summary = crate::train::run(&config, dir, true, progress)?;
         return report(&summary, dir);
     }
@@ -225,7 +213,7 @@ fn eval(a: EvalArgs) -> Result<()> {
     let mut flags = config::given(serde_json::to_value(&a.data)?);
     flags.insert("device".into(), Value::String(a.device.clone()));
     flags.insert("depth".into(), Value::from(ck.meta.depth));
-    let config = Config::resolve(None, flags)?;
+    let config = Config::resolve(Map::new(), None, flags)?;
     let device = crate::device::resolve(&config.device)?;
     let mut data = crate::dataset::Data::load(&config, device, true)?;
     // Normalise as the model was trained.

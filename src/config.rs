@@ -190,13 +190,13 @@ impl Config {
         }
     }
 
-    /// Defaults, overridden by the file's fields, overridden by the flags given (`flags` holds
-    /// only those: a JSON object of field → value).
-    pub fn resolve(file: Option<&Path>, flags: Map<String, Value>) -> Result<Config> {
-        let mut merged = match file {
-            Some(path) => Config::from_file(path)?,
-            None => Map::new(),
-        };
+    /// Defaults, overridden by a command's own `defaults`, by the file's fields, then by the
+    /// flags given (`flags` holds only those: a JSON object of field → value).
+    pub fn resolve(defaults: Map<String, Value>, file: Option<&Path>, flags: Map<String, Value>) -> Result<Config> {
+        let mut merged = defaults;
+        if let Some(path) = file {
+            merged.extend(Config::from_file(path)?);
+        }
         let origin = file.map(|p| format!("--config {}", p.display()));
         merged.extend(flags);
         let mut config: Config = serde_json::from_value(Value::Object(merged)).map_err(|e| {

@@ -33,7 +33,7 @@ pub fn run(config: &Config, out: &Path, progress: bool) -> Result<RangeTestRepor
         "range test: lr {} → {} ({}) over {iters} steps, depth {}, batch {}, {} → {}",
         config.start_lr,
         config.end_lr,
-        mode_name(config),
+        config.mode.name(),
         config.depth,
         config.batch_size,
         data.source,
@@ -74,7 +74,7 @@ pub fn run(config: &Config, out: &Path, progress: bool) -> Result<RangeTestRepor
     }
     bar.finish();
 
-    let report = RangeTestReport::new(&tracker, config.start_lr, config.end_lr, mode_name(config), iters)
+    let report = RangeTestReport::new(&tracker, config.start_lr, config.end_lr, config.mode.name(), iters)
         .context("the range test recorded too few steps to analyse: raise --iters or --end-lr")?;
     crate::atomic::write_json(&out.join(REPORT_FILE), &report)?;
     crate::plot::plot_run(out)?;
@@ -82,13 +82,6 @@ pub fn run(config: &Config, out: &Path, progress: bool) -> Result<RangeTestRepor
         println!("{line}");
     }
     Ok(report)
-}
-
-fn mode_name(config: &Config) -> &'static str {
-    match config.mode {
-        crate::schedule::SweepMode::Exp => "exp",
-        crate::schedule::SweepMode::Linear => "linear",
-    }
 }
 
 /// Read a previous test's report (`--max-lr FILE`).

@@ -116,7 +116,6 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
     }
     interrupt::install();
 
-    let mut last_epoch: Option<EpochRow> = None;
     let mut status = Status::Completed;
     let mut divergence: Option<Divergence> = None;
     'epochs: while state.step < total_steps {
@@ -192,7 +191,6 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
             "epoch {epoch:>3}  lr {:.5}  train loss {:.4} acc {:.4}  test loss {:.4} acc {:.4}  {:.1}s",
             row.lr, row.train_loss, row.train_acc, test_loss, test_acc, train_seconds
         ));
-        last_epoch = Some(row);
         if stop && state.step < total_steps {
             status = Status::Interrupted;
             bar.line(&format!(
@@ -205,7 +203,7 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
     bar.finish();
 
     if let Some(d) = divergence {
-        summarize(config, &data, device, &state, last_epoch.as_ref(), Status::Diverged, state.seconds, out)?;
+        summarize(config, &data, device, &state, Status::Diverged, out)?;
         // Best effort: the divergence is the error to report, not a failed plot.
         let _ = draw(out);
         bail!(
@@ -218,7 +216,7 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
             ck_path.display()
         );
     }
-    let summary = summarize(config, &data, device, &state, last_epoch.as_ref(), status, state.seconds, out)?;
+    let summary = summarize(config, &data, device, &state, status, out)?;
     draw(out)?;
     Ok(summary)
 }
@@ -315,20 +313,19 @@ where
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Write summary.json from epochs.csv (it holds every epoch, those before a resume too) and the
+/// run's state.
 fn summarize(
     config: &Config,
     data: &Data,
     device: Device,
     state: &Meta,
-    last: Option<&EpochRow>,
     status: Status,
-    seconds: f64,
     out: &Path,
 ) -> Result<Summary> {
-    // After a resume the epochs before it are in epochs.csv, not in memory.
     let rows: Vec<EpochRow> = records::read_rows(&out.join("epochs.csv"))?;
-    let last = rows.last().or(last);
+    let last = rows.last();
+    let seconds = state.seconds;
     // Images trained on: whole epochs, then full batches of the epoch in progress.
     let (done, partial) = (state.step / state.steps_per_epoch, state.step % state.steps_per_epoch);
     let images = (done as usize * data.train.len + partial as usize * config.batch_size) as f64;
