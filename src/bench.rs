@@ -1,11 +1,11 @@
 //! `clr bench`: training and evaluation throughput of the same step the trainer runs
 //! (augmented batch from the device-resident set, forward, backward, SGD), after a warm-up.
 
-use crate::augment::{self, EpochPlan};
 use crate::config::Config;
-use crate::dataset::Data;
-use crate::learner::Learner;
-use crate::train::EVAL_BATCH;
+use crate::data::batches::BatchStream;
+use crate::data::Data;
+use crate::learner::{Learner, EVAL_BATCH};
+use crate::runtime::device;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -33,33 +33,27 @@ pub struct BenchReport {
 }
 
 pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<BenchReport> {
-    let device = crate::device::prepare(config)?;
+    let device = device::prepare(&config.run)?;
     if steps == 0 {
         crate::usage!("--steps must be at least 1");
     }
-    let data = Data::load(config, device, false)?;
-    let steps_per_epoch = data.steps_per_epoch(config.batch_size);
-    let mut learner = Learner::new(config, device);
+    let data = Data::load(&config.data, config.run.seed, device, false)?;
+    let mut learner = Learner::new(&config.model, &config.run, device);
 
-    let mut plan = EpochPlan::new(data.train.len, config.seed, 0, true, device);
     let mut timed_images = 0usize;
     let mut started = Instant::now();
     let mut last_loss = None;
-    for i in 0..warmup + steps {
-        if i == warmup {
+    let stream = BatchStream::new(&data, config.run.seed, config.model.batch_size, 0);
+    for batch in stream.take((warmup + steps) as usize) {
+        if batch.step == warmup {
             // Everything queued so far belongs to the warm-up.
             sync(last_loss.take());
             started = Instant::now();
         }
-        let step = i % steps_per_epoch;
-        if i > 0 && step == 0 {
-            plan = EpochPlan::new(data.train.len, config.seed, i / steps_per_epoch, true, device);
+        if batch.step >= warmup {
+            timed_images += batch.len();
         }
-        let (x, y) = augment::train_batch(&data, &plan, step, config.batch_size);
-        if i >= warmup {
-            timed_images += y.size()[0] as usize;
-        }
-        let (loss, _) = learner.step(&x, &y, 0.01, config.momentum);
+        let (loss, _) = learner.step(&batch.images, &batch.labels, 0.01, config.model.momentum);
         last_loss = Some(loss);
     }
     sync(last_loss);
@@ -77,18 +71,17 @@ pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<Bench
         seconds_per_step: train_seconds / steps as f64,
         peak_memory_bytes,
         peak_memory_kind,
-        device: crate::device::name(device),
-        precision: format!("{:?}", config.precision).to_lowercase(),
-        depth: config.depth,
-        batch_size: config.batch_size,
+        device: device::name(device),
+        precision: config.run.precision.to_string(),
+        depth: config.model.depth,
+        batch_size: config.model.batch_size,
         steps,
         warmup,
         train_images: data.train.len,
         data: data.source.clone(),
         threads: tch::get_num_threads() as i64,
     };
-    crate::atomic::write_json(out, &report)?;
-    print_table(&report);
+    crate::files::write_json(out, &report)?;
     Ok(report)
 }
 
@@ -125,15 +118,21 @@ fn cuda_process_memory() -> Option<u64> {
     })
 }
 
-fn print_table(r: &BenchReport) {
-    println!("{:<24} {}", "device", r.device);
-    println!("{:<24} resnet (depth {}, batch {})", "model", r.depth, r.batch_size);
-    println!("{:<24} {}", "precision", r.precision);
-    println!("{:<24} {:.1}", "train images/s", r.train_images_per_sec);
-    println!("{:<24} {:.4}", "seconds/step", r.seconds_per_step);
-    println!("{:<24} {:.1}", "eval images/s", r.eval_images_per_sec);
-    match r.peak_memory_bytes {
-        Some(b) => println!("{:<24} {:.1} MiB ({})", "peak memory", b as f64 / 1048576.0, r.peak_memory_kind),
-        None => println!("{:<24} unknown", "peak memory"),
+impl BenchReport {
+    /// The printed table.
+    pub fn table(&self) -> Vec<String> {
+        let mut lines = vec![
+            format!("{:<24} {}", "device", self.device),
+            format!("{:<24} resnet (depth {}, batch {})", "model", self.depth, self.batch_size),
+            format!("{:<24} {}", "precision", self.precision),
+            format!("{:<24} {:.1}", "train images/s", self.train_images_per_sec),
+            format!("{:<24} {:.4}", "seconds/step", self.seconds_per_step),
+            format!("{:<24} {:.1}", "eval images/s", self.eval_images_per_sec),
+        ];
+        lines.push(match self.peak_memory_bytes {
+            Some(b) => format!("{:<24} {:.1} MiB ({})", "peak memory", b as f64 / 1048576.0, self.peak_memory_kind),
+            None => format!("{:<24} unknown", "peak memory"),
+        });
+        lines
     }
 }

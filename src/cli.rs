@@ -1,11 +1,10 @@
-//! Command-line interface: clap derive structs with the help text. Flags that shape a run are
-//! `Option`s so that a flag not given leaves the `--config` file's value (or the default) alone;
-//! `config::Config::resolve` merges them and validates once.
+//! The command line: clap derive structs with the help text of every command. The settings of a
+//! run are one [`Layer`] (its flags and help come from the tables in `config/settings.rs`); the
+//! `[default: …]` of each is added to its help from `Config::default()`, where it is stated once.
 
-use crate::config::{DatasetKind, Precision};
-use crate::schedule::{Anneal, Policy, SweepMode};
-use clap::{Args, Parser, Subcommand};
-use serde::Serialize;
+use crate::config::DeviceSpec;
+use crate::config::{Config, DataLayer, Layer};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -23,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Fetch the CIFAR-10 binary archive, verify its MD5, extract it.
-    Download(crate::download::DownloadArgs),
+    Download(DownloadArgs),
     /// Run the LR range test: lr_find.csv, range_test.json, range_test.png and a suggestion.
     RangeTest(RunArgs),
     /// Train with a learning-rate policy; writes config.json, steps.csv, epochs.csv,
@@ -39,145 +38,36 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
-/// Where the data comes from (shared by every command that reads it).
-#[derive(Debug, Clone, Default, Args, Serialize)]
-pub struct DataArgs {
-    /// Data set: cifar10 (files in the CIFAR-10 binary layout) or synthetic (made in memory)
-    /// [default: cifar10]
-    #[arg(long, value_enum, help_heading = "Data")]
-    pub dataset: Option<DatasetKind>,
-    /// Folder with the .bin files, or one that holds cifar-10-batches-bin/ [default: data]
-    #[arg(long, value_name = "DIR", help_heading = "Data")]
-    pub data_dir: Option<PathBuf>,
-    /// Mirror of the CIFAR-10 archive [default: $CLR_CIFAR10_URL, else the official URL]
-    #[arg(long, help_heading = "Data")]
+#[derive(Debug, Clone, Args)]
+pub struct DownloadArgs {
+    /// Folder for the data; the batches land in DIR/cifar-10-batches-bin
+    #[arg(long, value_name = "DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Archive to fetch [default: $CLR_CIFAR10_URL, else the official CIFAR-10 URL]
+    #[arg(long)]
     pub url: Option<String>,
-    /// MD5 the archive must match [default: $CLR_CIFAR10_MD5, else the official MD5]
-    #[arg(long, help_heading = "Data")]
+    /// MD5 the archive must match [default: $CLR_CIFAR10_MD5, else the official checksum]
+    #[arg(long, value_name = "HEX")]
     pub md5: Option<String>,
-    /// Fail instead of downloading when the data is missing [default: false]
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", help_heading = "Data")]
-    pub no_download: Option<bool>,
-    /// Training images of --dataset synthetic [default: 50000]
-    #[arg(long, value_name = "N", help_heading = "Data")]
-    pub synthetic_train: Option<usize>,
-    /// Test images of --dataset synthetic [default: 10000]
-    #[arg(long, value_name = "N", help_heading = "Data")]
-    pub synthetic_test: Option<usize>,
+    /// Do not draw a progress bar
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
-/// Every flag that shapes a training run, a range test or a schedule. Field names are the
-/// config file's field names.
-#[derive(Debug, Clone, Default, Args, Serialize)]
-pub struct ConfigArgs {
+/// The settings of a run: `--config FILE` and the flags that override it.
+#[derive(Debug, Clone, Args)]
+pub struct SettingsArgs {
     /// JSON config file; flags given on the command line override its fields
     #[arg(long, value_name = "FILE")]
-    #[serde(skip)]
     pub config: Option<PathBuf>,
-
     #[command(flatten)]
-    #[serde(flatten)]
-    pub data: DataArgs,
-
-    /// ResNet depth, 6n+2: 20, 32, 44, 56, 110 (tiny: 8, 14) [default: 56]
-    #[arg(long, help_heading = "Model and optimiser")]
-    pub depth: Option<usize>,
-    /// Mini-batch size [default: 512]
-    #[arg(long, help_heading = "Model and optimiser")]
-    pub batch_size: Option<usize>,
-    /// SGD momentum (constant unless --cycle-momentum) [default: 0.9]
-    #[arg(long, help_heading = "Model and optimiser")]
-    pub momentum: Option<f64>,
-    /// L2 weight decay, PyTorch SGD semantics [default: 1e-4]
-    #[arg(long, help_heading = "Model and optimiser")]
-    pub weight_decay: Option<f64>,
-    /// Nesterov momentum [default: false]
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", help_heading = "Model and optimiser")]
-    pub nesterov: Option<bool>,
-
-    /// Training length in epochs [default: the one-cycle phases' sum, 95]
-    #[arg(long, help_heading = "Run")]
-    pub epochs: Option<f64>,
-    /// auto, cpu, cuda or cuda:N; auto picks CUDA when present [default: auto]
-    #[arg(long, help_heading = "Run")]
-    pub device: Option<String>,
-    /// fp32, or bf16 autocast on CUDA [default: fp32]
-    #[arg(long, value_enum, help_heading = "Run")]
-    pub precision: Option<Precision>,
-    /// Seed of the initialisation, the shuffle and the augmentation [default: 0]
-    #[arg(long, help_heading = "Run")]
-    pub seed: Option<u64>,
-    /// CPU threads for libtorch [default: libtorch's choice]
-    #[arg(long, help_heading = "Run")]
-    pub threads: Option<usize>,
-    /// NHWC (channels-last) convolutions [default: auto: on for the CPU and for bf16 on CUDA]
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", help_heading = "Run")]
-    pub channels_last: Option<bool>,
-
-    /// one-cycle, triangular, triangular2, exp-range, fixed or step [default: one-cycle]
-    #[arg(long, help_heading = "Schedule")]
-    pub policy: Option<Policy>,
-    /// Lower LR bound (one-cycle start, cyclical base; the LR of fixed and step) [default: 0.08]
-    #[arg(long, help_heading = "Schedule")]
-    pub base_lr: Option<f64>,
-    /// Upper LR bound: a number, auto (run the range test first), or a range_test.json
-    /// [default: 0.8]
-    #[arg(long, value_name = "LR|auto|FILE", help_heading = "Schedule")]
-    pub max_lr: Option<String>,
-    /// One-cycle: LR at the end of the tail [default: base_lr / 10]
-    #[arg(long, help_heading = "Schedule")]
-    pub final_lr: Option<f64>,
-    /// One-cycle: UP,DOWN,TAIL in epochs, fractions allowed [default: 41,41,13]
-    #[arg(long, value_delimiter = ',', value_name = "UP,DOWN,TAIL", help_heading = "Schedule")]
-    pub phases: Option<Vec<f64>>,
-    /// Cyclical policies: half a cycle, in epochs [default: 8]
-    #[arg(long, value_name = "EPOCHS", help_heading = "Schedule")]
-    pub step_size: Option<f64>,
-    /// exp-range: LR amplitude factor per iteration [default: 0.99994]; step: factor at each
-    /// milestone [default: 0.1]
-    #[arg(long, help_heading = "Schedule")]
-    pub gamma: Option<f64>,
-    /// step: epochs at which the LR is multiplied by --gamma [default: 50% and 75% of --epochs]
-    #[arg(long, value_delimiter = ',', value_name = "EPOCH,...", help_heading = "Schedule")]
-    pub milestones: Option<Vec<f64>>,
-    /// One-cycle interpolation: linear (the seed) or cos (fastai, PyTorch) [default: linear]
-    #[arg(long, help_heading = "Schedule")]
-    pub anneal: Option<Anneal>,
-    /// Momentum moving against the LR, e.g. 0.95,0.85 [default: off, constant --momentum]
-    #[arg(long, value_delimiter = ',', value_name = "HIGH,LOW", help_heading = "Schedule")]
-    pub cycle_momentum: Option<Vec<f64>>,
-
-    /// Range test: first LR [default: 1e-4]
-    #[arg(long, help_heading = "Range test")]
-    pub start_lr: Option<f64>,
-    /// Range test: LR reached after --iters steps [default: 10]
-    #[arg(long, help_heading = "Range test")]
-    pub end_lr: Option<f64>,
-    /// Range test: number of steps over which the LR goes from start to end
-    /// [default: 3 epochs of data]
-    #[arg(long, help_heading = "Range test")]
-    pub iters: Option<u64>,
-    /// Range test: exp (lr_i = start*(end/start)^(i/n), the seed's) or linear [default: exp]
-    #[arg(long, help_heading = "Range test")]
-    pub mode: Option<SweepMode>,
-    /// Range test: beta of the bias-corrected moving average of the loss, 0 = none
-    /// [default: 0.98]
-    #[arg(long, help_heading = "Range test")]
-    pub smooth: Option<f64>,
-    /// Range test: stop once the smoothed loss exceeds this multiple of its minimum
-    /// [default: 4]
-    #[arg(long, help_heading = "Range test")]
-    pub diverge: Option<f64>,
-    /// Range test: after each step, use the loss on N held-out batches (the test split, in
-    /// evaluation mode) instead of the training batch's: a smoother curve [default: 0, off]
-    #[arg(long, value_name = "N", help_heading = "Range test")]
-    pub val_batches: Option<usize>,
+    pub flags: Layer,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
-    pub config: ConfigArgs,
+    pub settings: SettingsArgs,
     /// Run folder for the outputs [default: a new folder under runs/]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -199,7 +89,7 @@ pub struct TrainArgs {
 #[derive(Debug, Args)]
 pub struct ScheduleArgs {
     #[command(flatten)]
-    pub config: ConfigArgs,
+    pub settings: SettingsArgs,
     /// Mini-batches per epoch (e.g. 98 for CIFAR-10 at batch 512)
     /// [default: from --batch-size and 50,000 images]
     #[arg(long, value_name = "N")]
@@ -218,10 +108,10 @@ pub struct EvalArgs {
     #[arg(long, value_name = "FILE")]
     pub checkpoint: PathBuf,
     #[command(flatten)]
-    pub data: DataArgs,
+    pub data: DataLayer,
     /// auto, cpu, cuda or cuda:N
     #[arg(long, default_value = "auto")]
-    pub device: String,
+    pub device: DeviceSpec,
     /// Evaluation batch size
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
@@ -236,7 +126,7 @@ pub struct PlotArgs {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     #[command(flatten)]
-    pub config: ConfigArgs,
+    pub settings: SettingsArgs,
     /// Timed training steps (after the warm-up)
     #[arg(long, default_value_t = 50)]
     pub steps: u64,
@@ -246,4 +136,76 @@ pub struct BenchArgs {
     /// Write the JSON here
     #[arg(long, value_name = "FILE", default_value = "bench.json")]
     pub out: PathBuf,
+}
+
+/// The clap command, every setting's help ending with its default from `Config::default()`.
+pub fn command() -> clap::Command {
+    let defaults = match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    Cli::command().mut_subcommands(|sub| {
+        sub.mut_args(|arg| {
+            let id = arg.get_id().as_str().to_string();
+            match defaults.get(&id).and_then(default_text) {
+                Some(text) if arg.get_default_values().is_empty() => with_default(arg, &text),
+                _ => arg,
+            }
+        })
+    })
+}
+
+/// A default as the help shows it (`1e-4`, `41,41,13`, `one-cycle`); None when there is none.
+fn default_text(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => n.as_f64().map(number_text),
+        Value::Array(items) => items.iter().map(default_text).collect::<Option<Vec<_>>>().map(|v| v.join(",")),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Short and exact: `1e-4` rather than `0.0001`, `10` rather than `10.0`.
+fn number_text(v: f64) -> String {
+    if v != 0.0 && v.abs() < 1e-3 {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+fn with_default(arg: clap::Arg, text: &str) -> clap::Arg {
+    let suffix = format!(" [default: {text}]");
+    let long = arg.get_long_help().map(|h| format!("{h}{suffix}"));
+    let short = arg.get_help().map(|h| format!("{h}{suffix}"));
+    let arg = match short {
+        Some(h) => arg.help(h),
+        None => arg,
+    };
+    match long {
+        Some(h) => arg.long_help(h),
+        None => arg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_read_as_users_write_them() {
+        assert_eq!(number_text(1e-4), "1e-4");
+        assert_eq!(number_text(0.98), "0.98");
+        assert_eq!(number_text(10.0), "10");
+        assert_eq!(number_text(0.0), "0");
+        assert_eq!(default_text(&serde_json::json!([41.0, 41.0, 13.0])).as_deref(), Some("41,41,13"));
+        assert_eq!(default_text(&serde_json::json!(null)), None);
+    }
+
+    #[test]
+    fn the_command_is_well_formed() {
+        command().debug_assert();
+    }
 }

@@ -1,31 +1,36 @@
 //! clr: Leslie Smith's learning-rate discipline for CIFAR-10 ResNets, on tch/libtorch.
 //!
-//! Data flows config → data → model → schedule → train loop → logs and plots:
-//! `cli` → `config` → `download`/`cifar`/`dataset`/`augment` → `resnet`/`sgd`/`learner` →
-//! `schedule` → `train`/`range_test`/`bench` → `records`/`checkpoint`/`plot`.
+//! Data flows config → data → model → schedule → loop → records and plots:
+//!
+//! | layer | modules |
+//! | --- | --- |
+//! | input | `cli` (clap structs) → `config` (typed layers, one validated [`config::Config`]) |
+//! | data | `data` (`cifar`, `download`, `synthetic`, `augment`, `batches`: one batch stream) |
+//! | model | `model` (`resnet`), `optim` (`sgd`; `schedule`, pure), `learner` (one step, evaluation) |
+//! | loops | `train` (the trainer, checkpoints, summary), `lr_finder` (the range test; `analysis`, pure), `bench` |
+//! | output | `records` (CSV rows), `plot` (PNGs), `files` (atomic writes) |
+//! | runtime | `runtime` (device, autocast, progress, signals) |
+//! | commands | `commands` (one function per command, returning a report), `main` (prints, exit codes) |
+//!
+//! Pure modules (`optim::schedule`, `lr_finder::analysis`, `lr_finder::sweep`) use neither
+//! libtorch, nor clap, nor CSV; `records` gives their points CSV headers. No file depends on a
+//! file that depends on it (`tests/architecture.rs` checks this and the rest of the shape).
 
-pub mod app;
-pub mod atomic;
-pub mod augment;
-pub mod autocast;
 pub mod bench;
-pub mod checkpoint;
-pub mod cifar;
 pub mod cli;
+pub mod commands;
 pub mod config;
-pub mod dataset;
-pub mod device;
-pub mod download;
+pub mod data;
 pub mod error;
+pub mod files;
 pub mod learner;
+pub mod lr_finder;
+pub mod model;
+mod named;
+pub mod optim;
 pub mod plot;
-pub mod progress;
-pub mod range_finder;
-pub mod range_test;
 pub mod records;
-pub mod resnet;
-pub mod schedule;
-pub mod sgd;
+pub mod runtime;
 pub mod train;
 
 /// libtorch's default random generator is one per process: unit tests that seed it and rely

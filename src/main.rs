@@ -1,8 +1,12 @@
+//! The `clr` binary: parse the command line, run the command, print its report, and choose the
+//! exit code (SPEC: 0 success, 1 runtime failure, 2 usage error, 130 interrupted).
+
 use clap::error::ErrorKind;
-use clap::Parser;
+use clap::FromArgMatches;
+use std::sync::Mutex;
 
 fn main() {
-    let cli = match clr::cli::Cli::try_parse() {
+    let cli = match clr::cli::command().try_get_matches().and_then(|m| clr::cli::Cli::from_arg_matches(&m)) {
         Ok(cli) => cli,
         Err(err) => match err.kind() {
             ErrorKind::DisplayHelp
@@ -17,27 +21,45 @@ fn main() {
     };
     // tch turns a libtorch error inside an operator (out of memory, say) into a panic: report it
     // as the runtime failure it is (exit 1, one message), not as a crash with a backtrace.
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(|| clr::app::run(cli));
-    let err = match result {
-        Ok(Ok(())) => return,
-        Ok(Err(err)) => err,
+    static PANIC: Mutex<Option<String>> = Mutex::new(None);
+    std::panic::set_hook(Box::new(|info| {
+        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        *PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(place);
+    }));
+    let mut stdout = std::io::stdout();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| clr::commands::run(cli, &mut stdout)));
+    let code = match result {
+        Ok(Ok(report)) => {
+            for line in report.lines() {
+                println!("{line}");
+            }
+            report.exit_code()
+        }
+        Ok(Err(err)) => {
+            let code = clr::error::exit_code(&err);
+            if code == 2 {
+                eprintln!("error: {err}");
+            } else {
+                eprintln!("error: {err:#}");
+            }
+            code
+        }
         Err(panic) => {
             let message = panic
                 .downcast_ref::<String>()
                 .map(String::as_str)
                 .or_else(|| panic.downcast_ref::<&str>().copied())
                 .unwrap_or("unknown panic");
-            eprintln!("error: libtorch: {}", torch_cause(message));
-            std::process::exit(1);
+            match torch_cause(message) {
+                Some(cause) => eprintln!("error: libtorch: {cause}"),
+                None => {
+                    let place = PANIC.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+                    eprintln!("error: internal error (a bug in clr, please report it): {message}{place}");
+                }
+            }
+            1
         }
     };
-    let code = clr::error::exit_code(&err);
-    if code == 2 {
-        eprintln!("error: {err}");
-    } else {
-        eprintln!("error: {err:#}");
-    }
     std::process::exit(code);
 }
 
@@ -54,10 +76,11 @@ fn one_line(message: &str) -> String {
 
 /// The cause in a tch panic message, without the unwrap wrapper and libtorch's stack frames:
 /// `called \`Result::unwrap()\` on an \`Err\` value: Torch("CAUSE\nframe #0: …")` → `CAUSE`.
-fn torch_cause(message: &str) -> &str {
-    let cause = message.split_once("Torch(\"").map_or(message, |(_, rest)| rest);
-    let cause = cause.split("\\n").next().unwrap_or(cause);
-    cause.lines().next().unwrap_or(cause).trim_end_matches("\")")
+/// None for a panic that did not come from libtorch.
+fn torch_cause(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once("Torch(\"")?;
+    let cause = rest.split("\\n").next().unwrap_or(rest);
+    Some(cause.lines().next().unwrap_or(cause).trim_end_matches("\")"))
 }
 
 #[cfg(test)]
@@ -67,7 +90,7 @@ mod tests {
     #[test]
     fn torch_cause_keeps_the_first_line_of_the_cause() {
         let msg = "called `Result::unwrap()` on an `Err` value: Torch(\"CUDA out of memory. Tried to allocate 2 GiB\\nframe #0: c10::x\\n\")";
-        assert_eq!(torch_cause(msg), "CUDA out of memory. Tried to allocate 2 GiB");
-        assert_eq!(torch_cause("plain message"), "plain message");
+        assert_eq!(torch_cause(msg), Some("CUDA out of memory. Tried to allocate 2 GiB"));
+        assert_eq!(torch_cause("index out of bounds: the len is 3"), None, "not every panic is libtorch's");
     }
 }

@@ -1,6 +1,10 @@
 //! The rows of the CSV files a run writes (SPEC: column names and order are a contract), and a
 //! writer that flushes every row so that a killed run leaves valid CSV up to its last full row.
+//! `lr_find.csv` and `clr schedule` rows are the pure modules' own points; this file gives them
+//! their headers.
 
+pub use crate::lr_finder::analysis::CurvePoint as LrFindRow;
+pub use crate::optim::schedule::SchedulePoint as ScheduleRow;
 use anyhow::{Context, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -44,24 +48,6 @@ pub struct EpochRow {
     pub test_loss: f64,
     pub test_acc: f64,
     pub seconds: f64,
-}
-
-/// `lr_find.csv`: one row per range-test mini-batch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LrFindRow {
-    pub step: u64,
-    pub lr: f64,
-    pub loss: f64,
-    pub smoothed_loss: f64,
-}
-
-/// `clr schedule` output: one row per step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScheduleRow {
-    pub step: u64,
-    pub epoch: u64,
-    pub lr: f64,
-    pub momentum: f64,
 }
 
 /// Appends rows to a CSV file and flushes after each one.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use clr::download::{self, DownloadOptions, Outcome, ARCHIVE_NAME, BATCH_DIR, CIFAR10_URL, URL_ENV};
+use clr::data::download::{self, DownloadOptions, Outcome, ARCHIVE_NAME, BATCH_DIR, CIFAR10_URL, URL_ENV};
 use common::http::{self, Behaviour, Fixture, Member, Members, Server};
 use std::fs;
 use std::path::{Path, PathBuf};

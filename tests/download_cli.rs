@@ -2,7 +2,7 @@
 
 mod common;
 
-use clr::download::{BATCH_DIR, MD5_ENV, URL_ENV};
+use clr::data::download::{BATCH_DIR, MD5_ENV, URL_ENV};
 use common::http::{self, Fixture, Members, Server};
 use std::path::Path;
 use std::process::{Command, Output};

@@ -58,7 +58,7 @@ fn epochs(dir: &Path) -> Vec<EpochRow> {
 }
 
 fn weights(dir: &Path) -> Vec<(String, tch::Tensor)> {
-    let ck = clr::checkpoint::load(&dir.join("checkpoint.pt")).unwrap();
+    let ck = clr::train::checkpoint::load(&dir.join("checkpoint.pt")).unwrap();
     let mut all: Vec<_> =
         ck.model.into_iter().chain(ck.momentum.into_iter().map(|(k, v)| (format!("m.{k}"), v))).collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
@@ -229,7 +229,7 @@ fn killed_at_a_random_moment_leaves_valid_files_and_resumes_exactly() {
             // but, at most, a checkpoint's being written.
             assert!(!steps(killed).is_empty());
             let _ = epochs(killed);
-            clr::checkpoint::load(&killed.join("checkpoint.pt")).unwrap();
+            clr::train::checkpoint::load(&killed.join("checkpoint.pt")).unwrap();
             let leftovers: Vec<_> = std::fs::read_dir(killed)
                 .unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

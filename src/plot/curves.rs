@@ -1,11 +1,13 @@
 //! `curves.png` (a training run, 2×2 panels) and the `clr schedule --plot` preview.
 
 use super::{
-    finite_min_max, finite_points, legend_fraction, pad_linear, place_legend, render_png, Root, AXIS_PX, CAPTION_PX,
-    FONT, TICK_PX, TITLE_PX,
+    draw_legend, finite_min_max, finite_points, legend_fraction, pad_linear, place_legend, render_png, swatch, Root,
+    AXIS_PX, CAPTION_PX, FONT, TICK_PX, TITLE_PX,
 };
 use crate::records::{EpochRow, ScheduleRow, StepRow};
 use anyhow::Result;
+use plotters::chart::DualCoordChartContext;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
@@ -75,6 +77,12 @@ struct Panel {
     right: Option<(&'static str, Vec<Series>)>,
     /// Shown when there is nothing to draw.
     empty_note: &'static str,
+}
+
+impl Panel {
+    fn right_series(&self) -> &[Series] {
+        self.right.as_ref().map_or(&[], |(_, s)| s.as_slice())
+    }
 }
 
 /// `(x, lr, momentum)` rows: LR on the left axis, momentum (when any is finite) on the right.
@@ -173,35 +181,56 @@ fn y_axis(series: &[Series]) -> (f64, f64) {
         .map_or((0.0, 1.0), |(lo, hi)| pad_linear(lo, hi))
 }
 
-fn draw_panel(cell: &Root<'_>, panel: &Panel) -> Result<()> {
-    let right = panel.right.as_ref().map(|(desc, s)| (*desc, s.as_slice())).unwrap_or(("", &[]));
-    let all = || panel.series.iter().chain(right.1);
-    let (x0, x1) = finite_min_max(all().flat_map(|s| s.points.iter().map(|p| p.0)))
-        .map_or((0.0, 1.0), |(lo, hi)| integer_axis(lo, hi));
-    let (y0, y1) = y_axis(&panel.series);
-    let (r0, r1) = y_axis(right.1);
+/// The ranges of a panel's axes and where its legend goes.
+struct Axes {
+    x: (f64, f64),
+    y: (f64, f64),
+    right: (f64, f64),
+    legend: SeriesLabelPosition,
+}
 
-    // Legend where it hides the least: every curve in fractions of the plotting area, which is
-    // the cell less margins, caption and label areas.
-    let frac = |pts: &[(f64, f64)], lo: f64, hi: f64| -> Vec<(f64, f64)> {
-        pts.iter().map(|&(x, y)| ((x - x0) / (x1 - x0), (y - lo) / (hi - lo))).collect()
-    };
-    let mut lines: Vec<_> = panel.series.iter().map(|s| frac(&s.points, y0, y1)).collect();
-    lines.extend(right.1.iter().map(|s| frac(&s.points, r0, r1)));
-    let (w, h) = cell.dim_in_pixel();
-    let plot = (w.saturating_sub(130 + if right.1.is_empty() { 0 } else { 90 }), h.saturating_sub(130));
-    let (corner, headroom) = place_legend(&lines, legend_fraction(all().map(|s| s.label.as_str()), plot));
-    let (y1, r1) = (y1 + headroom * (y1 - y0), r1 + headroom * (r1 - r0));
+impl Axes {
+    /// Every curve in range, with the legend where it hides the least: the curves are measured
+    /// in fractions of the plotting area, which is the cell less margins, caption and labels.
+    fn of(cell: &Root<'_>, panel: &Panel) -> Axes {
+        let right = panel.right_series();
+        let all = || panel.series.iter().chain(right);
+        let (x0, x1) = finite_min_max(all().flat_map(|s| s.points.iter().map(|p| p.0)))
+            .map_or((0.0, 1.0), |(lo, hi)| integer_axis(lo, hi));
+        let (y0, y1) = y_axis(&panel.series);
+        let (r0, r1) = y_axis(right);
+        let frac = |pts: &[(f64, f64)], lo: f64, hi: f64| -> Vec<(f64, f64)> {
+            pts.iter().map(|&(x, y)| ((x - x0) / (x1 - x0), (y - lo) / (hi - lo))).collect()
+        };
+        let mut lines: Vec<_> = panel.series.iter().map(|s| frac(&s.points, y0, y1)).collect();
+        lines.extend(right.iter().map(|s| frac(&s.points, r0, r1)));
+        let (w, h) = cell.dim_in_pixel();
+        let plot = (w.saturating_sub(130 + if right.is_empty() { 0 } else { 90 }), h.saturating_sub(130));
+        let (legend, headroom) = place_legend(&lines, legend_fraction(all().map(|s| s.label.as_str()), plot));
+        Axes { x: (x0, x1), y: (y0, y1 + headroom * (y1 - y0)), right: (r0, r1 + headroom * (r1 - r0)), legend }
+    }
+}
 
+type PanelChart<'a, 'b> = DualCoordChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<RangedCoordf64, RangedCoordf64>,
+    Cartesian2d<RangedCoordf64, RangedCoordf64>,
+>;
+
+/// The frame of a panel: caption, axes, their labels and the grid. Always a dual chart, so there
+/// is one code path; the right axis is drawn only when used.
+fn frame<'a, 'b>(cell: &'a Root<'b>, panel: &Panel, axes: &Axes) -> Result<PanelChart<'a, 'b>> {
+    let ((x0, x1), (y0, y1), (r0, r1)) = (axes.x, axes.y, axes.right);
+    let right = panel.right.as_ref();
     let mut builder = ChartBuilder::on(cell);
     builder.margin(16).margin_right(24).x_label_area_size(60).y_label_area_size(90);
     if !panel.caption.is_empty() {
         builder.caption(&panel.caption, (FONT, CAPTION_PX));
     }
-    if !right.1.is_empty() {
+    if right.is_some() {
         builder.right_y_label_area_size(90);
     }
-    // Always a dual chart, so there is one code path; the right axis is drawn only when used.
     // (The right label area must move to the secondary axis before the mesh is drawn.)
     let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1)?.set_secondary_coord(x0..x1, r0..r1);
     chart
@@ -216,49 +245,43 @@ fn draw_panel(cell: &Root<'_>, panel: &Panel) -> Result<()> {
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.12))
         .draw()?;
-    if !right.1.is_empty() {
+    if let Some((desc, _)) = right {
         chart
             .configure_secondary_axes()
-            .y_desc(right.0)
+            .y_desc(*desc)
             .axis_desc_style((FONT, AXIS_PX))
             .label_style((FONT, TICK_PX))
             .y_labels(8)
             .draw()?;
     }
+    Ok(chart)
+}
 
-    if all().all(|s| s.points.is_empty()) {
-        let centre = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+fn draw_panel(cell: &Root<'_>, panel: &Panel) -> Result<()> {
+    let axes = Axes::of(cell, panel);
+    let mut chart = frame(cell, panel, &axes)?;
+    if panel.series.iter().chain(panel.right_series()).all(|s| s.points.is_empty()) {
+        let centre = ((axes.x.0 + axes.x.1) / 2.0, (axes.y.0 + axes.y.1) / 2.0);
         let note = (FONT, AXIS_PX).into_text_style(cell).pos(Pos::new(HPos::Center, VPos::Center));
         chart.draw_series(std::iter::once(Text::new(panel.empty_note, centre, note)))?;
         return Ok(());
     }
     for s in &panel.series {
         let style = s.style();
-        chart
-            .draw_series(LineSeries::new(s.points.iter().copied(), style))?
-            .label(s.label.as_str())
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
+        chart.draw_series(LineSeries::new(s.points.iter().copied(), style))?.label(&s.label).legend(swatch(s.style()));
         if s.points.len() <= MARKERS_UP_TO {
             chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 4, style.filled())))?;
         }
     }
-    for s in right.1 {
+    for s in panel.right_series() {
         let style = s.style();
         chart
             .draw_secondary_series(LineSeries::new(s.points.iter().copied(), style))?
-            .label(s.label.as_str())
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
+            .label(&s.label)
+            .legend(swatch(s.style()));
         if s.points.len() <= MARKERS_UP_TO {
             chart.draw_secondary_series(s.points.iter().map(|&p| Circle::new(p, 4, style.filled())))?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(corner)
-        .margin(12)
-        .label_font((FONT, TICK_PX))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart, axes.legend)
 }

@@ -5,22 +5,21 @@
 //! binary (the `dejavu` crate): no system fonts or fontconfig needed.
 
 mod curves;
-mod range_test;
+mod lr_find;
 #[cfg(test)]
 mod tests;
 
 pub use curves::{curves_png, schedule_png};
-pub use range_test::range_test_png;
+pub use lr_find::range_test_png;
 
 use crate::error::UsageError;
 use crate::records::{read_rows, EpochRow, LrFindRow, StepRow};
 use anyhow::{Context, Result};
-use plotters::coord::Shift;
+use image::ImageEncoder;
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
-use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// The drawing area every plot renders into.
@@ -45,36 +44,48 @@ fn ensure_font() -> Result<()> {
     Ok(())
 }
 
-/// Draw a `width`×`height` image with `draw` and write it to `path` as PNG, atomically: into a
-/// temporary file beside `path`, renamed over it once complete. plotters' encoder picks the
-/// format from the extension, so the temporary name ends in `.png` (and `path` may end in
-/// anything: `clr schedule --plot FILE`).
+/// Draw a `width`×`height` image with `draw` and write it to `path` as PNG, atomically (the
+/// image is drawn and encoded in memory, then written through [`crate::files`]).
 pub(crate) fn render_png<F>(path: &Path, size: (u32, u32), draw: F) -> Result<()>
 where
     F: FnOnce(&Root<'_>) -> Result<()>,
 {
     ensure_font()?;
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = path.with_file_name(format!(".{name}.{}.{n}.tmp.png", std::process::id()));
-    let result = (|| -> Result<()> {
-        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+    let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
         root.fill(&WHITE)?;
         draw(&root)?;
         root.present()?;
-        drop(root);
-        if let Ok(f) = File::open(&tmp) {
-            let _ = f.sync_all();
-        }
-        fs::rename(&tmp, path)?;
-        Ok(())
-    })()
-    .with_context(|| format!("cannot write {}", path.display()));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
     }
-    result
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&pixels, size.0, size.1, image::ColorType::Rgb8)
+        .with_context(|| format!("cannot encode {}", path.display()))?;
+    crate::files::write_bytes(path, &png).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A legend's sample of a curve drawn in `style`.
+pub(crate) fn swatch(style: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style)
+}
+
+/// The legend of a chart, in `corner`, in the one style every plot uses.
+pub(crate) fn draw_legend<'a, DB, CT>(chart: &mut ChartContext<'a, DB, CT>, corner: SeriesLabelPosition) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(corner)
+        .margin(12)
+        .label_font((FONT, TICK_PX))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()?;
+    Ok(())
 }
 
 /// `[lo, hi]` padded by 5 % on each side; a zero-width range (one point, a constant series) is

@@ -2,13 +2,13 @@
 //! colour pattern per class plus noise), split over several `data_batch_N.bin` files of any
 //! size, and `test_batch.bin`. Not CIFAR-10: only its file layout.
 
-use clr::cifar::{encode_records, RawSplit, IMAGE_BYTES};
+use clr::data::cifar::{encode_records, RawSplit, IMAGE_BYTES};
 use std::path::Path;
 
 /// Write `files` training files of `per_file` records and a test file of `test` records.
 pub fn write_learnable(dir: &Path, files: usize, per_file: usize, test: usize, seed: u64) {
     std::fs::create_dir_all(dir).unwrap();
-    let (train, test_split) = clr::dataset::synthetic(files * per_file, test, seed);
+    let (train, test_split) = clr::data::synthetic::synthetic(files * per_file, test, seed);
     for i in 0..files {
         let part = RawSplit {
             images: train.images[i * per_file * IMAGE_BYTES..(i + 1) * per_file * IMAGE_BYTES].to_vec(),

@@ -1,8 +1,8 @@
 //! `range_test.png`: loss against learning rate on a log axis, with the proposed LRs marked.
 
 use super::{
-    finite_min_max, finite_points, fmt_value, legend_fraction, pad_linear, pad_log, place_legend, render_png, Root,
-    AXIS_PX, FONT, TICK_PX, TITLE_PX,
+    draw_legend, finite_min_max, finite_points, fmt_value, legend_fraction, pad_linear, pad_log, place_legend,
+    render_png, swatch, Root, AXIS_PX, FONT, TICK_PX, TITLE_PX,
 };
 use crate::records::LrFindRow;
 use anyhow::Result;
@@ -26,31 +26,50 @@ pub fn range_test_png(path: &Path, rows: &[LrFindRow], marks: &[(String, f64)], 
     render_png(path, (1200, 800), |root| draw(root, rows, marks, title))
 }
 
+/// What the chart shows: the curves (clipped at the top of the loss axis), the marks, the axes'
+/// ranges, the legend's labels and corner.
+struct Layout<'m> {
+    raw: Vec<Vec<(f64, f64)>>,
+    smooth: Vec<Vec<(f64, f64)>>,
+    marks: Vec<(&'m str, f64)>,
+    labels: Vec<String>,
+    x: (f64, f64),
+    /// Bottom, top of the curves, top of the axis (with room for the legend).
+    y: (f64, f64, f64),
+    corner: SeriesLabelPosition,
+}
+
+impl<'m> Layout<'m> {
+    fn new(rows: &[LrFindRow], marks: &'m [(String, f64)]) -> Layout<'m> {
+        let on_log_axis =
+            |points: Vec<(f64, f64)>| -> Vec<(f64, f64)> { points.into_iter().filter(|(lr, _)| *lr > 0.0).collect() };
+        let raw = on_log_axis(finite_points(rows.iter().map(|r| (r.lr, r.loss))));
+        let smooth = on_log_axis(finite_points(rows.iter().map(|r| (r.lr, r.smoothed_loss))));
+        let marks: Vec<(&str, f64)> =
+            marks.iter().filter(|(_, lr)| lr.is_finite() && *lr > 0.0).map(|(n, lr)| (n.as_str(), *lr)).collect();
+
+        let lrs = raw.iter().chain(&smooth).map(|p| p.0).chain(marks.iter().map(|m| m.1));
+        let (x0, x1) = finite_min_max(lrs).map(|(lo, hi)| pad_log(lo, hi)).unwrap_or((1e-4, 10.0));
+        let (y0, top) = loss_axis(&raw, &smooth).unwrap_or((0.0, 1.0));
+        let (raw, smooth) = (clip_above(&raw, top), clip_above(&smooth, top));
+
+        // Legend where it hides the least: every line in fractions of the plot area.
+        let mut labels = vec!["loss".to_string(), "smoothed loss".to_string()];
+        labels.extend(marks.iter().map(|(name, lr)| format!("{name}: {}", fmt_value(*lr))));
+        let frac = |(lr, loss): (f64, f64)| ((lr / x0).ln() / (x1 / x0).ln(), (loss - y0) / (top - y0));
+        let mut lines: Vec<Vec<(f64, f64)>> =
+            raw.iter().chain(&smooth).map(|l| l.iter().map(|&p| frac(p)).collect()).collect();
+        lines.extend(marks.iter().map(|&(_, lr)| vec![frac((lr, y0)), frac((lr, top))]));
+        // The plot area is about 1050×650 px (1200×800 less title, margins and labels).
+        let legend = legend_fraction(labels.iter().map(String::as_str), (1050, 650));
+        let (corner, headroom) = place_legend(&lines, legend);
+        Layout { raw, smooth, marks, labels, x: (x0, x1), y: (y0, top, top + headroom * (top - y0)), corner }
+    }
+}
+
 fn draw(root: &Root<'_>, rows: &[LrFindRow], marks: &[(String, f64)], title: &str) -> Result<()> {
-    let on_log_axis =
-        |points: Vec<(f64, f64)>| -> Vec<(f64, f64)> { points.into_iter().filter(|(lr, _)| *lr > 0.0).collect() };
-    let raw = on_log_axis(finite_points(rows.iter().map(|r| (r.lr, r.loss))));
-    let smooth = on_log_axis(finite_points(rows.iter().map(|r| (r.lr, r.smoothed_loss))));
-    let marks: Vec<(&str, f64)> =
-        marks.iter().filter(|(_, lr)| lr.is_finite() && *lr > 0.0).map(|(n, lr)| (n.as_str(), *lr)).collect();
-
-    let lrs = raw.iter().chain(&smooth).map(|p| p.0).chain(marks.iter().map(|m| m.1));
-    let (x0, x1) = finite_min_max(lrs).map(|(lo, hi)| pad_log(lo, hi)).unwrap_or((1e-4, 10.0));
-    let (y0, top) = loss_axis(&raw, &smooth).unwrap_or((0.0, 1.0));
-    let (raw, smooth) = (clip_above(&raw, top), clip_above(&smooth, top));
-
-    // Legend where it hides the least: every line in fractions of the plot area.
-    let mut labels = vec!["loss".to_string(), "smoothed loss".to_string()];
-    labels.extend(marks.iter().map(|(name, lr)| format!("{name}: {}", fmt_value(*lr))));
-    let frac = |(lr, loss): (f64, f64)| ((lr / x0).ln() / (x1 / x0).ln(), (loss - y0) / (top - y0));
-    let mut lines: Vec<Vec<(f64, f64)>> =
-        raw.iter().chain(&smooth).map(|l| l.iter().map(|&p| frac(p)).collect()).collect();
-    lines.extend(marks.iter().map(|&(_, lr)| vec![frac((lr, y0)), frac((lr, top))]));
-    // The plot area is about 1050×650 px (1200×800 less title, margins and labels).
-    let legend = legend_fraction(labels.iter().map(String::as_str), (1050, 650));
-    let (corner, headroom) = place_legend(&lines, legend);
-    let y1 = top + headroom * (top - y0);
-
+    let layout = Layout::new(rows, marks);
+    let ((x0, x1), (y0, top, y1)) = (layout.x, layout.y);
     let area = root.titled(title, (FONT, TITLE_PX).into_font().style(FontStyle::Bold))?;
     let mut chart = ChartBuilder::on(&area)
         .margin(20)
@@ -69,17 +88,14 @@ fn draw(root: &Root<'_>, rows: &[LrFindRow], marks: &[(String, f64)], title: &st
         .bold_line_style(BLACK.mix(0.12))
         .draw()?;
 
-    if raw.is_empty() && smooth.is_empty() {
+    if layout.raw.is_empty() && layout.smooth.is_empty() {
         let centre = ((x0 * x1).sqrt(), (y0 + y1) / 2.0);
         chart.draw_series(std::iter::once(Text::new("no finite loss values", centre, (FONT, AXIS_PX))))?;
     }
     let styles = [RAW_LIGHT.stroke_width(1), RAW.stroke_width(3)];
-    for ((pieces, style), label) in [&raw, &smooth].into_iter().zip(styles).zip(&labels) {
+    for ((pieces, style), label) in [&layout.raw, &layout.smooth].into_iter().zip(styles).zip(&layout.labels) {
         // The legend entry once, then the pieces of the (clipped) line.
-        chart
-            .draw_series(LineSeries::new(std::iter::empty(), style))?
-            .label(label.as_str())
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
+        chart.draw_series(LineSeries::new(std::iter::empty(), style))?.label(label).legend(swatch(style));
         for piece in pieces {
             chart.draw_series(LineSeries::new(piece.iter().copied(), style))?;
             // A very short test (one step) has no line to show: dot its points.
@@ -88,22 +104,12 @@ fn draw(root: &Root<'_>, rows: &[LrFindRow], marks: &[(String, f64)], title: &st
             }
         }
     }
-    for (i, ((_, lr), label)) in marks.iter().zip(&labels[2..]).enumerate() {
+    for (i, ((_, lr), label)) in layout.marks.iter().zip(&layout.labels[2..]).enumerate() {
         let style = MARK_COLOURS[i % MARK_COLOURS.len()].stroke_width(2);
-        chart
-            .draw_series(DashedLineSeries::new([(*lr, y0), (*lr, top)], 10, 6, style))?
-            .label(label.as_str())
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
+        let line = DashedLineSeries::new([(*lr, y0), (*lr, top)], 10, 6, style);
+        chart.draw_series(line)?.label(label).legend(swatch(style));
     }
-    chart
-        .configure_series_labels()
-        .position(corner)
-        .margin(12)
-        .label_font((FONT, TICK_PX))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart, layout.corner)
 }
 
 /// A log-axis tick: 10⁻³ rather than 0.001 or 1e-3; 2×10⁻³ between powers of ten.

@@ -2,13 +2,13 @@
 //! buffers and the state of the run, in one file written to a temporary name and renamed, so a
 //! run killed while saving keeps its previous checkpoint.
 
-use crate::atomic;
-use crate::sgd::Sgd;
-use anyhow::{bail, Context, Result};
+use crate::files;
+use crate::learner::Learner;
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 pub const FILE_NAME: &str = "checkpoint.pt";
 const META: &str = "clr.meta";
@@ -26,40 +26,40 @@ pub struct EpochSums {
     pub seconds: f64,
 }
 
-/// Where the run stands.
+/// Where the run stands: what, besides the tensors, a resumed run needs to continue exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Meta {
+pub struct RunState {
     pub format: u32,
     pub depth: usize,
     /// The next global step to run (0-based).
     pub step: u64,
     pub steps_per_epoch: u64,
+    /// Normalisation statistics of the training set (eval normalises as the model was trained).
     pub mean: [f64; 3],
     pub std: [f64; 3],
     pub sums: EpochSums,
-    pub best_test_acc: f64,
     /// Training seconds before this checkpoint (for summary.json after a resume).
     pub seconds: f64,
 }
 
 pub struct Checkpoint {
-    pub meta: Meta,
+    pub state: RunState,
     pub model: HashMap<String, Tensor>,
     pub momentum: HashMap<String, Tensor>,
 }
 
-/// Write a checkpoint atomically.
-pub fn save(path: &Path, vs: &nn::VarStore, sgd: &Sgd, meta: &Meta) -> Result<()> {
+/// Write a checkpoint of `learner` at `state`, atomically.
+pub fn save(path: &Path, learner: &Learner, state: &RunState) -> Result<()> {
     let mut named: Vec<(String, Tensor)> = Vec::new();
-    let json = serde_json::to_vec(meta)?;
+    let json = serde_json::to_vec(state)?;
     named.push((META.into(), Tensor::from_slice(&json)));
-    for (name, t) in vs.variables() {
+    for (name, t) in learner.variables() {
         named.push((format!("{MODEL}{name}"), t.detach().to_device(Device::Cpu)));
     }
-    for (name, t) in sgd.buffers() {
+    for (name, t) in learner.momentum_buffers() {
         named.push((format!("{MOMENTUM}{name}"), t.detach().to_device(Device::Cpu)));
     }
-    atomic::write_with(path, |tmp| {
+    files::write_with(path, |tmp| {
         Tensor::save_multi(&named, tmp).with_context(|| format!("cannot write checkpoint {}", tmp.display()))
     })
 }
@@ -77,51 +77,33 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     for (name, t) in named {
         if name == META {
             let bytes: Vec<u8> = Vec::try_from(t.to_kind(Kind::Uint8).flatten(0, -1))?;
-            meta = Some(serde_json::from_slice::<Meta>(&bytes).context("checkpoint metadata")?);
+            meta = Some(serde_json::from_slice::<RunState>(&bytes).context("checkpoint metadata")?);
         } else if let Some(n) = name.strip_prefix(MODEL) {
             model.insert(n.to_string(), t);
         } else if let Some(n) = name.strip_prefix(MOMENTUM) {
             momentum.insert(n.to_string(), t);
         }
     }
-    let meta = meta.with_context(|| format!("{} has no clr metadata: not a clr checkpoint", path.display()))?;
-    Ok(Checkpoint { meta, model, momentum })
-}
-
-impl Checkpoint {
-    /// Copy the saved variables into a model built with the same depth.
-    pub fn restore_model(&self, vs: &mut nn::VarStore) -> Result<()> {
-        let _guard = tch::no_grad_guard();
-        for (name, mut var) in vs.variables() {
-            let saved = self.model.get(&name).with_context(|| format!("checkpoint lacks {name}"))?;
-            if saved.size() != var.size() {
-                bail!("checkpoint {name}: shape {:?}, model {:?}", saved.size(), var.size());
-            }
-            var.copy_(saved);
-        }
-        Ok(())
-    }
+    let state = meta.with_context(|| format!("{} has no clr metadata: not a clr checkpoint", path.display()))?;
+    Ok(Checkpoint { state, model, momentum })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resnet::{ResNet, ResNetConfig};
+    use crate::config::{ModelSettings, RunSettings};
 
     #[test]
-    fn round_trip_restores_weights_buffers_and_meta() {
+    fn round_trip_restores_weights_buffers_and_state() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
         let _rng = crate::rng_lock();
-        tch::manual_seed(1);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let _net = ResNet::new(&vs.root(), ResNetConfig { depth: 8, num_classes: 10 });
-        let mut sgd = Sgd::new(&vs, 1e-4, false);
-        for v in vs.trainable_variables() {
-            v.sum(Kind::Float).backward();
-        }
-        sgd.step(0.1, 0.9);
-        let meta = Meta {
+        let model = ModelSettings { depth: 8, ..ModelSettings::default() };
+        let run = RunSettings { seed: 1, ..RunSettings::default() };
+        let mut learner = Learner::new(&model, &run, Device::Cpu);
+        let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
+        let _ = learner.step(&x, &Tensor::from_slice(&[0i64, 1, 2, 3]), 0.1, 0.9);
+        let state = RunState {
             format: 1,
             depth: 8,
             step: 7,
@@ -129,28 +111,25 @@ mod tests {
             mean: [1.0, 2.0, 3.0],
             std: [4.0, 5.0, 6.0],
             sums: EpochSums { loss_sum: 1.5, correct: 3.0, seen: 10.0, seconds: 2.5 },
-            best_test_acc: 0.25,
             seconds: 12.5,
         };
-        save(&path, &vs, &sgd, &meta).unwrap();
+        save(&path, &learner, &state).unwrap();
         let ck = load(&path).unwrap();
-        assert_eq!(ck.meta, meta);
-        tch::manual_seed(2);
-        let mut other = nn::VarStore::new(Device::Cpu);
-        let _net2 = ResNet::new(&other.root(), ResNetConfig { depth: 8, num_classes: 10 });
-        ck.restore_model(&mut other).unwrap();
-        let a = vs.variables();
+        assert_eq!(ck.state, state);
+        let mut other = Learner::new(&model, &RunSettings { seed: 2, ..run }, Device::Cpu);
+        other.restore(&ck.model, Some(&ck.momentum)).unwrap();
+        let a = learner.variables();
         for (name, t) in other.variables() {
             assert!(t.equal(&a[&name]), "{name}");
         }
-        let mut sgd2 = Sgd::new(&other, 1e-4, false);
-        sgd2.load_buffers(&ck.momentum).unwrap();
-        assert_eq!(sgd2.buffers().len(), sgd.buffers().len());
+        let (mine, theirs) = (learner.momentum_buffers(), other.momentum_buffers());
+        assert_eq!(mine.len(), theirs.len());
+        assert!(mine.iter().zip(&theirs).all(|((n, a), (m, b))| n == m && a.equal(b)));
         // No temporary file is left beside it, and each tensor is saved once (parameters are
         // views into the optimiser's flat buffer): the file is about the size of the tensors.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let bytes = std::fs::metadata(&path).unwrap().len();
-        let floats: i64 = vs.variables().values().map(|t| t.numel() as i64).sum::<i64>() * 2;
+        let floats: i64 = learner.variables().values().map(|t| t.numel() as i64).sum::<i64>() * 2;
         assert!(bytes < (floats as u64 * 4) * 3 / 2 + 100_000, "{bytes} bytes for {floats} floats");
     }
 

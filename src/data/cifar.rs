@@ -60,14 +60,22 @@ pub fn read_file(path: &Path) -> Result<RawSplit> {
     Ok(split)
 }
 
-/// Every `data_batch_*.bin` in `dir`, in numeric order (data_batch_2 before data_batch_10).
+/// N in `data_batch_N.bin` (N: digits only); None for any other name.
+pub fn data_batch_number(name: &str) -> Option<u64> {
+    let number = name.strip_prefix("data_batch_")?.strip_suffix(".bin")?;
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse().ok()
+}
+
+/// Every `data_batch_N.bin` in `dir`, in numeric order (data_batch_2 before data_batch_10).
 pub fn train_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<(u64, PathBuf)> = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if let Some(num) = name.strip_prefix("data_batch_").and_then(|r| r.strip_suffix(".bin")) {
-            files.push((num.parse().unwrap_or(u64::MAX), path));
+        if let Some(n) = path.file_name().and_then(|n| n.to_str()).and_then(data_batch_number) {
+            files.push((n, path));
         }
     }
     files.sort();
@@ -203,6 +211,17 @@ mod tests {
         assert_eq!(load_dir(dir.path()).unwrap().0.len(), 2);
         std::fs::write(dir.path().join(TEST_FILE), b"").unwrap();
         assert!(load_dir(dir.path()).unwrap_err().to_string().contains("holds no record"));
+    }
+
+    #[test]
+    fn only_numbered_data_batches_count() {
+        assert_eq!(data_batch_number("data_batch_1.bin"), Some(1));
+        assert_eq!(data_batch_number("data_batch_10.bin"), Some(10));
+        for bad in
+            ["data_batch_.bin", "data_batch_x.bin", "data_batch_1.bin.part", "test_batch.bin", "data_batch_-1.bin"]
+        {
+            assert_eq!(data_batch_number(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! `clr download` and finding CIFAR-10 on disk: stream the official binary archive (resuming a
+//! Finding CIFAR-10 on disk, or fetching it (`clr download`): stream the official binary archive (resuming a
 //! partial download), verify its MD5, then extract only the expected members into a temporary
 //! folder that is renamed into place, so a failure never leaves half-written data where good
 //! data is expected.
 
-use crate::atomic;
+use super::cifar::data_batch_number;
+use crate::files;
 use anyhow::{bail, Context, Result};
 use flate2::read::MultiGzDecoder;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -27,33 +28,6 @@ pub const MARKER: &str = ".clr-source.json";
 const PART_NAME: &str = "cifar-10-binary.tar.gz.part";
 const PARTIAL_DIR: &str = ".cifar-10-batches-bin.partial";
 const OLD_DIR: &str = ".cifar-10-batches-bin.old";
-
-/// Flags of `clr download`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DownloadArgs {
-    /// Folder for the data; the batches land in DIR/cifar-10-batches-bin
-    #[arg(long, value_name = "DIR", default_value = "data")]
-    pub data_dir: PathBuf,
-    /// Archive to fetch [default: $CLR_CIFAR10_URL, else the official CIFAR-10 URL]
-    #[arg(long)]
-    pub url: Option<String>,
-    /// MD5 the archive must match [default: $CLR_CIFAR10_MD5, else the official checksum]
-    #[arg(long, value_name = "HEX")]
-    pub md5: Option<String>,
-    /// Do not draw a progress bar
-    #[arg(long)]
-    pub no_progress: bool,
-}
-
-/// `clr download`: fetch, verify and extract, or say the data is already there.
-pub fn run(args: &DownloadArgs) -> Result<()> {
-    let opts = DownloadOptions::from_env(args.data_dir.clone(), args.url.clone(), args.md5.clone(), !args.no_progress)?;
-    match download(&opts)? {
-        Outcome::AlreadyPresent(dir) => println!("CIFAR-10 already present in {}", dir.display()),
-        Outcome::Downloaded(dir) => println!("CIFAR-10 ready in {}", dir.display()),
-    }
-    Ok(())
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownloadOptions {
@@ -151,8 +125,7 @@ fn holds_batches(dir: &Path) -> bool {
 }
 
 fn is_data_batch(name: &str) -> bool {
-    let number = name.strip_prefix("data_batch_").and_then(|r| r.strip_suffix(".bin"));
-    number.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    data_batch_number(name).is_some()
 }
 
 /// What training commands call: locate, else download unless no_download (then a usage error
@@ -392,7 +365,7 @@ fn extract(archive: &Path, opts: &DownloadOptions) -> Result<PathBuf> {
     fs::create_dir(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
     let unpacked = unpack(archive, &partial).and_then(|files| {
         let source = Source { url: opts.url.clone(), md5: opts.md5.clone(), files };
-        atomic::write_json(&partial.join(MARKER), &source)
+        files::write_json(&partial.join(MARKER), &source)
     });
     if let Err(e) = unpacked {
         let _ = fs::remove_dir_all(&partial);

@@ -1,11 +1,20 @@
-//! The data of a run on the training device: images kept as uint8 (CIFAR-10 is 150 MB that
-//! way, not 600 MB) until a batch is drawn, labels as int64, and the per-channel mean/std of the
-//! training set for normalisation.
+//! The data of a run, from files (or memory) to mini-batches on the training device:
+//! `cifar` reads the binary layout, `download` fetches and verifies the archive, `synthetic`
+//! makes images in memory, this file holds the splits on the device (images kept as uint8 until
+//! a batch is drawn: CIFAR-10 is 150 MB that way, not 600 MB), `augment` crops and flips, and
+//! `batches` streams the mini-batches of a run. To add a data set: a variant of `config::DatasetKind`
+//! and its reader in [`load_raw`].
 
-use crate::cifar::{self, RawSplit, IMAGE_BYTES, NUM_CLASSES};
-use crate::config::{Config, DatasetKind};
-use crate::download::{self, DownloadOptions};
+pub mod augment;
+pub mod batches;
+pub mod cifar;
+pub mod download;
+pub mod synthetic;
+
+use crate::config::{DataSettings, DatasetKind};
 use anyhow::Result;
+use cifar::RawSplit;
+use download::DownloadOptions;
 use tch::{Device, Kind, Tensor};
 
 /// Zero padding of the random crop (4 pixels each side, as He et al.).
@@ -58,10 +67,10 @@ impl Data {
         }
     }
 
-    /// The data a config asks for: CIFAR-layout files (located, or downloaded unless
-    /// `no_download`), or synthetic images.
-    pub fn load(config: &Config, device: Device, progress: bool) -> Result<Data> {
-        let (train, test, source) = load_raw(config, progress)?;
+    /// The data the settings ask for: CIFAR-layout files (located, or downloaded unless
+    /// `no_download`), or synthetic images made from `seed`.
+    pub fn load(settings: &DataSettings, seed: u64, device: Device, progress: bool) -> Result<Data> {
+        let (train, test, source) = load_raw(settings, seed, progress)?;
         Ok(Data::from_raw(&train, &test, device, source))
     }
 
@@ -88,68 +97,23 @@ fn normalization(mean: [f64; 3], std: [f64; 3], device: Device) -> (Tensor, Tens
 }
 
 /// The raw splits and a description of where they came from.
-pub fn load_raw(config: &Config, progress: bool) -> Result<(RawSplit, RawSplit, String)> {
-    match config.dataset {
+pub fn load_raw(settings: &DataSettings, seed: u64, progress: bool) -> Result<(RawSplit, RawSplit, String)> {
+    match settings.dataset {
         DatasetKind::Synthetic => {
-            let (train, test) = synthetic(config.synthetic_train, config.synthetic_test, config.seed);
+            let (train, test) = synthetic::synthetic(settings.synthetic_train, settings.synthetic_test, seed);
             Ok((train, test, "synthetic".into()))
         }
         DatasetKind::Cifar10 => {
-            let opts =
-                DownloadOptions::from_env(config.data_dir.clone(), config.url.clone(), config.md5.clone(), progress)?;
-            let dir = download::ensure(&opts, config.no_download)?;
+            let opts = DownloadOptions::from_env(
+                settings.data_dir.clone(),
+                settings.url.clone(),
+                settings.md5.clone(),
+                progress,
+            )?;
+            let dir = download::ensure(&opts, settings.no_download)?;
             let (train, test) = cifar::load_dir(&dir)?;
             Ok((train, test, dir.display().to_string()))
         }
-    }
-}
-
-/// CIFAR-shaped training and test images that a network can learn: each class has its own
-/// random colour pattern (shared by both splits), and each image is that pattern plus noise of
-/// the same size. Speed work and smoke tests only; never reported as CIFAR-10.
-pub fn synthetic(n_train: usize, n_test: usize, seed: u64) -> (RawSplit, RawSplit) {
-    let mut rng = SplitMix64(seed ^ 0x5EED_C1F4);
-    // Coarse 8×8 patterns upsampled to 32×32, so that a random crop keeps the class visible.
-    let templates: Vec<Vec<u8>> = (0..NUM_CLASSES).map(|_| (0..3 * 64).map(|_| rng.byte()).collect()).collect();
-    let train = noisy_copies(&templates, n_train, &mut rng);
-    let test = noisy_copies(&templates, n_test, &mut rng);
-    (train, test)
-}
-
-fn noisy_copies(templates: &[Vec<u8>], n: usize, rng: &mut SplitMix64) -> RawSplit {
-    let mut images = Vec::with_capacity(n * IMAGE_BYTES);
-    let mut labels = Vec::with_capacity(n);
-    for _ in 0..n {
-        let label = (rng.next() % NUM_CLASSES as u64) as usize;
-        labels.push(label as u8);
-        let t = &templates[label];
-        for c in 0..3 {
-            for y in 0..32 {
-                for x in 0..32 {
-                    let base = t[c * 64 + (y / 4) * 8 + x / 4] as u32;
-                    let noise = rng.byte() as u32;
-                    images.push(((base + noise) / 2) as u8);
-                }
-            }
-        }
-    }
-    RawSplit { images, labels }
-}
-
-/// A small, fast, seedable generator (no crate needed for making test images).
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn byte(&mut self) -> u8 {
-        (self.next() >> 56) as u8
     }
 }
 
@@ -158,20 +122,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn synthetic_is_deterministic_and_uses_every_class() {
-        let (a, t) = synthetic(200, 20, 7);
-        assert_eq!((a.clone(), t.clone()), synthetic(200, 20, 7));
-        assert_ne!(a, synthetic(200, 20, 8).0);
-        assert_ne!(a.images[..20 * IMAGE_BYTES], t.images[..]);
-        assert_eq!(a.images.len(), 200 * IMAGE_BYTES);
-        for c in 0..10u8 {
-            assert!(a.labels.contains(&c));
-        }
-    }
-
-    #[test]
     fn splits_are_padded_uint8_on_the_device() {
-        let raw = synthetic(5, 1, 1).0;
+        let raw = synthetic::synthetic(5, 1, 1).0;
         let data = Data::from_raw(&raw, &raw, Device::Cpu, "synthetic".into());
         assert_eq!(data.train.images.size(), [5, 3, 40, 40]);
         assert_eq!(data.train.images.kind(), Kind::Uint8);

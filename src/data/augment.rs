@@ -2,7 +2,7 @@
 //! the training device: a random 32×32 crop of the 4-pixel zero-padded image (81 offsets) and a
 //! random horizontal flip, as one gather from the padded uint8 training set.
 
-use crate::dataset::{Data, PAD};
+use super::{Data, PAD};
 use tch::{Device, Kind, Tensor};
 
 /// The random choices of one epoch: the order of the images and each image's crop offset and
@@ -85,7 +85,7 @@ pub fn train_batch(data: &Data, plan: &EpochPlan, step: u64, batch_size: usize) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cifar::RawSplit;
+    use crate::data::cifar::RawSplit;
 
     /// Images whose pixels say who they are: image i has value 1 + i in its left half and
     /// 101 + i in its right half (never 0, so the zero padding shows the crop offset).

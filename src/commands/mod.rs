@@ -1,0 +1,170 @@
+//! The commands: flags and config file → a validated [`Config`] → the module that does the work →
+//! a [`Report`] of what happened. Nothing here prints a result or exits: `main` prints the report
+//! and turns it into the exit code.
+
+mod eval;
+mod schedule;
+mod train;
+
+use crate::bench::BenchReport;
+use crate::cli::{Cli, Command, SettingsArgs};
+use crate::config::{Config, Layer};
+use crate::data::download::{self, DownloadOptions};
+use crate::error::UsageError;
+use crate::lr_finder::{RangeTestReport, StopReason};
+use crate::train::summary::{Status, Summary};
+use anyhow::Result;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// What a command did, for `main` to print.
+#[derive(Debug)]
+pub enum Report {
+    Download(download::Outcome),
+    RangeTest {
+        report: RangeTestReport,
+        out: PathBuf,
+    },
+    Train {
+        summary: Summary,
+        out: PathBuf,
+    },
+    /// `train --max-lr auto` whose range test was interrupted: nothing was trained.
+    TrainNotStarted {
+        range_test: RangeTestReport,
+        out: PathBuf,
+    },
+    /// `clr schedule`: the CSV went where it was asked to.
+    Schedule,
+    Eval {
+        test_acc: f64,
+        test_loss: f64,
+        images: usize,
+        source: String,
+    },
+    Plot(Vec<PathBuf>),
+    Bench {
+        report: BenchReport,
+        out: PathBuf,
+    },
+}
+
+/// Run a command; `output` receives the data a command writes to stdout (`clr schedule`'s CSV).
+pub fn run(cli: Cli, output: &mut dyn Write) -> Result<Report> {
+    match cli.command {
+        Command::Download(a) => {
+            let opts = DownloadOptions::from_env(a.data_dir, a.url, a.md5, !a.no_progress)?;
+            Ok(Report::Download(download::download(&opts)?))
+        }
+        Command::RangeTest(a) => {
+            let config = resolve(&a.settings, Layer::default())?;
+            let out = a.out.unwrap_or_else(|| default_out("range-test", &config));
+            let report = crate::lr_finder::run(&config, &out, !a.no_progress)?;
+            Ok(Report::RangeTest { report, out })
+        }
+        Command::Train(a) => train::run(a),
+        Command::Schedule(a) => schedule::run(a, output),
+        Command::Eval(a) => eval::run(a),
+        Command::Plot(a) => Ok(Report::Plot(crate::plot::plot_run(&a.run_dir)?)),
+        Command::Bench(a) => {
+            // Speed work needs no real data: synthetic unless the flags or the file say otherwise.
+            let mut preset = Layer::default();
+            preset.data.dataset = Some(crate::config::DatasetKind::Synthetic);
+            let config = resolve(&a.settings, preset)?;
+            let report = crate::bench::run(&config, a.steps, a.warmup, &a.out)?;
+            Ok(Report::Bench { report, out: a.out })
+        }
+    }
+}
+
+impl Report {
+    /// The lines `main` prints on stdout.
+    pub fn lines(&self) -> Vec<String> {
+        let outputs = |out: &PathBuf| format!("outputs in {}", out.display());
+        match self {
+            Report::Download(download::Outcome::AlreadyPresent(dir)) => {
+                vec![format!("CIFAR-10 already present in {}", dir.display())]
+            }
+            Report::Download(download::Outcome::Downloaded(dir)) => {
+                vec![format!("CIFAR-10 ready in {}", dir.display())]
+            }
+            Report::RangeTest { report, out } => [report.summary_lines(), vec![outputs(out)]].concat(),
+            Report::Train { summary, out } => vec![train::summary_line(summary), outputs(out)],
+            Report::TrainNotStarted { range_test, out } => [
+                range_test.summary_lines(),
+                vec![outputs(out), "interrupted during the range test: nothing trained".into()],
+            ]
+            .concat(),
+            Report::Schedule => Vec::new(),
+            Report::Eval { test_acc, test_loss, images, source } => {
+                vec![format!("test_acc {test_acc:.4}  test_loss {test_loss:.4}  ({images} test images, {source})")]
+            }
+            Report::Plot(paths) => paths.iter().map(|p| p.display().to_string()).collect(),
+            Report::Bench { report, out } => [report.table(), vec![format!("wrote {}", out.display())]].concat(),
+        }
+    }
+
+    /// The process exit code: 130 (SIGINT's conventional status) for a stopped run that can be
+    /// resumed or rerun, 0 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        let interrupted = match self {
+            Report::Train { summary, .. } => summary.status == Status::Interrupted,
+            Report::RangeTest { report, .. } => report.stop_reason == StopReason::Interrupted,
+            Report::TrainNotStarted { .. } => true,
+            _ => false,
+        };
+        if interrupted {
+            130
+        } else {
+            0
+        }
+    }
+}
+
+/// `preset` (a command's own defaults) < the config file < the flags given, merged.
+fn merged(args: &SettingsArgs, preset: Layer) -> Result<Layer, UsageError> {
+    let file = match &args.config {
+        Some(path) => Layer::from_file(path)?,
+        None => Layer::default(),
+    };
+    Ok(args.flags.clone().over(file.over(preset)))
+}
+
+/// The merged settings over the defaults, validated.
+fn resolve(args: &SettingsArgs, preset: Layer) -> Result<Config, UsageError> {
+    merged(args, preset)?.resolve()
+}
+
+/// `runs/COMMAND-POLICY-dDEPTH-YYYYmmdd-HHMMSS`.
+fn default_out(command: &str, config: &Config) -> PathBuf {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let name = format!("{command}-{}-d{}-{}", config.schedule.policy, config.model.depth, utc_stamp(secs));
+    PathBuf::from("runs").join(name)
+}
+
+/// `YYYYmmdd-HHMMSS` in UTC (days → civil date, Howard Hinnant's algorithm).
+fn utc_stamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_stamps() {
+        assert_eq!(utc_stamp(0), "19700101-000000");
+        assert_eq!(utc_stamp(1_795_913_433), "20261129-005033");
+    }
+}

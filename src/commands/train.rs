@@ -1,0 +1,114 @@
+//! `clr train`: a new run (with `--max-lr auto|FILE` turned into numbers first), or `--resume`.
+
+use super::{default_out, merged, Report};
+use crate::cli::TrainArgs;
+use crate::config::{Config, Layer, MaxLr, RunLayer};
+use crate::lr_finder::{self, RangeTestReport, StopReason};
+use crate::train::summary::Summary;
+use anyhow::Result;
+use std::path::Path;
+
+pub fn run(a: TrainArgs) -> Result<Report> {
+    let progress = !a.run.no_progress;
+    if let Some(dir) = a.resume {
+        let config = resume_config(&dir, &a.run)?;
+        let summary = crate::train::run(&config, &dir, true, progress)?;
+        return Ok(Report::Train { summary, out: dir });
+    }
+    let layer = merged(&a.run.settings, Layer::default())?;
+    // Given by a flag or by the file: both are in the merged layer.
+    let base_given = layer.schedule.base_lr.is_some();
+    let mut config = layer.resolve()?;
+    let out = a.run.out.clone().unwrap_or_else(|| default_out("train", &config));
+    crate::train::check_fresh_out(&out)?;
+    if let Some(range_test) = resolve_max_lr(&mut config, &out, base_given, progress)? {
+        return Ok(Report::TrainNotStarted { range_test, out });
+    }
+    let summary = crate::train::run(&config, &out, false, progress)?;
+    Ok(Report::Train { summary, out })
+}
+
+/// The config of a run to resume: its config.json, with only the flags that say where the data
+/// is and what runs it (device, threads, the data location) allowed to change.
+fn resume_config(dir: &Path, run: &crate::cli::RunArgs) -> Result<Config> {
+    let flags = &run.settings.flags;
+    let allowed = Layer {
+        data: flags.data.clone(),
+        run: RunLayer { device: flags.run.device, threads: flags.run.threads, ..RunLayer::default() },
+        ..Layer::default()
+    };
+    if let Some(bad) = flags.given().into_iter().find(|f| !allowed.given().contains(f)) {
+        crate::usage!(
+            "--resume continues {} with its config.json; --{} cannot change it (allowed: --device, --threads, \
+             --data-dir, --url, --md5, --no-download)",
+            dir.display(),
+            bad.replace('_', "-")
+        );
+    }
+    if run.settings.config.is_some() || run.out.is_some() {
+        crate::usage!("--resume RUN_DIR takes neither --config nor --out: the run folder holds both");
+    }
+    let file = dir.join("config.json");
+    if !file.is_file() {
+        crate::usage!("--resume {}: no config.json there (not a clr run folder)", dir.display());
+    }
+    Ok(allowed.over(Layer::from_file(&file)?).resolve()?)
+}
+
+/// `--max-lr auto` runs the range test on a fresh model (into OUT/range_test/) and
+/// `--max-lr FILE` reads a previous one; both set max_lr and, unless base_lr was given (and is
+/// below the proposed max), base_lr from the proposal, and record where they came from. For
+/// `fixed` and `step`, whose LR is base_lr, base_lr becomes the suggested LR itself. Returns the
+/// range test's report when it was interrupted (then nothing is to be trained).
+pub(super) fn resolve_max_lr(
+    config: &mut Config,
+    out: &Path,
+    base_given: bool,
+    progress: bool,
+) -> Result<Option<RangeTestReport>> {
+    let (report, source) = match &config.schedule.max_lr {
+        MaxLr::Value(_) => return Ok(None),
+        MaxLr::Auto => {
+            let dir = out.join("range_test");
+            eprintln!("--max-lr auto: running the LR range test first, into {}", dir.display());
+            let report = lr_finder::run(config, &dir, progress)?;
+            if report.stop_reason == StopReason::Interrupted {
+                return Ok(Some(report));
+            }
+            for line in report.summary_lines() {
+                eprintln!("{line}");
+            }
+            (report, format!("range test run by --max-lr auto: {}", dir.join(lr_finder::REPORT_FILE).display()))
+        }
+        MaxLr::File(path) => (lr_finder::read_report(path)?, format!("--max-lr {}", path.display())),
+    };
+    let s = &report.suggestion;
+    let schedule = &mut config.schedule;
+    schedule.max_lr = MaxLr::Value(s.max_lr);
+    if !schedule.policy.uses_max_lr() {
+        if !base_given {
+            schedule.base_lr = s.suggested_lr;
+        }
+    } else if !base_given || schedule.base_lr >= s.max_lr {
+        schedule.base_lr = s.base_lr;
+    }
+    let base_lr = schedule.base_lr;
+    config.lr_source = Some(format!("{source} (max_lr = lr_at_min_loss/10 = {}, base_lr = {base_lr})", s.max_lr));
+    eprintln!("using max_lr {} and base_lr {base_lr} ({source})", s.max_lr);
+    config.validate()?;
+    Ok(None)
+}
+
+/// The line `main` prints when a run ends.
+pub(super) fn summary_line(summary: &Summary) -> String {
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
+    format!(
+        "{:?}: {} epochs, {} steps in {:.1}s; final test accuracy {}, best {}",
+        summary.status,
+        summary.epochs,
+        summary.steps,
+        summary.seconds,
+        pct(summary.final_test_acc),
+        pct(summary.best_test_acc)
+    )
+}

@@ -1,0 +1,187 @@
+//! The configuration of a run: defaults < `--config FILE` < flags, merged as typed layers and
+//! validated once into a [`Config`] that the rest of the code reads. `config.json` in a run folder
+//! is a `Config`, flat, so `--config RUN/config.json` repeats the run.
+//!
+//! - `settings.rs`: every setting in one table per section (field, type, default, help);
+//! - `choices.rs`: the named choices a setting can take (data set, device, precision, max LR);
+//! - `validate.rs`: the checks, each error naming the flag and the field;
+//! - this file: the whole [`Layer`] and [`Config`], config files, `max_lr`.
+
+mod choices;
+mod settings;
+mod validate;
+
+pub use choices::{DatasetKind, DeviceSpec, MaxLr, Precision};
+pub use settings::{
+    finite, DataLayer, DataSettings, ModelLayer, ModelSettings, RangeTestLayer, RangeTestSettings, RunLayer,
+    RunSettings, ScheduleLayer, ScheduleSettings, Section,
+};
+
+use crate::error::UsageError;
+use crate::optim::schedule::ScheduleConfig;
+use serde::Serialize;
+use std::path::Path;
+
+/// Everything a training, range-test, schedule or bench command needs to know.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Config {
+    #[serde(flatten)]
+    pub data: DataSettings,
+    #[serde(flatten)]
+    pub model: ModelSettings,
+    #[serde(flatten)]
+    pub run: RunSettings,
+    #[serde(flatten)]
+    pub schedule: ScheduleSettings,
+    #[serde(flatten)]
+    pub range_test: RangeTestSettings,
+    /// Written by clr: where `max_lr` and `base_lr` came from when they were not given as
+    /// numbers (ignored on input: it would describe another run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr_source: Option<String>,
+}
+
+/// Field of `config.json` that clr writes and never reads back.
+const WRITTEN_ONLY: &str = "lr_source";
+
+/// The settings one source gives (the command line, a config file, a command's own defaults);
+/// `None` everywhere it is silent.
+#[derive(Debug, Clone, Default, PartialEq, clap::Args)]
+pub struct Layer {
+    #[command(flatten)]
+    pub data: DataLayer,
+    #[command(flatten)]
+    pub model: ModelLayer,
+    #[command(flatten)]
+    pub run: RunLayer,
+    #[command(flatten)]
+    pub schedule: ScheduleLayer,
+    #[command(flatten)]
+    pub range_test: RangeTestLayer,
+}
+
+impl Layer {
+    /// Each value of `self` where given, else `lower`'s.
+    pub fn over(self, lower: Layer) -> Layer {
+        Layer {
+            data: self.data.over(lower.data),
+            model: self.model.over(lower.model),
+            run: self.run.over(lower.run),
+            schedule: self.schedule.over(lower.schedule),
+            range_test: self.range_test.over(lower.range_test),
+        }
+    }
+
+    /// The given values over the defaults, validated.
+    pub fn resolve(self) -> Result<Config, UsageError> {
+        let base = Config::default();
+        let config = Config {
+            data: self.data.apply(base.data),
+            model: self.model.apply(base.model),
+            run: self.run.apply(base.run),
+            schedule: self.schedule.apply(base.schedule),
+            range_test: self.range_test.apply(base.range_test),
+            lr_source: None,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The field names that are given, in table order.
+    pub fn given(&self) -> Vec<&'static str> {
+        [self.data.given(), self.model.given(), self.run.given(), self.schedule.given(), self.range_test.given()]
+            .concat()
+    }
+
+    /// Read a JSON config file: an object whose fields are the config fields. Unknown fields,
+    /// wrong types and invalid JSON are usage errors naming the file (and the field).
+    pub fn from_file(path: &Path) -> Result<Layer, UsageError> {
+        let place = format!("--config {}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|e| UsageError::new(format!("{place}: {e}")))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| UsageError::new(format!("{place}: not valid JSON: {e}")))?;
+        let serde_json::Value::Object(map) = value else {
+            return Err(UsageError::new(format!("{place}: expected a JSON object")));
+        };
+        let known =
+            [DataLayer::FIELDS, ModelLayer::FIELDS, RunLayer::FIELDS, ScheduleLayer::FIELDS, RangeTestLayer::FIELDS]
+                .concat();
+        if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str()) && k.as_str() != WRITTEN_ONLY) {
+            return Err(UsageError::new(format!(
+                "{place}: unknown field `{unknown}`; valid fields: {}",
+                known.join(", ")
+            )));
+        }
+        Ok(Layer {
+            data: section(&map, &place)?,
+            model: section(&map, &place)?,
+            run: section(&map, &place)?,
+            schedule: section(&map, &place)?,
+            range_test: section(&map, &place)?,
+        })
+    }
+}
+
+/// One section's fields out of a config file's object (the others are ignored here).
+fn section<T: Section>(map: &serde_json::Map<String, serde_json::Value>, place: &str) -> Result<T, UsageError> {
+    let mine: serde_json::Map<_, _> =
+        map.iter().filter(|(k, _)| T::FIELDS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    serde_path_to_error::deserialize(serde_json::Value::Object(mine))
+        .map_err(|e| UsageError::new(format!("{place}: field `{}`: {}", e.path(), e.inner())))
+}
+
+impl Config {
+    /// Training length in epochs: `epochs`, else the one-cycle phases' sum rounded up.
+    pub fn total_epochs(&self) -> f64 {
+        self.run.epochs.unwrap_or_else(|| self.schedule.phases.iter().sum::<f64>().ceil())
+    }
+
+    /// The number `max_lr` holds, when it is one (not `auto` or a file still to read).
+    pub fn max_lr_value(&self) -> Option<f64> {
+        match self.schedule.max_lr {
+            MaxLr::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The pure schedule's configuration of this run (`max_lr` None while not yet known).
+    pub fn schedule_config(&self) -> Result<ScheduleConfig, UsageError> {
+        let s = &self.schedule;
+        let phases: [f64; 3] = match s.phases.as_slice() {
+            [u, d, t] => [*u, *d, *t],
+            [u, d] => [*u, *d, 0.0],
+            _ => crate::usage!(
+                "--phases (phases) takes UP,DOWN,TAIL (or UP,DOWN) in epochs, got {} values",
+                s.phases.len()
+            ),
+        };
+        let cycle_momentum = match s.cycle_momentum.as_deref() {
+            None => None,
+            Some([hi, lo]) => Some((*hi, *lo)),
+            Some(v) => crate::usage!("--cycle-momentum (cycle_momentum) takes HIGH,LOW, got {} values", v.len()),
+        };
+        Ok(ScheduleConfig {
+            policy: s.policy,
+            base_lr: s.base_lr,
+            max_lr: self.max_lr_value(),
+            final_lr: s.final_lr,
+            phases,
+            step_size: s.step_size,
+            gamma: s.gamma,
+            milestones: s.milestones.clone(),
+            anneal: s.anneal,
+            momentum: self.model.momentum,
+            cycle_momentum,
+            epochs: self.total_epochs(),
+        })
+    }
+
+    /// Write `config.json` in a run folder.
+    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        use anyhow::Context;
+        crate::files::write_json(&dir.join("config.json"), self).context("cannot write config.json")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,225 @@
+//! Every setting of a run, stated once: its config-file field (= flag name with `_` for `-`),
+//! its type, its default and its `--help` text. The `settings!` macro turns each table into two
+//! structs: the resolved section of [`Config`](super::Config) (plain values) and its layer (the
+//! same fields as `Option`s, `None` = not given), which clap fills from the command line and serde
+//! from a config file. Layers merge field by field (`over`) and are applied over the defaults
+//! (`apply`), so no value ever travels as an untyped key.
+//!
+//! To add a setting: add one line to a table below, check it in `validate.rs`, use `config.x.y`.
+
+use super::{DatasetKind, DeviceSpec, MaxLr, Precision};
+use crate::lr_finder::sweep::SweepMode;
+use crate::optim::schedule::{Anneal, Policy};
+use std::path::PathBuf;
+
+/// How a layer field becomes the resolved value: a plain setting takes the given value or its
+/// default; an optional one (`T => Option<T>`) stays `None` (auto) unless given.
+pub trait Resolve<T>: Sized {
+    fn resolve(given: Option<T>, default: Self) -> Self;
+}
+
+impl<T> Resolve<T> for T {
+    fn resolve(given: Option<T>, default: T) -> T {
+        given.unwrap_or(default)
+    }
+}
+
+impl<T> Resolve<T> for Option<T> {
+    fn resolve(given: Option<T>, default: Option<T>) -> Option<T> {
+        given.or(default)
+    }
+}
+
+/// A layer of one section, as a config file holds it.
+pub trait Section: serde::de::DeserializeOwned {
+    /// The field names, as in config files (flags: `--` and `-` for `_`).
+    const FIELDS: &'static [&'static str];
+}
+
+/// clap's parser for every real-valued flag: NaN and infinities are usage errors that name the
+/// flag (a JSON file cannot hold them).
+pub fn finite(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("{s} is not a finite number"))
+    }
+}
+
+macro_rules! settings {
+    (
+        $(#[$smeta:meta])*
+        $config:ident / $layer:ident, heading $heading:literal {
+            $( $(#[$fmeta:meta])* $field:ident : $lt:ty => $ct:ty = $default:expr ; )*
+        }
+    ) => {
+        $(#[$smeta])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+        pub struct $config {
+            $( pub $field: $ct, )*
+        }
+
+        impl Default for $config {
+            fn default() -> Self {
+                $config { $( $field: $default, )* }
+            }
+        }
+
+        $(#[$smeta])*
+        /// One source's values (`None`: not given there).
+        #[derive(Debug, Clone, Default, PartialEq, clap::Args, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $layer {
+            $( $(#[$fmeta])* #[arg(long, help_heading = $heading)] pub $field: Option<$lt>, )*
+        }
+
+        impl Section for $layer {
+            const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
+        }
+
+        impl $layer {
+            /// Each field of `self` where given, else `lower`'s.
+            pub fn over(self, lower: Self) -> Self {
+                Self { $( $field: self.$field.or(lower.$field), )* }
+            }
+
+            /// The resolved section: each given value, else `base`'s.
+            pub fn apply(self, base: $config) -> $config {
+                $config { $( $field: Resolve::resolve(self.$field, base.$field), )* }
+            }
+
+            /// The names of the fields that are given.
+            pub fn given(&self) -> Vec<&'static str> {
+                let mut names = Vec::new();
+                $( if self.$field.is_some() { names.push(stringify!($field)); } )*
+                names
+            }
+        }
+    };
+}
+
+settings! {
+    /// Where the data comes from.
+    DataSettings / DataLayer, heading "Data" {
+        /// Data set: cifar10 (files in the CIFAR-10 binary layout) or synthetic (made in memory)
+        dataset: DatasetKind => DatasetKind = DatasetKind::Cifar10;
+        /// Folder with the .bin files, or one that holds cifar-10-batches-bin/
+        #[arg(value_name = "DIR")]
+        data_dir: PathBuf => PathBuf = PathBuf::from("data");
+        /// Mirror of the CIFAR-10 archive [default: $CLR_CIFAR10_URL, else the official URL]
+        url: String => Option<String> = None;
+        /// MD5 the archive must match [default: $CLR_CIFAR10_MD5, else the official MD5]
+        md5: String => Option<String> = None;
+        /// Fail instead of downloading when the data is missing
+        #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        no_download: bool => bool = false;
+        /// Training images of --dataset synthetic
+        #[arg(value_name = "N")]
+        synthetic_train: usize => usize = 50_000;
+        /// Test images of --dataset synthetic
+        #[arg(value_name = "N")]
+        synthetic_test: usize => usize = 10_000;
+    }
+}
+
+settings! {
+    /// The network and its optimiser.
+    ModelSettings / ModelLayer, heading "Model and optimiser" {
+        /// ResNet depth, 6n+2: 20, 32, 44, 56, 110 (tiny: 8, 14)
+        depth: usize => usize = 56;
+        /// Mini-batch size
+        batch_size: usize => usize = 512;
+        /// SGD momentum (constant unless --cycle-momentum)
+        #[arg(value_parser = finite)]
+        momentum: f64 => f64 = 0.9;
+        /// L2 weight decay, PyTorch SGD semantics
+        #[arg(value_parser = finite)]
+        weight_decay: f64 => f64 = 1e-4;
+        /// Nesterov momentum
+        #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        nesterov: bool => bool = false;
+    }
+}
+
+settings! {
+    /// How long, where and how the run computes.
+    RunSettings / RunLayer, heading "Run" {
+        /// Training length in epochs [default: the one-cycle phases' sum, 95]
+        #[arg(value_parser = finite)]
+        epochs: f64 => Option<f64> = None;
+        /// auto, cpu, cuda or cuda:N; auto picks CUDA when present
+        device: DeviceSpec => DeviceSpec = DeviceSpec::Auto;
+        /// fp32, or bf16 autocast on CUDA
+        precision: Precision => Precision = Precision::Fp32;
+        /// Seed of the initialisation, the shuffle and the augmentation
+        seed: u64 => u64 = 0;
+        /// CPU threads for libtorch [default: libtorch's choice]
+        threads: usize => Option<usize> = None;
+        /// NHWC (channels-last) convolutions [default: auto: on for the CPU and for bf16 on CUDA]
+        #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        channels_last: bool => Option<bool> = None;
+    }
+}
+
+settings! {
+    /// The learning-rate and momentum policy.
+    ScheduleSettings / ScheduleLayer, heading "Schedule" {
+        /// one-cycle, triangular, triangular2, exp-range, fixed or step
+        policy: Policy => Policy = Policy::OneCycle;
+        /// Lower LR bound (one-cycle start, cyclical base; the LR of fixed and step)
+        #[arg(value_parser = finite)]
+        base_lr: f64 => f64 = 0.08;
+        /// Upper LR bound: a number, auto (run the range test first), or a range_test.json
+        #[arg(value_name = "LR|auto|FILE")]
+        max_lr: MaxLr => MaxLr = MaxLr::Value(0.8);
+        /// One-cycle: LR at the end of the tail [default: base_lr / 10]
+        #[arg(value_parser = finite)]
+        final_lr: f64 => Option<f64> = None;
+        /// One-cycle: UP,DOWN,TAIL in epochs, fractions allowed
+        #[arg(value_delimiter = ',', value_name = "UP,DOWN,TAIL", value_parser = finite)]
+        phases: Vec<f64> => Vec<f64> = vec![41.0, 41.0, 13.0];
+        /// Cyclical policies: half a cycle, in epochs
+        #[arg(value_name = "EPOCHS", value_parser = finite)]
+        step_size: f64 => f64 = 8.0;
+        /// exp-range: LR amplitude factor per iteration [default: 0.99994]; step: factor at each
+        /// milestone [default: 0.1]
+        #[arg(value_parser = finite)]
+        gamma: f64 => Option<f64> = None;
+        /// step: epochs at which the LR is multiplied by --gamma [default: 50% and 75% of --epochs]
+        #[arg(value_delimiter = ',', value_name = "EPOCH,...", value_parser = finite)]
+        milestones: Vec<f64> => Option<Vec<f64>> = None;
+        /// One-cycle interpolation: linear (the seed) or cos (fastai, PyTorch)
+        anneal: Anneal => Anneal = Anneal::Linear;
+        /// Momentum moving against the LR, e.g. 0.95,0.85 [default: off, constant --momentum]
+        #[arg(value_delimiter = ',', value_name = "HIGH,LOW", value_parser = finite)]
+        cycle_momentum: Vec<f64> => Option<Vec<f64>> = None;
+    }
+}
+
+settings! {
+    /// The LR range test.
+    RangeTestSettings / RangeTestLayer, heading "Range test" {
+        /// Range test: first LR
+        #[arg(value_parser = finite)]
+        start_lr: f64 => f64 = 1e-4;
+        /// Range test: LR reached after --iters steps
+        #[arg(value_parser = finite)]
+        end_lr: f64 => f64 = 10.0;
+        /// Range test: number of steps over which the LR goes from start to end
+        /// [default: 3 epochs of data]
+        iters: u64 => Option<u64> = None;
+        /// Range test: exp (lr_i = start*(end/start)^(i/n), the seed's) or linear
+        mode: SweepMode => SweepMode = SweepMode::Exp;
+        /// Range test: beta of the bias-corrected moving average of the loss, 0 = none
+        #[arg(value_parser = finite)]
+        smooth: f64 => f64 = 0.98;
+        /// Range test: stop once the smoothed loss exceeds this multiple of its minimum
+        #[arg(value_parser = finite)]
+        diverge: f64 => f64 = 4.0;
+        /// Range test: after each step, use the loss on N held-out batches (the test split, in
+        /// evaluation mode) instead of the training batch's: a smoother curve (0: off)
+        #[arg(value_name = "N")]
+        val_batches: usize => usize = 0;
+    }
+}

@@ -1,0 +1,104 @@
+use super::*;
+use crate::optim::schedule::Policy;
+
+fn file(dir: &tempfile::TempDir, name: &str, json: &str) -> std::path::PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, json).unwrap();
+    path
+}
+
+#[test]
+fn flags_beat_the_file_which_beats_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "c.json", r#"{"depth": 20, "base_lr": 0.1, "policy": "triangular", "phases": [2, 2]}"#);
+    let from_file = Layer::from_file(&path).unwrap();
+    let mut flags = Layer::default();
+    flags.model.depth = Some(8);
+    flags.run.epochs = Some(3.0);
+    let merged = flags.over(from_file);
+    assert_eq!(merged.given(), ["depth", "epochs", "policy", "base_lr", "phases"]);
+    let config = merged.resolve().unwrap();
+    assert_eq!(config.model.depth, 8, "the flag wins");
+    assert_eq!(config.schedule.base_lr, 0.1, "the file wins over the default");
+    assert_eq!(config.schedule.policy, Policy::Triangular);
+    assert_eq!(config.run.epochs, Some(3.0));
+    assert_eq!(config.model.batch_size, ModelSettings::default().batch_size, "the default where nobody says");
+    assert_eq!(config.schedule.phases, [2.0, 2.0]);
+}
+
+#[test]
+fn config_json_is_flat_and_reads_back_as_the_same_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.model.depth = 20;
+    config.run.threads = Some(2);
+    config.schedule.max_lr = MaxLr::Value(0.5);
+    config.lr_source = Some("a range test".into());
+    config.save(dir.path()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(json["depth"], 20);
+    assert_eq!(json["max_lr"], 0.5);
+    assert_eq!(json["device"], "auto");
+    let back = Layer::from_file(&dir.path().join("config.json")).unwrap().resolve().unwrap();
+    assert_eq!(back, Config { lr_source: None, ..config }, "lr_source is written, never read");
+}
+
+#[test]
+fn file_errors_name_the_file_and_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = |json: &str| Layer::from_file(&file(&dir, "bad.json", json)).unwrap_err().to_string();
+    let e = err(r#"{"max_lrr": 0.8}"#);
+    assert!(e.starts_with("--config ") && e.contains("bad.json") && e.contains("unknown field `max_lrr`"), "{e}");
+    let e = err(r#"{"depth": "deep"}"#);
+    assert!(e.contains("field `depth`") && e.contains("bad.json"), "{e}");
+    let e = err(r#"{"policy": "cosine"}"#);
+    assert!(e.contains("field `policy`") && e.contains("unknown policy 'cosine'"), "{e}");
+    let e = err(r#"{"max_lr": "nan"}"#);
+    assert!(e.contains("field `max_lr`") && e.contains("not a finite number"), "{e}");
+    let e = err(r#"{"base_lr": 1e999}"#);
+    assert!(e.contains("bad.json") && e.contains("not valid JSON"), "{e}");
+    assert!(err("[1]").contains("expected a JSON object"));
+}
+
+#[test]
+fn finite_numbers_only() {
+    assert_eq!(finite("0.5"), Ok(0.5));
+    assert_eq!(finite(" 1e-4 "), Ok(1e-4));
+    for bad in ["nan", "NaN", "inf", "-inf", "infinity", "1e999"] {
+        assert!(finite(bad).unwrap_err().contains("not a finite number"), "{bad}");
+    }
+    assert!(finite("x").is_err());
+    assert!("nan".parse::<MaxLr>().is_err());
+    assert_eq!("auto".parse::<MaxLr>().unwrap(), MaxLr::Auto);
+    assert_eq!("0.8".parse::<MaxLr>().unwrap(), MaxLr::Value(0.8));
+    assert_eq!("runs/x/range_test.json".parse::<MaxLr>().unwrap(), MaxLr::File("runs/x/range_test.json".into()));
+}
+
+#[test]
+fn validation_names_flag_and_field() {
+    let check = |edit: fn(&mut Config)| {
+        let mut config = Config::default();
+        edit(&mut config);
+        config.validate().unwrap_err().to_string()
+    };
+    assert!(check(|c| c.model.depth = 9).starts_with("--depth (depth) must be 6n+2"));
+    assert_eq!(check(|c| c.model.batch_size = 0), "--batch-size (batch_size) must be at least 1");
+    assert_eq!(check(|c| c.range_test.smooth = 1.5), "--smooth (smooth) must be in [0, 1): 1.5");
+    assert_eq!(check(|c| c.range_test.smooth = 1.0), "--smooth (smooth) must be in [0, 1): 1");
+    assert!(check(|c| c.range_test.smooth = -0.1).starts_with("--smooth (smooth)"));
+    assert_eq!(check(|c| c.range_test.diverge = 1.0), "--diverge (diverge) must be a finite number greater than 1: 1");
+    assert!(check(|c| c.range_test.diverge = f64::INFINITY).starts_with("--diverge (diverge)"));
+    assert_eq!(check(|c| c.range_test.iters = Some(0)), "--iters (iters) must be at least 1");
+    assert_eq!(check(|c| c.run.threads = Some(0)), "--threads (threads) must be at least 1");
+    assert!(check(|c| c.schedule.phases = vec![1.0]).starts_with("--phases (phases) takes UP,DOWN,TAIL"));
+    // The schedule's checks need no steps per epoch, and no stand-in for them.
+    assert_eq!(
+        check(|c| c.run.epochs = Some(90.0)),
+        "--phases (phases) add up to 95 epochs, more than --epochs (epochs) 90"
+    );
+    let mut config = Config::default();
+    config.schedule.max_lr = MaxLr::Auto;
+    config.schedule.base_lr = 5.0;
+    config.validate().expect("base vs max waits until max is known");
+}

@@ -1,0 +1,85 @@
+//! The checks of a [`Config`], run once when it is resolved. Each error is one line naming the flag
+//! and the config field. Nothing here touches the filesystem or the device: a `--max-lr FILE` is
+//! read, and `--device cuda:3` looked for, where they are used.
+
+use super::{Config, DataSettings, DatasetKind, ModelSettings, RangeTestSettings, RunSettings};
+use crate::error::UsageError;
+use crate::model::resnet::ResNetConfig;
+
+impl Config {
+    pub fn validate(&self) -> Result<(), UsageError> {
+        self.data.validate()?;
+        self.model.validate()?;
+        self.run.validate()?;
+        self.range_test.validate()?;
+        self.schedule_config()?.validate()
+    }
+}
+
+impl DataSettings {
+    fn validate(&self) -> Result<(), UsageError> {
+        if self.dataset == DatasetKind::Synthetic && (self.synthetic_train == 0 || self.synthetic_test == 0) {
+            crate::usage!("--synthetic-train/--synthetic-test must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+impl ModelSettings {
+    fn validate(&self) -> Result<(), UsageError> {
+        if (ResNetConfig { depth: self.depth, num_classes: 10 }).blocks_per_stage().is_none() {
+            crate::usage!(
+                "--depth (depth) must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {}",
+                self.depth
+            );
+        }
+        if self.batch_size == 0 {
+            crate::usage!("--batch-size (batch_size) must be at least 1");
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            crate::usage!("--weight-decay (weight_decay) must be >= 0, got {}", self.weight_decay);
+        }
+        Ok(())
+    }
+}
+
+impl RunSettings {
+    fn validate(&self) -> Result<(), UsageError> {
+        if let Some(e) = self.epochs {
+            if !(e > 0.0 && e.is_finite()) {
+                crate::usage!("--epochs (epochs) must be positive, got {e}");
+            }
+        }
+        if self.threads == Some(0) {
+            crate::usage!("--threads (threads) must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+impl RangeTestSettings {
+    fn validate(&self) -> Result<(), UsageError> {
+        if !(self.start_lr > 0.0 && self.start_lr.is_finite()) {
+            crate::usage!("--start-lr (start_lr) must be positive, got {}", self.start_lr);
+        }
+        if !(self.end_lr > self.start_lr && self.end_lr.is_finite()) {
+            crate::usage!(
+                "--end-lr (end_lr) must be above --start-lr (start_lr): {} <= {}",
+                self.end_lr,
+                self.start_lr
+            );
+        }
+        if self.iters == Some(0) {
+            crate::usage!("--iters (iters) must be at least 1");
+        }
+        // Written so that NaN fails both checks.
+        if !(self.smooth >= 0.0 && self.smooth < 1.0) {
+            crate::usage!("--smooth (smooth) must be in [0, 1): {}", self.smooth);
+        }
+        // Infinite would never stop and cannot be written to range_test.json.
+        if !(self.diverge > 1.0 && self.diverge.is_finite()) {
+            crate::usage!("--diverge (diverge) must be a finite number greater than 1: {}", self.diverge);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,89 @@
+//! The mini-batches of a run, as one stream shared by training, the range test and the
+//! benchmark: `(data, seed, batch size, start step) → (step, epoch, images, labels)`.
+//! Each epoch's plan (order, crop offsets, flips) is drawn from (seed, epoch) when the stream
+//! enters it, so step s is the same batch whether the run started at 0 or resumed at s.
+
+use super::augment::{self, EpochPlan};
+use super::Data;
+use tch::Tensor;
+
+/// One mini-batch: normalised float images and int64 labels on the training device.
+pub struct Batch {
+    /// The global 0-based step.
+    pub step: u64,
+    pub epoch: u64,
+    pub images: Tensor,
+    pub labels: Tensor,
+}
+
+impl Batch {
+    /// Images in the batch (the last one of an epoch may be short).
+    pub fn len(&self) -> usize {
+        self.labels.size()[0] as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An endless stream of augmented mini-batches from `start` on; take what you need.
+pub struct BatchStream<'a> {
+    data: &'a Data,
+    seed: u64,
+    batch_size: usize,
+    steps_per_epoch: u64,
+    next: u64,
+    plan: Option<(u64, EpochPlan)>,
+}
+
+impl<'a> BatchStream<'a> {
+    pub fn new(data: &'a Data, seed: u64, batch_size: usize, start: u64) -> BatchStream<'a> {
+        let steps_per_epoch = data.steps_per_epoch(batch_size);
+        BatchStream { data, seed, batch_size, steps_per_epoch, next: start, plan: None }
+    }
+
+    pub fn steps_per_epoch(&self) -> u64 {
+        self.steps_per_epoch
+    }
+}
+
+impl Iterator for BatchStream<'_> {
+    type Item = Batch;
+
+    fn next(&mut self) -> Option<Batch> {
+        let (step, epoch) = (self.next, self.next / self.steps_per_epoch);
+        if self.plan.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            let plan = EpochPlan::new(self.data.train.len, self.seed, epoch, true, self.data.train.images.device());
+            self.plan = Some((epoch, plan));
+        }
+        let (_, plan) = self.plan.as_ref().expect("drawn above");
+        let (images, labels) = augment::train_batch(self.data, plan, step % self.steps_per_epoch, self.batch_size);
+        self.next += 1;
+        Some(Batch { step, epoch, images, labels })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::synthetic::synthetic;
+    use tch::Device;
+
+    #[test]
+    fn a_stream_started_mid_run_gives_the_same_batches() {
+        let _rng = crate::rng_lock();
+        let (train, test) = synthetic(50, 4, 3);
+        let data = Data::from_raw(&train, &test, Device::Cpu, "synthetic".into());
+        let whole: Vec<Batch> = BatchStream::new(&data, 7, 16, 0).take(9).collect();
+        // 50 images at batch 16: 4 steps per epoch, the last of 2 images.
+        let steps: Vec<(u64, u64, usize)> = whole.iter().map(|b| (b.step, b.epoch, b.len())).collect();
+        assert_eq!(steps[..5], [(0, 0, 16), (1, 0, 16), (2, 0, 16), (3, 0, 2), (4, 1, 16)]);
+        let resumed: Vec<Batch> = BatchStream::new(&data, 7, 16, 6).take(3).collect();
+        for (a, b) in whole[6..].iter().zip(&resumed) {
+            assert_eq!((a.step, a.epoch), (b.step, b.epoch));
+            assert!(a.images.equal(&b.images) && a.labels.equal(&b.labels), "step {}", a.step);
+        }
+        assert!(!whole[0].labels.equal(&whole[4].labels.narrow(0, 0, 16)), "epochs reshuffle");
+    }
+}

@@ -1,0 +1,80 @@
+//! Where a training run reports as it goes: `steps.csv`, `epochs.csv` and the progress bar (or
+//! log lines), behind one sink, so the loop says what happened and this file says where it goes.
+
+use crate::records::{self, EpochRow, RowWriter, StepRow};
+use crate::runtime::progress::Progress;
+use anyhow::Result;
+use std::path::Path;
+
+pub struct RunLog {
+    steps: RowWriter,
+    epochs: RowWriter,
+    bar: Progress,
+}
+
+impl RunLog {
+    /// New CSV files in `out` for a run of `total_steps`.
+    pub fn create(out: &Path, total_steps: u64, progress: bool) -> Result<RunLog> {
+        Ok(RunLog {
+            steps: RowWriter::create::<StepRow>(&out.join("steps.csv"))?,
+            epochs: RowWriter::create::<EpochRow>(&out.join("epochs.csv"))?,
+            bar: Progress::new(total_steps, progress),
+        })
+    }
+
+    /// The CSV files of a run resumed at `step`, cut back to it: rows a killed run wrote after
+    /// its last checkpoint are dropped, so the resumed run writes them again exactly once.
+    pub fn resume(out: &Path, step: u64, steps_per_epoch: u64, total_steps: u64, progress: bool) -> Result<RunLog> {
+        let (steps, epochs) = (out.join("steps.csv"), out.join("epochs.csv"));
+        truncate::<StepRow>(&steps, |r| r.step < step)?;
+        truncate::<EpochRow>(&epochs, |r| r.epoch < step / steps_per_epoch)?;
+        Ok(RunLog {
+            steps: RowWriter::append(&steps)?,
+            epochs: RowWriter::append(&epochs)?,
+            bar: Progress::new(total_steps, progress),
+        })
+    }
+
+    pub fn step(&mut self, row: &StepRow) -> Result<()> {
+        self.steps.write(row)
+    }
+
+    /// An epoch's row, and its line on the terminal.
+    pub fn epoch(&mut self, row: &EpochRow) -> Result<()> {
+        self.epochs.write(row)?;
+        self.line(&format!(
+            "epoch {:>3}  lr {:.5}  train loss {:.4} acc {:.4}  test loss {:.4} acc {:.4}  {:.1}s",
+            row.epoch, row.lr, row.train_loss, row.train_acc, row.test_loss, row.test_acc, row.seconds
+        ));
+        Ok(())
+    }
+
+    /// Move the progress bar to `step` with a status message.
+    pub fn progress(&mut self, step: u64, msg: String) {
+        self.bar.update(step, msg);
+    }
+
+    /// A line that is always shown.
+    pub fn line(&mut self, msg: &str) {
+        self.bar.line(msg);
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish();
+    }
+}
+
+/// Keep the rows of a CSV file that `keep` accepts (a torn last line is dropped), atomically.
+fn truncate<T>(path: &Path, keep: impl Fn(&T) -> bool) -> Result<()>
+where
+    T: records::Row + serde::de::DeserializeOwned,
+{
+    let rows: Vec<T> = if path.exists() { records::read_rows_lenient(path)? } else { Vec::new() };
+    crate::files::write_with(path, |tmp| {
+        let mut w = RowWriter::create::<T>(tmp)?;
+        for row in rows.iter().filter(|r| keep(r)) {
+            w.write(row)?;
+        }
+        Ok(())
+    })
+}
