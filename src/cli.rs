@@ -138,14 +138,15 @@ pub struct BenchArgs {
     pub out: PathBuf,
 }
 
-/// The clap command, every setting's help ending with its default from `Config::default()`.
+/// The clap command, every setting's help ending with its default from `Config::default()`, a
+/// flag given twice keeping its last value (as in ripgrep), so that a wrapper can override.
 pub fn command() -> clap::Command {
     let defaults = match serde_json::to_value(Config::default()) {
         Ok(serde_json::Value::Object(map)) => map,
         _ => serde_json::Map::new(),
     };
     Cli::command().mut_subcommands(|sub| {
-        sub.mut_args(|arg| {
+        sub.args_override_self(true).mut_args(|arg| {
             let id = arg.get_id().as_str().to_string();
             match defaults.get(&id).and_then(default_text) {
                 Some(text) if arg.get_default_values().is_empty() => with_default(arg, &text),

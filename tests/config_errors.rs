@@ -25,28 +25,9 @@ fn usage_error(args: &[&str], needles: &[&str]) -> String {
 /// says, without creating its --out folder.
 fn train_usage_error(dir: &Path, extra: &[&str], needles: &[&str]) {
     let out = dir.join("run");
-    let o = out.to_str().unwrap();
-    let mut args = vec![
-        "train",
-        "--dataset",
-        "synthetic",
-        "--synthetic-train",
-        "64",
-        "--synthetic-test",
-        "16",
-        "--batch-size",
-        "32",
-        "--threads",
-        "1",
-        "--no-progress",
-        "--out",
-        o,
-    ];
-    if !extra.contains(&"--depth") {
-        args.extend(["--depth", "8"]);
-    }
-    args.extend_from_slice(extra);
-    usage_error(&args, needles);
+    let synthetic = ["--dataset", "synthetic", "--synthetic-train", "64", "--synthetic-test", "16"];
+    let cmd = common::Cmd::tiny("train").args(synthetic).out(&out).args(extra);
+    usage_error(&cmd.strs(), needles);
     assert!(!out.exists(), "a usage error left {}", out.display());
 }
 

@@ -6,7 +6,7 @@ mod common;
 
 use clr::records::{read_rows, StepRow};
 use common::http::{self, Server};
-use common::{assert_png, cifar, ok, one_line_error, read_json, run, stderr, stdout};
+use common::{assert_png, cifar, ok, one_line_error, read_json, run, stderr, stdout, Cmd, ONE_FIXED_EPOCH};
 use std::path::Path;
 
 const PATH: &str = "/cifar-10-binary.tar.gz";
@@ -17,9 +17,10 @@ const PER_FILE: usize = 64;
 const TEST: usize = 40;
 const STEPS: usize = FILES * PER_FILE / 32;
 
-/// A tiny one-epoch run on the CPU into `out`, reading `--data-dir data`; `extra` is appended.
-fn train_args<'a>(data: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    [&["train", "--data-dir", data][..], common::TINY_RUN, &["--out", out], extra].concat()
+/// A tiny one-epoch run on the CPU into `out`, reading `--data-dir data` (downloading when it
+/// has to); `extra` is appended.
+fn train_args(data: &str, out: &str, extra: &[&str]) -> Cmd {
+    Cmd::tiny("train").args(["--data-dir", data, "--out", out]).args(ONE_FIXED_EPOCH).args(extra)
 }
 
 /// The run trained on every record of every training file and tested.
@@ -54,7 +55,7 @@ fn download_then_train() {
 
     let out = tmp.path().join("run");
     let o = out.display().to_string();
-    ok(&train_args(&d, &o, &["--no-download"]));
+    train_args(&d, &o, &["--no-download"]).ok();
     assert_trained(&out);
     assert_eq!(server.requests().len(), 1, "train must not fetch again");
 }
@@ -67,7 +68,7 @@ fn train_on_batches_placed_directly_in_the_data_dir() {
     let d = data.display().to_string();
     let out = tmp.path().join("run");
     let o = out.display().to_string();
-    ok(&train_args(&d, &o, &["--no-download"]));
+    train_args(&d, &o, &["--no-download"]).ok();
     assert_trained(&out);
     assert!(!data.join("cifar-10-batches-bin").exists(), "nothing was downloaded or moved");
 }
@@ -83,7 +84,7 @@ fn train_downloads_into_an_empty_data_dir_first() {
     let out = tmp.path().join("run");
     let o = out.display().to_string();
     let url = server.url();
-    ok(&train_args(&d, &o, &["--url", &url, "--md5", &md5]));
+    train_args(&d, &o, &["--url", &url, "--md5", &md5]).ok();
     assert_eq!(server.requests().len(), 1);
     assert!(data.join("cifar-10-batches-bin").join("test_batch.bin").is_file());
     assert_trained(&out);
@@ -94,7 +95,7 @@ fn no_download_on_an_empty_data_dir_is_a_usage_error() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().display().to_string();
     let o = tmp.path().join("run").display().to_string();
-    let line = one_line_error(&run(&train_args(&d, &o, &["--no-download"])), 2);
+    let line = one_line_error(&train_args(&d, &o, &["--no-download"]).run(), 2);
     assert!(line.contains("--data-dir") && line.contains(&d), "{line}");
 }
 
@@ -103,7 +104,7 @@ fn assert_fails_naming(dir: &Path, file: &str, also: &str) {
     let d = dir.display().to_string();
     let out = dir.parent().unwrap().join("run");
     let o = out.display().to_string();
-    let output = run(&train_args(&d, &o, &["--no-download"]));
+    let output = train_args(&d, &o, &["--no-download"]).run();
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains(file) && err.contains(also), "{file} / {also} not in:\n{err}");
@@ -152,12 +153,8 @@ fn synthetic_runs_never_claim_cifar10_and_plot_redraws_curves() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let o = out.display().to_string();
-    let output = ok(&[
-        &["train", "--dataset", "synthetic", "--synthetic-train", "128", "--synthetic-test", "40"][..],
-        common::TINY_RUN,
-        &["--out", &o],
-    ]
-    .concat());
+    let synthetic = ["--dataset", "synthetic", "--synthetic-train", "128", "--synthetic-test", "40"];
+    let output = Cmd::tiny("train").args(synthetic).args(ONE_FIXED_EPOCH).out(&out).ok();
     let summary = read_json(&out.join("summary.json"));
     assert_eq!(summary["data"], "synthetic");
     let everything = format!("{}{}{}", stdout(&output), stderr(&output), text_files(&out)).to_lowercase();

@@ -4,7 +4,7 @@
 mod common;
 
 use clr::records::{read_rows, LrFindRow, StepRow};
-use common::{assert_png, cifar, ok, read_json, stdout};
+use common::{assert_png, cifar, read_json, stdout, Cmd};
 use std::path::Path;
 
 /// 256 training images in one file, 64 test images: 8 steps per epoch at batch 32.
@@ -13,27 +13,9 @@ fn data(dir: &Path) -> String {
     dir.display().to_string()
 }
 
-/// The common flags of every command here: tiny, single-threaded, on the CPU.
-fn tiny<'a>(cmd: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
-        cmd,
-        "--data-dir",
-        data,
-        "--no-download",
-        "--depth",
-        "8",
-        "--batch-size",
-        "32",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--seed",
-        "1",
-        "--no-progress",
-        "--out",
-        out,
-    ]
+/// `clr CMD` on `data` into `out`: tiny, single-threaded, on the CPU, seed 1.
+fn tiny(cmd: &str, data: &str, out: &str) -> Cmd {
+    Cmd::tiny(cmd).data(data).out(out).args(["--seed", "1"])
 }
 
 fn rel_close(a: f64, b: f64, tol: f64) -> bool {
@@ -92,10 +74,8 @@ fn exp_range_test_stops_once_the_loss_explodes() {
     let d = data(&tmp.path().join("data"));
     let out = tmp.path().join("rt");
     let o = out.display().to_string();
-    let mut args = tiny("range-test", &d, &o);
     // Up to 1000 over 100 steps: the loss of this tiny net explodes near lr 30, about step 80.
-    args.extend(["--start-lr", "1e-4", "--end-lr", "1000", "--iters", "100"]);
-    let output = ok(&args);
+    let output = tiny("range-test", &d, &o).args(["--start-lr", "1e-4", "--end-lr", "1000", "--iters", "100"]).ok();
     let (rows, report) = check_range_test(&out);
 
     assert_eq!(report["stopped_early"], true, "{report}");
@@ -125,9 +105,7 @@ fn linear_mode_raises_the_lr_linearly() {
     let d = data(&tmp.path().join("data"));
     let out = tmp.path().join("rt");
     let o = out.display().to_string();
-    let mut args = tiny("range-test", &d, &o);
-    args.extend(["--mode", "linear", "--start-lr", "1e-3", "--end-lr", "1", "--iters", "24"]);
-    ok(&args);
+    tiny("range-test", &d, &o).args(["--mode", "linear", "--start-lr", "1e-3", "--end-lr", "1", "--iters", "24"]).ok();
     let (rows, report) = check_range_test(&out);
     assert_eq!(report["mode"], "linear");
     for (i, r) in rows.iter().enumerate() {
@@ -167,10 +145,10 @@ fn train_with_max_lr_auto_runs_the_range_test_first() {
     let d = data(&tmp.path().join("data"));
     let out = tmp.path().join("run");
     let o = out.display().to_string();
-    let mut args = tiny("train", &d, &o);
-    args.extend(ONE_CYCLE);
-    args.extend(["--max-lr", "auto", "--start-lr", "1e-3", "--end-lr", "30", "--iters", "40"]);
-    ok(&args);
+    tiny("train", &d, &o)
+        .args(ONE_CYCLE)
+        .args(["--max-lr", "auto", "--start-lr", "1e-3", "--end-lr", "30", "--iters", "40"])
+        .ok();
     let report_path = out.join("range_test").join("range_test.json");
     assert!(report_path.is_file(), "no {}", report_path.display());
     assert!(out.join("range_test").join("lr_find.csv").is_file());
@@ -189,19 +167,14 @@ fn train_with_max_lr_from_a_report_runs_no_test() {
     // A report to read, from a short range test.
     let rt = tmp.path().join("rt");
     let r = rt.display().to_string();
-    let mut args = tiny("range-test", &d, &r);
-    args.extend(["--start-lr", "1e-3", "--end-lr", "30", "--iters", "40"]);
-    ok(&args);
+    tiny("range-test", &d, &r).args(["--start-lr", "1e-3", "--end-lr", "30", "--iters", "40"]).ok();
     let report_path = rt.join("range_test.json");
     let report = read_json(&report_path);
 
     let out = tmp.path().join("run");
     let o = out.display().to_string();
     let file = report_path.display().to_string();
-    let mut args = tiny("train", &d, &o);
-    args.extend(ONE_CYCLE);
-    args.extend(["--max-lr", &file]);
-    ok(&args);
+    tiny("train", &d, &o).args(ONE_CYCLE).args(["--max-lr", &file]).ok();
     assert!(!out.join("range_test").exists(), "--max-lr FILE must not run a range test");
     check_lrs_from_report(&out, &report);
     let source = read_json(&out.join("config.json"))["lr_source"].as_str().unwrap().to_string();
@@ -215,12 +188,11 @@ fn an_interrupted_range_test_says_so_and_trains_nothing() {
     for (cmd, out) in [("range-test", "rt"), ("train", "auto")] {
         let out = tmp.path().join(out);
         let o = out.display().to_string();
-        let mut args = tiny(cmd, &d, &o);
-        args.extend(["--start-lr", "1e-6", "--end-lr", "1e-5", "--iters", "100000"]);
+        let mut args = tiny(cmd, &d, &o).args(["--start-lr", "1e-6", "--end-lr", "1e-5", "--iters", "100000"]);
         if cmd == "train" {
-            args.extend(["--max-lr", "auto", "--policy", "one-cycle", "--phases", "1,1,0"]);
+            args = args.args(["--max-lr", "auto", "--policy", "one-cycle", "--phases", "1,1,0"]);
         }
-        let mut child = common::clr().args(&args).stdout(std::process::Stdio::null()).spawn().unwrap();
+        let mut child = args.spawn();
         let csv = if cmd == "train" { out.join("range_test/lr_find.csv") } else { out.join("lr_find.csv") };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while std::fs::read_to_string(&csv).map(|s| s.lines().count()).unwrap_or(0) < 12 {

@@ -3,27 +3,20 @@
 mod common;
 
 use clr::records::{read_rows, EpochRow, StepRow};
-use common::{cifar, clr, ok, read_json, run, stderr};
+use common::{cifar, ok, read_json, run, stderr, Cmd, ONE_FIXED_EPOCH};
 use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// 512 training images in two files, 200 test images; depth 8, batch 32: 16 steps per epoch.
-fn data(dir: &Path) -> String {
+fn data(dir: &Path) -> std::path::PathBuf {
     cifar::write_learnable(dir, 2, 256, 200, 11);
-    dir.display().to_string()
+    dir.to_path_buf()
 }
 
-fn train_args<'a>(data: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
-        "train",
-        "--data-dir",
-        data,
-        "--no-download",
-        "--depth",
-        "8",
-        "--batch-size",
-        "32",
+/// A one-cycle run of 5 epochs (2 up, 2 down, 1 tail) of 16 steps on `data`, into `out`.
+fn one_cycle(data: &Path, out: &Path) -> Cmd {
+    Cmd::tiny("train").data(data).out(out).args([
         "--policy",
         "one-cycle",
         "--base-lr",
@@ -32,16 +25,9 @@ fn train_args<'a>(data: &'a str, out: &'a str) -> Vec<&'a str> {
         "0.4",
         "--phases",
         "2,2,1",
-        "--device",
-        "cpu",
         "--seed",
         "5",
-        "--threads",
-        "1",
-        "--no-progress",
-        "--out",
-        out,
-    ]
+    ])
 }
 
 fn steps(dir: &Path) -> Vec<StepRow> {
@@ -76,10 +62,6 @@ fn assert_same_run(a: &Path, b: &Path) {
     }
 }
 
-fn spawn(args: &[&str]) -> Child {
-    clr().args(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap()
-}
-
 /// Wait until steps.csv has at least `rows` rows (or the process ended).
 fn wait_for_rows(child: &mut Child, dir: &Path, rows: usize) {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -102,34 +84,27 @@ fn signal(child: &Child, sig: &str) {
     assert!(status.success());
 }
 
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
-}
-
 /// Train `make(out)` uninterrupted into TMP/whole, and again into TMP/parts stopped by signal
 /// `sig` once its steps.csv has `rows` rows (and `delay` more); `check` looks at the stopped run
 /// and its exit code; then resume it and require the same run as the uninterrupted one.
 fn stop_resume_compare(
     tmp: &Path,
-    make: impl Fn(&str) -> Vec<String>,
+    make: impl Fn(&Path) -> Cmd,
     rows: usize,
     delay: Duration,
     sig: &str,
     check: impl FnOnce(&Path, Option<i32>),
 ) {
     let whole = tmp.join("whole");
-    let args = make(&whole.display().to_string());
-    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    make(&whole).ok();
     let parts = tmp.join("parts");
-    let p = parts.display().to_string();
-    let args = make(&p);
-    let mut child = spawn(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut child = make(&parts).spawn();
     wait_for_rows(&mut child, &parts, rows);
     std::thread::sleep(delay);
     signal(&child, sig);
     let code = child.wait().unwrap().code();
     check(&parts, code);
-    ok(&["train", "--resume", &p, "--no-progress"]);
+    ok(&["train", "--resume", &parts.display().to_string(), "--no-progress"]);
     assert_same_run(&whole, &parts);
 }
 
@@ -138,8 +113,7 @@ fn learns_writes_every_file_and_evaluates() {
     let tmp = tempfile::tempdir().unwrap();
     let d = data(&tmp.path().join("data"));
     let out = tmp.path().join("run");
-    let o = out.display().to_string();
-    let output = ok(&train_args(&d, &o));
+    let output = one_cycle(&d, &out).ok();
     assert!(common::stdout(&output).contains("Completed"));
 
     for f in ["config.json", "steps.csv", "epochs.csv", "summary.json", "curves.png", "checkpoint.pt"] {
@@ -162,8 +136,8 @@ fn learns_writes_every_file_and_evaluates() {
     assert_eq!(config["depth"], 8);
     assert_eq!(config["phases"], serde_json::json!([2.0, 2.0, 1.0]));
 
-    let eval = ok(&["eval", "--checkpoint", &format!("{o}/checkpoint.pt"), "--data-dir", &d, "--device", "cpu"]);
-    let text = common::stdout(&eval);
+    let eval = Cmd::new("eval").args(["--checkpoint", &out.join("checkpoint.pt").display().to_string()]);
+    let text = common::stdout(&eval.data(&d).args(["--device", "cpu"]).ok());
     let printed: f64 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!((printed - acc).abs() < 1e-4, "eval says {text}, the run said {acc}");
 }
@@ -185,8 +159,7 @@ fn shuffled_labels_stay_at_chance() {
         std::fs::write(&p, bytes).unwrap();
     }
     let out = tmp.path().join("run");
-    let (d, o) = (dir.display().to_string(), out.display().to_string());
-    ok(&train_args(&d, &o));
+    one_cycle(&dir, &out).ok();
     let acc = read_json(&out.join("summary.json"))["final_test_acc"].as_f64().unwrap();
     assert!(acc < 0.3, "test accuracy {acc} with shuffled labels");
 }
@@ -197,7 +170,7 @@ fn interrupted_then_resumed_equals_uninterrupted() {
     let d = data(&tmp.path().join("data"));
     stop_resume_compare(
         tmp.path(),
-        |o| strings(&train_args(&d, o)),
+        |o| one_cycle(&d, o),
         21,
         Duration::ZERO,
         "-INT",
@@ -220,7 +193,7 @@ fn killed_at_a_random_moment_leaves_valid_files_and_resumes_exactly() {
     let delay = Duration::from_millis((nanos % 200) as u64);
     stop_resume_compare(
         tmp.path(),
-        |o| strings(&train_args(&d, o)),
+        |o| one_cycle(&d, o),
         at,
         delay,
         "-KILL",
@@ -247,7 +220,7 @@ fn a_huge_lr_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
     let out = tmp.path().join("run");
     let o = out.display().to_string();
     // One sane epoch, then the LR of its config.json is raised by hand and the run resumed.
-    ok(&[&["train", "--data-dir", &d, "--no-download"][..], common::TINY_RUN, &["--out", &o]].concat());
+    Cmd::tiny("train").data(&d).out(&out).args(ONE_FIXED_EPOCH).ok();
     let good = std::fs::read(out.join("checkpoint.pt")).unwrap();
     let mut config = read_json(&out.join("config.json"));
     config["base_lr"] = serde_json::json!(1e12);
@@ -267,14 +240,8 @@ fn a_huge_lr_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
 }
 
 /// One step per epoch: every step is an epoch's last, so a Ctrl-C lands on an epoch boundary.
-fn one_step_epochs(data: &str, out: &str) -> Vec<String> {
-    [
-        "train",
-        "--data-dir",
-        data,
-        "--no-download",
-        "--depth",
-        "8",
+fn one_step_epochs(data: &Path, out: &Path) -> Cmd {
+    Cmd::tiny("train").data(data).out(out).args([
         "--batch-size",
         "64",
         "--policy",
@@ -285,19 +252,9 @@ fn one_step_epochs(data: &str, out: &str) -> Vec<String> {
         "0.2",
         "--phases",
         "10,10,10",
-        "--device",
-        "cpu",
         "--seed",
         "3",
-        "--threads",
-        "1",
-        "--no-progress",
-        "--out",
-        out,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    ])
 }
 
 #[test]
@@ -305,10 +262,9 @@ fn interrupted_on_an_epoch_boundary_then_resumed_equals_uninterrupted() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     cifar::write_learnable(&dir, 1, 64, 40, 4);
-    let d = dir.display().to_string();
     stop_resume_compare(
         tmp.path(),
-        |o| one_step_epochs(&d, o),
+        |o| one_step_epochs(&dir, o),
         8,
         Duration::ZERO,
         "-INT",
@@ -326,12 +282,10 @@ fn a_new_run_never_writes_over_an_old_one() {
     let tmp = tempfile::tempdir().unwrap();
     let d = data(&tmp.path().join("data"));
     let out = tmp.path().join("run");
-    let o = out.display().to_string();
-    ok(&[&["train", "--data-dir", &d, "--no-download"][..], common::TINY_RUN, &["--out", &o]].concat());
+    let run = Cmd::tiny("train").data(&d).out(&out).args(ONE_FIXED_EPOCH);
+    run.ok();
     let before = std::fs::read(out.join("checkpoint.pt")).unwrap();
-    let again =
-        run(&[&["train", "--data-dir", &d, "--no-download", "--seed", "9"][..], common::TINY_RUN, &["--out", &o]]
-            .concat());
+    let again = run.args(["--seed", "9"]).run();
     let line = common::one_line_error(&again, 2);
     assert!(line.contains("already holds a run") && line.contains("--resume"), "{line}");
     assert_eq!(std::fs::read(out.join("checkpoint.pt")).unwrap(), before);
@@ -343,7 +297,7 @@ fn a_run_killed_in_its_first_epoch_resumes_from_step_0() {
     let d = data(&tmp.path().join("data"));
     stop_resume_compare(
         tmp.path(),
-        |o| strings(&train_args(&d, o)),
+        |o| one_cycle(&d, o),
         3,
         Duration::ZERO,
         "-KILL",
@@ -360,38 +314,19 @@ fn weights_blown_up_by_an_epochs_last_step_are_never_checkpointed() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     cifar::write_learnable(&dir, 1, 64, 40, 4);
-    let d = dir.display().to_string();
     let out = tmp.path().join("run");
-    let o = out.display().to_string();
-    let output = run(&[
-        "train",
-        "--data-dir",
-        &d,
-        "--no-download",
-        "--depth",
-        "8",
-        "--batch-size",
-        "64",
-        "--policy",
-        "fixed",
-        "--base-lr",
-        "1e4",
-        "--epochs",
-        "6",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--no-progress",
-        "--out",
-        &o,
-    ]);
+    let output = Cmd::tiny("train")
+        .data(&dir)
+        .out(&out)
+        .args(["--batch-size", "64", "--policy", "fixed", "--base-lr", "1e4", "--epochs", "6"])
+        .run();
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(stderr(&output).contains("diverged"), "{}", stderr(&output));
     for row in epochs(&out) {
         assert!(row.test_loss.is_finite() && row.train_loss.is_finite(), "{row:?}");
     }
-    let eval = ok(&["eval", "--checkpoint", &format!("{o}/checkpoint.pt"), "--data-dir", &d, "--device", "cpu"]);
+    let eval = Cmd::new("eval").args(["--checkpoint", &out.join("checkpoint.pt").display().to_string()]);
+    let eval = eval.data(&dir).args(["--device", "cpu"]).ok();
     let loss: f64 = common::stdout(&eval).split_whitespace().nth(3).unwrap().parse().unwrap();
     assert!(loss.is_finite(), "the checkpoint kept is a good one: {}", common::stdout(&eval));
 }

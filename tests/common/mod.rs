@@ -8,13 +8,61 @@ pub mod http;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// The flags of a tiny one-epoch run on the CPU (ResNet-8, batch 32, fixed LR); the caller adds
-/// the command, the data flags and `--out`.
-#[rustfmt::skip]
-pub const TINY_RUN: &[&str] = &[
-    "--depth", "8", "--batch-size", "32", "--policy", "fixed", "--base-lr", "0.05", "--epochs", "1",
-    "--device", "cpu", "--threads", "1", "--no-progress",
-];
+/// One epoch at a fixed LR: the shortest training run (add it to [`Cmd::tiny`]).
+pub const ONE_FIXED_EPOCH: [&str; 6] = ["--policy", "fixed", "--base-lr", "0.05", "--epochs", "1"];
+
+/// A `clr` command line, built up: `Cmd::tiny("train").data(d).out(o).args(ONE_FIXED_EPOCH)`.
+/// A flag given again later wins (clap keeps the last value), so the tiny defaults can be changed.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    args: Vec<String>,
+}
+
+impl Cmd {
+    /// `clr CMD` with no flags.
+    pub fn new(cmd: &str) -> Cmd {
+        Cmd { args: vec![cmd.to_string()] }
+    }
+
+    /// `clr CMD` for a tiny run on the CPU: ResNet-8, batch 32, one thread, no progress bar.
+    pub fn tiny(cmd: &str) -> Cmd {
+        Cmd::new(cmd).args(["--depth", "8", "--batch-size", "32", "--device", "cpu", "--threads", "1", "--no-progress"])
+    }
+
+    /// Read the data in `dir` and never download.
+    pub fn data(self, dir: impl AsRef<Path>) -> Cmd {
+        self.args(["--data-dir", &dir.as_ref().display().to_string(), "--no-download"])
+    }
+
+    /// The run folder.
+    pub fn out(self, dir: impl AsRef<Path>) -> Cmd {
+        self.args(["--out", &dir.as_ref().display().to_string()])
+    }
+
+    pub fn args<S: AsRef<str>>(mut self, more: impl IntoIterator<Item = S>) -> Cmd {
+        self.args.extend(more.into_iter().map(|s| s.as_ref().to_string()));
+        self
+    }
+
+    pub fn strs(&self) -> Vec<&str> {
+        self.args.iter().map(String::as_str).collect()
+    }
+
+    /// Run it; the output, whatever the exit status.
+    pub fn run(&self) -> Output {
+        run(&self.strs())
+    }
+
+    /// Run it and insist that it succeeds.
+    pub fn ok(&self) -> Output {
+        ok(&self.strs())
+    }
+
+    /// Start it (stdout discarded, stderr piped).
+    pub fn spawn(&self) -> std::process::Child {
+        clr().args(&self.args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+    }
+}
 
 /// The real binary, with no CIFAR mirror variables inherited from the environment.
 pub fn clr() -> Command {
