@@ -26,6 +26,7 @@ pub mod records;
 pub mod resnet;
 pub mod schedule;
 pub mod sgd;
+pub mod tensorboard;
 pub mod train;
 
 /// libtorch's default random generator is one per process: unit tests that seed it and rely
