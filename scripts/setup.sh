@@ -5,20 +5,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TORCH_VERSION=2.11.0
-# numpy: the PyTorch peer (benchmarks) and the fixture script use it.
+# numpy: the PyTorch peer (benchmarks) and the fixture script use it. tensorboard: the tests read
+# clr's event files back with it (tests/common/tensorboard.rs), and it serves them to a person.
 # One venv per machine, shared by every clone (CI clones afresh): 4.6 GB is not fetched twice.
 VENV="${CLR_VENV:-$HOME/.cache/clr/torch-$TORCH_VERSION}"
 
 have_torch() {
-    "$VENV/bin/python" -c "import numpy, torch, sys; sys.exit(0 if torch.__version__.startswith('$TORCH_VERSION') else 1)" 2>/dev/null
+    "$VENV/bin/python" -c "import numpy, tensorboard, torch, sys; sys.exit(0 if torch.__version__.startswith('$TORCH_VERSION') else 1)" 2>/dev/null
 }
 
 if ! have_torch; then
-    echo "setup: installing torch==$TORCH_VERSION into $VENV (about 2 minutes, 4.6 GB)" >&2
+    echo "setup: installing torch==$TORCH_VERSION, numpy and tensorboard into $VENV (about 2 minutes, 4.6 GB)" >&2
     mkdir -p "$(dirname "$VENV")"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" numpy
-    have_torch || { echo "setup: torch $TORCH_VERSION did not install into $VENV" >&2; exit 1; }
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" numpy tensorboard
+    have_torch || { echo "setup: torch $TORCH_VERSION, numpy or tensorboard did not install into $VENV" >&2; exit 1; }
 fi
 
 TORCH_DIR="$("$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"

@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests: a loopback HTTP server and archive builders
-//! (`http`), data sets in the CIFAR-10 binary layout (`cifar`), and running the binary (`run`).
+//! (`http`), data sets in the CIFAR-10 binary layout (`cifar`), TensorBoard event files read back
+//! with the Python package (`tensorboard`), and running the binary (`run`).
 #![allow(dead_code)]
 
 pub mod cifar;
 pub mod http;
+pub mod tensorboard;
 
 use std::path::Path;
 use std::process::{Command, Output};

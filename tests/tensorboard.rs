@@ -1,0 +1,108 @@
+//! clr's TensorBoard event files, read back by TensorBoard itself (the `tensorboard` Python
+//! package): tags, steps and float32 values exactly, a torn last record, and the purge of a killed
+//! run's orphaned events when the run resumes (or starts over in the same folder).
+
+mod common;
+
+use clr::tensorboard::EventWriter;
+use common::tensorboard::{read_scalars, series};
+use std::path::Path;
+
+fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+#[test]
+fn tensorboard_reads_back_every_tag_step_and_float32_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = now();
+    let mut w = EventWriter::create(dir.path()).unwrap();
+    // Values a run can produce, with the float32 edge cases: rounding, subnormal, signed zero,
+    // the largest finite, a diverged loss.
+    let odd =
+        [0.1, 1e-8, 1e-45, -0.0, f32::MAX as f64, std::f64::consts::LN_10, f64::NAN, f64::INFINITY, -f64::INFINITY];
+    for (i, &v) in odd.iter().enumerate() {
+        w.scalar("range/loss", i as u64, v).unwrap();
+    }
+    // Several tags of one step in one event, at a step past u32.
+    let big = 10_000_000_000;
+    w.scalars(big, &[("epoch/train_loss", 0.75), ("epoch/test_acc", 0.0), ("lr", 3e-3)]).unwrap();
+    let after = now();
+    drop(w);
+
+    let got = read_scalars(dir.path());
+    let tags: Vec<&str> = got.keys().map(String::as_str).collect();
+    assert_eq!(tags, ["epoch/test_acc", "epoch/train_loss", "lr", "range/loss"]);
+    let range = series(&got, "range/loss");
+    assert_eq!(range.len(), odd.len());
+    for (i, (&(step, value), &v)) in range.iter().zip(&odd).enumerate() {
+        assert_eq!(step, i as i64);
+        assert_eq!(value.to_bits(), (v as f32).to_bits(), "step {i}: {value} != {v}");
+    }
+    assert_eq!(series(&got, "epoch/train_loss"), [(big as i64, 0.75)]);
+    assert_eq!(series(&got, "epoch/test_acc"), [(big as i64, 0.0)]);
+    assert_eq!(series(&got, "lr"), [(big as i64, 3e-3f64 as f32)]);
+    for p in got.values().flatten() {
+        assert!(p.wall_time >= before - 1e-3 && p.wall_time <= after + 1e-3, "wall time {}", p.wall_time);
+    }
+}
+
+/// The value a run writes for (tag, step); `attempt` tells the killed run's from the resumed one's.
+fn value(attempt: u64, tag: &str, step: u64) -> f32 {
+    let base = if tag == "step/loss" { 10.0 } else { 0.5 };
+    (base + (attempt * 100 + step) as f64 * 0.125) as f32
+}
+
+/// A run killed at step 10, mid-write, with its last checkpoint at step 6: steps 0..=10 and epoch
+/// metrics at steps 4 and 9 written, the last record torn. Then a second writer in the same folder
+/// (resumed at step 6 when `resume`, a plain new file otherwise) writes steps 6..=8 again.
+fn killed_then_continued(dir: &Path, resume: bool) {
+    let mut first = EventWriter::create(dir).unwrap();
+    for step in 0..=10 {
+        let tags = ["step/loss", "step/lr"];
+        first.scalars(step, &tags.map(|t| (t, value(0, t, step) as f64))).unwrap();
+        if step == 4 || step == 9 {
+            first.scalar("epoch/test_acc", step, value(0, "epoch/test_acc", step) as f64).unwrap();
+        }
+    }
+    let path = first.path().to_path_buf();
+    drop(first);
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len - 3).unwrap();
+
+    let mut second = if resume { EventWriter::resume(dir, 6).unwrap() } else { EventWriter::create(dir).unwrap() };
+    assert!(second.path() > path.as_path(), "the new file must be read after the old one");
+    for step in 6..=8 {
+        let tags = ["step/loss", "step/lr"];
+        second.scalars(step, &tags.map(|t| (t, value(1, t, step) as f64))).unwrap();
+    }
+}
+
+#[test]
+fn a_resumed_run_hides_what_the_killed_run_wrote_after_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    killed_then_continued(dir.path(), true);
+    let got = read_scalars(dir.path());
+    for tag in ["step/loss", "step/lr"] {
+        let want: Vec<(i64, f32)> =
+            (0..6).map(|s| (s as i64, value(0, tag, s))).chain((6..=8).map(|s| (s as i64, value(1, tag, s)))).collect();
+        assert_eq!(series(&got, tag), want, "{tag}");
+    }
+    // Purged although the resumed run has not written this tag again yet.
+    assert_eq!(series(&got, "epoch/test_acc"), [(4, value(0, "epoch/test_acc", 4))]);
+}
+
+#[test]
+fn a_run_started_over_in_the_same_folder_replaces_the_old_curves() {
+    // A fresh writer starts at step 0, so everything the killed run wrote is superseded: this is
+    // also the control for the test above (without a START nothing would be purged).
+    let dir = tempfile::tempdir().unwrap();
+    killed_then_continued(dir.path(), false);
+    let got = read_scalars(dir.path());
+    for tag in ["step/loss", "step/lr"] {
+        let want: Vec<(i64, f32)> = (6..=8).map(|s| (s as i64, value(1, tag, s))).collect();
+        assert_eq!(series(&got, tag), want, "{tag}");
+    }
+    // The tag stays known, with no points left.
+    assert_eq!(got.get("epoch/test_acc").map(Vec::len), Some(0), "{:?}", got.keys());
+}
