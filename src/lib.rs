@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod dataset;
 pub mod device;
+pub mod dist;
 pub mod download;
 pub mod error;
 pub mod learner;
