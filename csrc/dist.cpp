@@ -169,7 +169,11 @@ int clr_dist_store_server(const char* addr, int port, long long timeout_ms, void
 }
 
 void clr_dist_store_server_free(void* server) {
-    delete static_cast<c10::intrusive_ptr<c10d::TCPStore>*>(server);
+    try {
+        delete static_cast<c10::intrusive_ptr<c10d::TCPStore>*>(server);
+    } catch (...) {
+        // Freeing must not throw into Rust.
+    }
 }
 
 // Joins a group of world_size ranks whose TCPStore is at master_addr:master_port: rank 0 hosts
@@ -177,6 +181,10 @@ void clr_dist_store_server_free(void* server) {
 int clr_dist_init(int backend, const char* master_addr, int master_port, int rank, int world_size, int client_only,
                   long long timeout_ms, int cuda_device, void** out, char* err, size_t err_len) {
     *out = nullptr;
+    if (backend != CLR_BACKEND_GLOO && backend != CLR_BACKEND_NCCL) {
+        write_error(err, err_len, "unknown backend " + std::to_string(backend));
+        return CLR_DIST_ERROR;
+    }
     if (!(clr_dist_backends() & (1 << backend))) {
         write_error(err, err_len, "backend not built in");
         return CLR_DIST_NOT_BUILT;

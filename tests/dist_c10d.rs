@@ -126,7 +126,8 @@ fn a_rank_that_exits_early_fails_the_next_collective() {
         return;
     }
     let done = Procs::ranks("a_rank_that_exits_early_fails_the_next_collective", 2, free_port(), &[]).wait_ok(LIMIT);
-    println!("{}", result(&done[0].log, "error").unwrap());
+    let after = result(&done[0].log, "failed_after_ms").unwrap();
+    println!("after {after} ms: {}", result(&done[0].log, "error").unwrap());
 }
 
 #[test]
@@ -149,6 +150,7 @@ fn a_stalled_rank_fails_the_next_collective_at_the_timeout() {
     assert!(after >= 2500, "rank 0 gave up after {after} ms, before its 3 s timeout");
     let err = result(&done[0].log, "error").unwrap();
     assert!(err.to_lowercase().contains("timed out"), "{err}");
+    println!("after {after} ms: {err}");
 }
 
 /// Join as rank `rank` of 2 on a loopback port; the error, and how long it took to come.
@@ -177,6 +179,7 @@ fn an_unreachable_master_fails_within_the_timeout() {
         assert!(err.starts_with(&head), "{err}");
         assert!(!err.contains('\n') && !err.contains("frame #"), "{err}");
         assert!(took < timeout + Duration::from_secs(3), "failed after {took:?}");
+        println!("after {took:.1?}: {err}");
     }
 }
 
@@ -187,6 +190,7 @@ fn a_rank_that_never_comes_fails_the_join_within_the_timeout() {
     assert!(err.starts_with("c10d: rank 0 of 2 could not join the gloo group"), "{err}");
     assert!(!err.contains('\n') && !err.contains("frame #"), "{err}");
     assert!(took >= Duration::from_millis(2500) && took < timeout + Duration::from_secs(3), "failed after {took:?}");
+    println!("after {took:.1?}: {err}");
 }
 
 #[test]
