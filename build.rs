@@ -1,5 +1,7 @@
-// Link libtorch so that its CUDA half is kept, and record where it lives so the binary runs
-// without LD_LIBRARY_PATH.
+// Link libtorch so that its CUDA half is kept, record where it lives so the binary runs without
+// LD_LIBRARY_PATH, and compile the C++ shims in csrc/ against the same libtorch's headers.
+use std::path::{Path, PathBuf};
+
 fn main() {
     // Without --no-as-needed the linker drops libtorch_cuda.so (no symbol of it is referenced
     // directly) and tch::Cuda::is_available() is false even on a GPU machine.
@@ -14,17 +16,83 @@ fn main() {
     println!("cargo:rustc-link-search=native={lib}");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
 
-    // The bf16 autocast shim (csrc/autocast.cpp), against the same libtorch's headers.
-    let root = std::path::Path::new(&lib).parent().expect("libtorch's lib folder has a parent").to_path_buf();
+    let root = Path::new(&lib).parent().expect("libtorch's lib folder has a parent").to_path_buf();
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
-    cc::Build::new()
-        .cpp(true)
-        .file("csrc/autocast.cpp")
-        .include(root.join("include"))
-        .include(root.join("include/torch/csrc/api/include"))
-        .flag("-std=c++17")
-        .flag("-w")
-        .define("_GLIBCXX_USE_CXX11_ABI", abi.as_str())
-        .compile("clr_autocast");
-    println!("cargo:rerun-if-changed=csrc/autocast.cpp");
+    let shim = |file: &str| {
+        let mut build = cc::Build::new();
+        build
+            .cpp(true)
+            .file(file)
+            .include(root.join("include"))
+            .include(root.join("include/torch/csrc/api/include"))
+            .flag("-std=c++17")
+            .flag("-w")
+            .define("_GLIBCXX_USE_CXX11_ABI", abi.as_str());
+        println!("cargo:rerun-if-changed={file}");
+        build
+    };
+
+    // The bf16 autocast shim (csrc/autocast.cpp).
+    shim("csrc/autocast.cpp").compile("clr_autocast");
+
+    // The c10d shim (csrc/dist.cpp): each backend only when its headers are here, so that clr
+    // builds without them; asking for a missing backend at run time says what to install.
+    let mut dist = shim("csrc/dist.cpp");
+    match gloo_include() {
+        Some(dir) => {
+            dist.include(dir).define("USE_C10D_GLOO", None).define("CLR_DIST_GLOO", None);
+        }
+        None => println!("cargo:warning=clr: gloo headers not found (apt-get install libgloo-dev): built without Gloo"),
+    }
+    match nccl_includes(&root) {
+        Some(dirs) => {
+            dist.includes(dirs).define("USE_C10D_NCCL", None).define("CLR_DIST_NCCL", None);
+            println!("cargo:rustc-link-lib=dylib=torch_cuda");
+            println!("cargo:rustc-link-lib=dylib=c10_cuda");
+        }
+        None => println!(
+            "cargo:warning=clr: CUDA/NCCL headers not found (scripts/setup.sh installs them): built without NCCL"
+        ),
+    }
+    dist.compile("clr_dist");
+    // The shim's own references into libtorch (c10d lives in libtorch_cpu, c10::Error in c10).
+    println!("cargo:rustc-link-lib=dylib=torch_cpu");
+    println!("cargo:rustc-link-lib=dylib=c10");
+}
+
+/// The folder holding `gloo/` (Debian's libgloo-dev; the torch wheel does not ship gloo's headers).
+/// Only headers that were found are watched: cargo reruns a build script on every build while a
+/// watched path is missing, so installing them later needs a rebuild (the run-time error says so).
+fn gloo_include() -> Option<PathBuf> {
+    println!("cargo:rerun-if-env-changed=CLR_GLOO_INCLUDE");
+    let dirs = std::env::var_os("CLR_GLOO_INCLUDE")
+        .map(|d| vec![PathBuf::from(d)])
+        .unwrap_or_else(|| vec!["/usr/include".into(), "/usr/local/include".into()]);
+    let found = dirs.into_iter().find(|d| d.join("gloo/config.h").is_file())?;
+    println!("cargo:rerun-if-changed={}", found.join("gloo/config.h").display());
+    Some(found)
+}
+
+/// The folders that ProcessGroupNCCL.hpp needs, all beside the torch wheel in site-packages:
+/// CUDA's and NCCL's headers from the wheel's own dependencies, plus `crt/host_config.h`
+/// (nvidia-cuda-crt) and `nv/target` (nvidia-cuda-cccl). None for a CPU-only libtorch.
+fn nccl_includes(torch: &Path) -> Option<Vec<PathBuf>> {
+    // .libtorch is a link: its parent is the repository, not site-packages.
+    let torch = torch.canonicalize().ok()?;
+    let nvidia = torch.parent()?.join("nvidia");
+    let (cuda, nccl) = (nvidia.join("cu13/include"), nvidia.join("nccl/include"));
+    let needed = [
+        torch.join("lib/libtorch_cuda.so"),
+        cuda.join("cuda_runtime_api.h"),
+        cuda.join("crt/host_config.h"),
+        cuda.join("cccl/nv/target"),
+        nccl.join("nccl.h"),
+    ];
+    if !needed.iter().all(|file| file.exists()) {
+        return None;
+    }
+    for file in &needed {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    Some(vec![cuda.join("cccl"), cuda, nccl])
 }

@@ -9,7 +9,7 @@
 //! | model | `model` (`resnet`), `optim` (`sgd`; `schedule`, pure), `learner` (one step, evaluation) |
 //! | loops | `train` (the trainer, checkpoints, summary), `lr_finder` (the range test; `analysis`, pure), `bench` |
 //! | output | `records` (CSV rows), `tensorboard` (event files), `plot` (PNGs), `files` (atomic writes) |
-//! | runtime | `runtime` (device, autocast, progress, signals) |
+//! | runtime | `runtime` (device, autocast, progress, signals), `dist` (c10d process groups, torchrun's env) |
 //! | commands | `commands` (one function per command, returning a report), `main` (prints, exit codes) |
 //!
 //! Pure modules (`optim::schedule`, `lr_finder::analysis`, `lr_finder::sweep`) use neither
@@ -21,6 +21,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod data;
+pub mod dist;
 pub mod error;
 pub mod files;
 pub mod learner;
