@@ -12,7 +12,10 @@ fn main() {
     }
     // torch-sys, a direct dependency, exports the folder of the libtorch it linked against.
     let lib = std::env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys exports DEP_TCH_LIBTORCH_LIB");
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    // The real folder, not the clone's .libtorch link: a binary copied or installed elsewhere
+    // (cargo install) keeps finding libtorch when the clone moves or goes.
+    let runpath = std::fs::canonicalize(&lib).map(|p| p.display().to_string()).unwrap_or_else(|_| lib.clone());
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{runpath}");
     println!("cargo:rustc-link-search=native={lib}");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
 

@@ -113,8 +113,8 @@ pub struct EvalArgs {
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
     /// Evaluation batch size
-    #[arg(long, default_value_t = 1000)]
-    pub batch_size: usize,
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: u64,
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@
 //! | data | `data` (`cifar`, `download`, `synthetic`, `augment`, `batches`: one batch stream) |
 //! | model | `model` (`resnet`), `optim` (`sgd`; `schedule`, pure), `learner` (one step, evaluation) |
 //! | loops | `train` (the trainer, checkpoints, summary), `lr_finder` (the range test; `analysis`, pure), `bench` |
-//! | output | `records` (CSV rows), `tensorboard` (event files), `plot` (PNGs), `files` (atomic writes) |
+//! | output | `records` (CSV rows), `tensorboard` (event files), `plot` (PNGs), `files` (atomic writes), `run_dir` (a run folder's lock) |
 //! | runtime | `runtime` (device, autocast, progress, signals), `dist` (c10d process groups, torchrun's env) |
 //! | commands | `commands` (one function per command, returning a report), `main` (prints, exit codes) |
 //!
@@ -31,6 +31,7 @@ mod named;
 pub mod optim;
 pub mod plot;
 pub mod records;
+pub mod run_dir;
 pub mod runtime;
 pub mod tensorboard;
 pub mod train;

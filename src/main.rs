@@ -35,6 +35,8 @@ fn main() {
             }
             report.exit_code()
         }
+        // `clr schedule | head`: the reader has what it wanted.
+        Ok(Err(err)) if broken_pipe(&err) => 0,
         Ok(Err(err)) => {
             let code = clr::error::exit_code(&err);
             if code == 2 {
@@ -61,6 +63,15 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Whether the error is a write to a pipe whose reader has gone.
+fn broken_pipe(err: &anyhow::Error) -> bool {
+    let pipe = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>().is_some_and(pipe)
+            || e.downcast_ref::<csv::Error>().is_some_and(|c| matches!(c.kind(), csv::ErrorKind::Io(io) if pipe(io)))
+    })
 }
 
 /// Join the lines of a clap error that say what is wrong, dropping the usage and help hints.

@@ -2,11 +2,10 @@
 
 mod common;
 
-use clr::records::{read_rows, EpochRow, StepRow};
-use common::{cifar, ok, read_json, run, stderr, Cmd, ONE_FIXED_EPOCH};
+use common::runs::{epochs, steps, stop_resume_compare};
+use common::{cifar, read_json, run, stderr, Cmd, ONE_FIXED_EPOCH};
 use std::path::Path;
-use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// 512 training images in two files, 200 test images; depth 8, batch 32: 16 steps per epoch.
 fn data(dir: &Path) -> std::path::PathBuf {
@@ -28,84 +27,6 @@ fn one_cycle(data: &Path, out: &Path) -> Cmd {
         "--seed",
         "5",
     ])
-}
-
-fn steps(dir: &Path) -> Vec<StepRow> {
-    read_rows(&dir.join("steps.csv")).unwrap()
-}
-
-/// Epoch rows without the wall-clock column.
-fn epochs(dir: &Path) -> Vec<EpochRow> {
-    read_rows::<EpochRow>(&dir.join("epochs.csv"))
-        .unwrap()
-        .into_iter()
-        .map(|r| EpochRow { seconds: 0.0, ..r })
-        .collect()
-}
-
-fn weights(dir: &Path) -> Vec<(String, tch::Tensor)> {
-    let ck = clr::train::checkpoint::load(&dir.join("checkpoint.pt")).unwrap();
-    let mut all: Vec<_> =
-        ck.model.into_iter().chain(ck.momentum.into_iter().map(|(k, v)| (format!("m.{k}"), v))).collect();
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-    all
-}
-
-fn assert_same_run(a: &Path, b: &Path) {
-    assert_eq!(steps(a), steps(b), "the loss trace differs");
-    assert_eq!(epochs(a), epochs(b));
-    let (wa, wb) = (weights(a), weights(b));
-    assert_eq!(wa.len(), wb.len());
-    for ((na, ta), (nb, tb)) in wa.iter().zip(&wb) {
-        assert_eq!(na, nb);
-        assert!(ta.equal(tb), "{na} differs");
-    }
-}
-
-/// Wait until steps.csv has at least `rows` rows (or the process ended).
-fn wait_for_rows(child: &mut Child, dir: &Path, rows: usize) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            return;
-        }
-        let n =
-            std::fs::read_to_string(dir.join("steps.csv")).map(|s| s.lines().count().saturating_sub(1)).unwrap_or(0);
-        if n >= rows {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("no progress in steps.csv");
-}
-
-fn signal(child: &Child, sig: &str) {
-    let status = std::process::Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-}
-
-/// Train `make(out)` uninterrupted into TMP/whole, and again into TMP/parts stopped by signal
-/// `sig` once its steps.csv has `rows` rows (and `delay` more); `check` looks at the stopped run
-/// and its exit code; then resume it and require the same run as the uninterrupted one.
-fn stop_resume_compare(
-    tmp: &Path,
-    make: impl Fn(&Path) -> Cmd,
-    rows: usize,
-    delay: Duration,
-    sig: &str,
-    check: impl FnOnce(&Path, Option<i32>),
-) {
-    let whole = tmp.join("whole");
-    make(&whole).ok();
-    let parts = tmp.join("parts");
-    let mut child = make(&parts).spawn();
-    wait_for_rows(&mut child, &parts, rows);
-    std::thread::sleep(delay);
-    signal(&child, sig);
-    let code = child.wait().unwrap().code();
-    check(&parts, code);
-    ok(&["train", "--resume", &parts.display().to_string(), "--no-progress"]);
-    assert_same_run(&whole, &parts);
 }
 
 #[test]
@@ -173,7 +94,7 @@ fn interrupted_then_resumed_equals_uninterrupted() {
         |o| one_cycle(&d, o),
         21,
         Duration::ZERO,
-        "-INT",
+        &["-INT"],
         |parts, code| {
             assert_eq!(code, Some(130), "an interrupted run exits 130");
             let summary = read_json(&parts.join("summary.json"));
@@ -196,7 +117,7 @@ fn killed_at_a_random_moment_leaves_valid_files_and_resumes_exactly() {
         |o| one_cycle(&d, o),
         at,
         delay,
-        "-KILL",
+        &["-KILL"],
         |killed, _| {
             // Whatever moment it died at: the CSVs parse, the checkpoint loads, no temporary is left
             // but, at most, a checkpoint's being written.
@@ -267,7 +188,7 @@ fn interrupted_on_an_epoch_boundary_then_resumed_equals_uninterrupted() {
         |o| one_step_epochs(&dir, o),
         8,
         Duration::ZERO,
-        "-INT",
+        &["-INT"],
         |parts, code| {
             assert_eq!(code, Some(130));
             let stopped = read_json(&parts.join("summary.json"))["epochs"].as_u64().unwrap();
@@ -300,7 +221,7 @@ fn a_run_killed_in_its_first_epoch_resumes_from_step_0() {
         |o| one_cycle(&d, o),
         3,
         Duration::ZERO,
-        "-KILL",
+        &["-KILL"],
         |killed, _| {
             assert!(steps(killed).len() < 16, "killed in the first epoch");
         },

@@ -71,6 +71,7 @@ pub fn run(cli: Cli, output: &mut dyn Write) -> Result<Report> {
             let mut preset = Layer::default();
             preset.data.dataset = Some(crate::config::DatasetKind::Synthetic);
             let config = resolve(&a.settings, preset)?;
+            crate::files::check_parent(&a.out, "--out")?;
             let report = crate::bench::run(&config, a.steps, a.warmup, &a.out)?;
             Ok(Report::Bench { report, out: a.out })
         }
@@ -104,8 +105,8 @@ impl Report {
         }
     }
 
-    /// The process exit code: 130 (SIGINT's conventional status) for a stopped run that can be
-    /// resumed or rerun, 0 otherwise.
+    /// The process exit code: 128 + the signal (130 for Ctrl-C, 143 for SIGTERM) for a run stopped
+    /// that way (it can be resumed or rerun), 0 otherwise.
     pub fn exit_code(&self) -> i32 {
         let interrupted = match self {
             Report::Train { summary, .. } => summary.status == Status::Interrupted,
@@ -114,7 +115,7 @@ impl Report {
             _ => false,
         };
         if interrupted {
-            130
+            crate::runtime::signals::exit_status()
         } else {
             0
         }

@@ -20,7 +20,7 @@ pub fn run(a: TrainArgs) -> Result<Report> {
     let base_given = layer.schedule.base_lr.is_some();
     let mut config = layer.resolve()?;
     let out = a.run.out.clone().unwrap_or_else(|| default_out("train", &config));
-    crate::train::check_fresh_out(&out)?;
+    crate::train::check_fresh(&out)?;
     if let Some(range_test) = resolve_max_lr(&mut config, &out, base_given, progress)? {
         return Ok(Report::TrainNotStarted { range_test, out });
     }

@@ -173,6 +173,7 @@ impl Config {
             momentum: self.model.momentum,
             cycle_momentum,
             epochs: self.total_epochs(),
+            phase_ends: s.phase_ends,
         })
     }
 

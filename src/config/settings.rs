@@ -9,7 +9,7 @@
 
 use super::{DatasetKind, DeviceSpec, MaxLr, Precision};
 use crate::lr_finder::sweep::SweepMode;
-use crate::optim::schedule::{Anneal, Policy};
+use crate::optim::schedule::{Anneal, PhaseEnds, Policy};
 use std::path::PathBuf;
 
 /// How a layer field becomes the resolved value: a plain setting takes the given value or its
@@ -191,6 +191,9 @@ settings! {
         milestones: Vec<f64> => Option<Vec<f64>> = None;
         /// One-cycle interpolation: linear (the seed) or cos (fastai, PyTorch)
         anneal: Anneal => Anneal = Anneal::Linear;
+        /// One-cycle: where the phases end: epoch (on epoch boundaries, the seed's) or pytorch
+        /// (OneCycleLR(three_phase=True)'s steps, one or two earlier; needs UP = DOWN and a TAIL)
+        phase_ends: PhaseEnds => PhaseEnds = PhaseEnds::Epoch;
         /// Momentum moving against the LR, e.g. 0.95,0.85 [default: off, constant --momentum]
         #[arg(value_delimiter = ',', value_name = "HIGH,LOW", value_parser = finite)]
         cycle_momentum: Vec<f64> => Option<Vec<f64>> = None;

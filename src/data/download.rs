@@ -131,6 +131,13 @@ fn is_data_batch(name: &str) -> bool {
 /// What training commands call: locate, else download unless no_download (then a usage error
 /// saying how to get the data).
 pub fn ensure(opts: &DownloadOptions, no_download: bool) -> Result<PathBuf> {
+    // A folder that is there but cannot be read is not missing: say why, and download nothing.
+    for dir in [opts.data_dir.clone(), opts.data_dir.join(BATCH_DIR)] {
+        if dir.exists() {
+            fs::read_dir(&dir)
+                .with_context(|| format!("--data-dir {}: cannot read {}", opts.data_dir.display(), dir.display()))?;
+        }
+    }
     if let Some(dir) = locate(&opts.data_dir) {
         return Ok(dir);
     }

@@ -100,7 +100,9 @@ fn normalization(mean: [f64; 3], std: [f64; 3], device: Device) -> (Tensor, Tens
 pub fn load_raw(settings: &DataSettings, seed: u64, progress: bool) -> Result<(RawSplit, RawSplit, String)> {
     match settings.dataset {
         DatasetKind::Synthetic => {
-            let (train, test) = synthetic::synthetic(settings.synthetic_train, settings.synthetic_test, seed);
+            let (n_train, n_test) = (settings.synthetic_train, settings.synthetic_test);
+            check_memory((n_train + n_test) as u64, &format!("--synthetic-train {n_train} --synthetic-test {n_test}"))?;
+            let (train, test) = synthetic::synthetic(n_train, n_test, seed);
             Ok((train, test, "synthetic".into()))
         }
         DatasetKind::Cifar10 => {
@@ -111,10 +113,44 @@ pub fn load_raw(settings: &DataSettings, seed: u64, progress: bool) -> Result<(R
                 progress,
             )?;
             let dir = download::ensure(&opts, settings.no_download)?;
+            let bytes: u64 = cifar::train_files(&dir)?
+                .iter()
+                .chain(std::iter::once(&dir.join(cifar::TEST_FILE)))
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum();
+            check_memory(bytes / cifar::RECORD_BYTES as u64, &dir.display().to_string())?;
             let (train, test) = cifar::load_dir(&dir)?;
             Ok((train, test, dir.display().to_string()))
         }
     }
+}
+
+/// Bytes per image while a data set loads: its record, the tensor made from it, and the
+/// training split's zero-padded copy.
+const BYTES_PER_IMAGE: u64 = 2 * cifar::IMAGE_BYTES as u64 + 3 * 40 * 40;
+
+/// Refuse, before allocating, a data set that cannot fit in the memory this machine has free
+/// (an allocation failure would abort the process instead).
+fn check_memory(images: u64, what: &str) -> Result<()> {
+    let need = images.saturating_mul(BYTES_PER_IMAGE);
+    let Some(free) = available_memory() else { return Ok(()) };
+    if need > free {
+        crate::usage!(
+            "{what}: {images} images need about {:.1} GB of memory while loading; {:.1} GB is available",
+            need as f64 / 1e9,
+            free as f64 / 1e9
+        );
+    }
+    Ok(())
+}
+
+/// `MemAvailable` of /proc/meminfo (Linux), in bytes.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 #[cfg(test)]

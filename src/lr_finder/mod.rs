@@ -13,6 +13,7 @@ use crate::data::batches::BatchStream;
 use crate::data::Data;
 use crate::learner::Learner;
 use crate::records::{LrFindRow, RowWriter};
+use crate::run_dir::RunLock;
 use crate::runtime::progress::Progress;
 use crate::runtime::{device, signals};
 use anyhow::{Context, Result};
@@ -27,10 +28,12 @@ const DEFAULT_EPOCHS: u64 = 3;
 /// return its report.
 pub fn run(config: &Config, out: &Path, progress: bool) -> Result<RangeTestReport> {
     let device = device::prepare(&config.run)?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    // The data before the folder: a test that cannot start leaves nothing behind.
+    let data = Data::load(&config.data, config.run.seed, device, progress)?;
+    let lock = RunLock::acquire(out)?;
+    lock.check_fresh(false)?;
     config.save(out)?;
 
-    let data = Data::load(&config.data, config.run.seed, device, progress)?;
     let rt = &config.range_test;
     let stream = BatchStream::new(&data, config.run.seed, config.model.batch_size, 0);
     let iters = rt.iters.unwrap_or(DEFAULT_EPOCHS * stream.steps_per_epoch());
@@ -84,16 +87,26 @@ pub fn run(config: &Config, out: &Path, progress: bool) -> Result<RangeTestRepor
     Ok(report)
 }
 
-/// Read a previous test's report (`--max-lr FILE`).
+/// Read a previous test's report (`--max-lr FILE`); an interrupted test proposes nothing.
 pub fn read_report(path: &Path) -> Result<RangeTestReport> {
     if !path.is_file() {
         crate::usage!(
-            "--max-lr (max_lr) must be a number, auto, or an existing range_test.json: {} not found",
+            "--max-lr (max_lr) must be a number, auto, or an existing range_test.json: {} is not a file",
             path.display()
         );
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text)
-        .map_err(|e| crate::error::UsageError::new(format!("--max-lr {}: not a range_test.json: {e}", path.display())))
-        .map_err(Into::into)
+    let report: RangeTestReport = serde_json::from_str(&text).map_err(|e| {
+        crate::error::UsageError::new(format!("--max-lr {}: not a range_test.json: {e}", path.display()))
+    })?;
+    if report.stop_reason == StopReason::Interrupted {
+        crate::usage!(
+            "--max-lr {}: that range test was interrupted after {} of {} steps; its proposal is not to be used: \
+             run it again",
+            path.display(),
+            report.steps,
+            report.iters
+        );
+    }
+    Ok(report)
 }

@@ -3,10 +3,13 @@
 //!
 //! Every value is a pure function of the global 0-based mini-batch index, so a resumed run
 //! continues exactly where it stopped. The cyclical formulas are PyTorch's `CyclicLR`; one-cycle
-//! is `OneCycleLR(three_phase=True)` except that clr's phases end exactly on the epoch
-//! boundaries (the LR is `max_lr` at step `UP * steps_per_epoch`), where PyTorch ends them one
-//! or two steps earlier. The difference is below 0.5 % of `max_lr` at every step (tested
-//! against fixtures from PyTorch in tests/fixtures/schedules).
+//! is `OneCycleLR(three_phase=True)` except that by default clr's phases end exactly on the epoch
+//! boundaries (the LR is `max_lr` at step `UP * steps_per_epoch`, the seed's convention), where
+//! PyTorch ends them one or two steps earlier: the two differ by at most two steps of a phase's
+//! steepest slope, `2 (max_lr - base_lr) / (UP * steps_per_epoch)` for linear annealing (π/2 times
+//! that for cos): 0.05 % of max_lr on the reference run, 2 % with 24 steps per epoch and 3.5-epoch
+//! phases. `PhaseEnds::Pytorch` ends them where
+//! PyTorch does. Both are tested against fixtures from PyTorch in tests/fixtures/schedules.
 
 use crate::error::UsageError;
 use serde::{Deserialize, Serialize};
@@ -31,6 +34,18 @@ impl Policy {
         !matches!(self, Policy::Fixed | Policy::Step)
     }
 }
+
+/// Where one-cycle's phases end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PhaseEnds {
+    /// On epoch boundaries: max_lr at step UP × steps per epoch (the seed's 41/41/13 epochs).
+    #[default]
+    Epoch,
+    /// Where `OneCycleLR(three_phase=True)` ends them: steps UP·spe − 1, (UP+DOWN)·spe − 2 and
+    /// total − 1 (needs UP = DOWN and a tail).
+    Pytorch,
+}
+crate::named_enum!(PhaseEnds, "phase ends", Epoch => "epoch", Pytorch => "pytorch");
 
 /// One-cycle interpolation within a phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +93,9 @@ pub struct ScheduleConfig {
     /// (high, low): momentum moves against the LR, high where the LR is at its base.
     pub cycle_momentum: Option<(f64, f64)>,
     pub epochs: f64,
+    /// One-cycle: where the phases end.
+    #[serde(default)]
+    pub phase_ends: PhaseEnds,
 }
 
 /// The exp-range gamma of the CLR paper (Smith 2015).
@@ -214,6 +232,13 @@ impl ScheduleConfig {
         // A relative slack so that fractions such as 0.1,0.2,0.3 over 0.6 epochs still fit.
         if sum > self.epochs * (1.0 + 1e-9) {
             crate::usage!("--phases (phases) add up to {sum} epochs, more than --epochs (epochs) {}", self.epochs);
+        }
+        if self.phase_ends == PhaseEnds::Pytorch && (p[0] != p[1] || p[2] == 0.0) {
+            crate::usage!(
+                "--phase-ends pytorch (phase_ends) follows OneCycleLR(three_phase=True): it needs UP = DOWN and a \
+                 TAIL, got --phases {}",
+                list(p)
+            );
         }
         Ok(())
     }
@@ -352,7 +377,12 @@ impl Schedule {
 /// boundaries; momentum high → low → high, then high (OneCycleLR with three_phase=True).
 fn one_cycle_shape(cfg: &ScheduleConfig, max: f64, spe: f64) -> Shape {
     let [up, down, tail] = cfg.phases;
-    let (b1, b2, b3) = (up * spe, (up + down) * spe, (up + down + tail) * spe);
+    let (b1, b2, b3) = match cfg.phase_ends {
+        PhaseEnds::Epoch => (up * spe, (up + down) * spe, (up + down + tail) * spe),
+        // OneCycleLR: float(pct_start * total_steps) - 1, float(2 * pct_start * total_steps) - 2,
+        // total_steps - 1.
+        PhaseEnds::Pytorch => (up * spe - 1.0, (up + down) * spe - 2.0, ((up + down + tail) * spe).round() - 1.0),
+    };
     let (high, low) = cfg.cycle_momentum.unwrap_or((cfg.momentum, cfg.momentum));
     let (base, final_lr) = (cfg.base_lr, cfg.final_lr_or_default());
     let phases = vec![

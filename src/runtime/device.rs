@@ -30,6 +30,10 @@ pub fn resolve(spec: DeviceSpec) -> Result<Device, UsageError> {
 pub fn prepare(run: &RunSettings) -> Result<Device> {
     let device = resolve(run.device)?;
     if let Some(n) = run.threads {
+        let cpus = std::thread::available_parallelism().map_or(n, |c| c.get());
+        if n > cpus {
+            eprintln!("warning: --threads {n} is more than the {cpus} CPUs here: libtorch's threads will wait on one another (much slower)");
+        }
         tch::set_num_threads(n as i32);
     }
     if run.precision == Precision::Bf16 && device == Device::Cpu {

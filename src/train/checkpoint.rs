@@ -1,6 +1,7 @@
 //! Checkpoints: the model's variables (batch-norm running statistics included), the SGD momentum
-//! buffers and the state of the run, in one file written to a temporary name and renamed, so a
-//! run killed while saving keeps its previous checkpoint.
+//! buffers and the state of the run, in one file. It is serialised in memory, then written to a
+//! temporary name and renamed, the one it replaces kept as `checkpoint.prev.pt`: a run killed
+//! while saving, a full disk or a damaged latest file still leaves a checkpoint to resume from.
 
 use crate::files;
 use crate::learner::Learner;
@@ -11,6 +12,8 @@ use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
 pub const FILE_NAME: &str = "checkpoint.pt";
+/// The checkpoint before the latest.
+pub const PREVIOUS: &str = "checkpoint.prev.pt";
 const META: &str = "clr.meta";
 const MODEL: &str = "model.";
 const MOMENTUM: &str = "momentum.";
@@ -48,7 +51,8 @@ pub struct Checkpoint {
     pub momentum: HashMap<String, Tensor>,
 }
 
-/// Write a checkpoint of `learner` at `state`, atomically.
+/// Write a checkpoint of `learner` at `state` to `path`, atomically, keeping the one it replaces
+/// beside it as [`PREVIOUS`].
 pub fn save(path: &Path, learner: &Learner, state: &RunState) -> Result<()> {
     let mut named: Vec<(String, Tensor)> = Vec::new();
     let json = serde_json::to_vec(state)?;
@@ -59,25 +63,31 @@ pub fn save(path: &Path, learner: &Learner, state: &RunState) -> Result<()> {
     for (name, t) in learner.momentum_buffers() {
         named.push((format!("{MOMENTUM}{name}"), t.detach().to_device(Device::Cpu)));
     }
-    files::write_with(path, |tmp| {
-        Tensor::save_multi(&named, tmp).with_context(|| format!("cannot write checkpoint {}", tmp.display()))
-    })
+    // In memory first: libtorch's file writer aborts the process when the disk fills.
+    let mut bytes = Vec::new();
+    Tensor::save_multi_to_stream(&named, &mut bytes).map_err(|e| {
+        anyhow::anyhow!("cannot serialise checkpoint {}: {}", path.display(), first_line(&e.to_string()))
+    })?;
+    files::write_bytes_keeping(path, &path.with_file_name(PREVIOUS), &bytes)
 }
 
-/// Read a checkpoint (onto the CPU).
+/// Read a checkpoint (onto the CPU). Errors are one line naming the file.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     if !path.is_file() {
         crate::usage!("checkpoint {} not found", path.display());
     }
-    let named = Tensor::load_multi_with_device(path, Device::Cpu)
-        .with_context(|| format!("{} is not a readable clr checkpoint", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let named = Tensor::load_multi_from_stream_with_device(std::io::Cursor::new(bytes), Device::Cpu).map_err(|e| {
+        anyhow::anyhow!("{} is not a readable clr checkpoint: {}", path.display(), first_line(&e.to_string()))
+    })?;
     let mut meta = None;
     let mut model = HashMap::new();
     let mut momentum = HashMap::new();
     for (name, t) in named {
         if name == META {
             let bytes: Vec<u8> = Vec::try_from(t.to_kind(Kind::Uint8).flatten(0, -1))?;
-            meta = Some(serde_json::from_slice::<RunState>(&bytes).context("checkpoint metadata")?);
+            let parsed = serde_json::from_slice::<RunState>(&bytes);
+            meta = Some(parsed.with_context(|| format!("{}: damaged clr metadata", path.display()))?);
         } else if let Some(n) = name.strip_prefix(MODEL) {
             model.insert(n.to_string(), t);
         } else if let Some(n) = name.strip_prefix(MOMENTUM) {
@@ -86,6 +96,35 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     }
     let state = meta.with_context(|| format!("{} has no clr metadata: not a clr checkpoint", path.display()))?;
     Ok(Checkpoint { state, model, momentum })
+}
+
+/// The checkpoint to resume the run in `dir` from: the latest, or the previous one when the
+/// latest is missing or unreadable (with a note saying so). None when the run has none yet
+/// (it stopped before its first checkpoint).
+pub fn load_for_resume(dir: &Path) -> Result<Option<(Checkpoint, Option<String>)>> {
+    let (latest, previous) = (dir.join(FILE_NAME), dir.join(PREVIOUS));
+    if !latest.exists() && !previous.exists() {
+        return Ok(None);
+    }
+    let latest_err = match load(&latest) {
+        Ok(ck) => return Ok(Some((ck, None))),
+        Err(e) => e,
+    };
+    if !previous.exists() {
+        return Err(latest_err);
+    }
+    let ck = load(&previous).map_err(|e| anyhow::anyhow!("{latest_err:#}; and {e:#}"))?;
+    let note = format!(
+        "{latest_err:#}: resuming from the checkpoint before it, {} (step {})",
+        previous.display(),
+        ck.state.step
+    );
+    Ok(Some((ck, Some(note))))
+}
+
+/// libtorch's messages carry a C++ backtrace after the first line.
+fn first_line(message: &str) -> &str {
+    message.lines().next().unwrap_or(message).trim()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use crate::records::{self, EpochRow, RowWriter, StepRow};
 use crate::runtime::progress::Progress;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use std::path::Path;
 
 pub struct RunLog {
@@ -23,11 +23,13 @@ impl RunLog {
     }
 
     /// The CSV files of a run resumed at `step`, cut back to it: rows a killed run wrote after
-    /// its last checkpoint are dropped, so the resumed run writes them again exactly once.
+    /// its last checkpoint are dropped, so the resumed run writes them again exactly once. Every
+    /// row before the checkpoint must be there (the files are the run's record; a resume never
+    /// papers over a deleted or edited one).
     pub fn resume(out: &Path, step: u64, steps_per_epoch: u64, total_steps: u64, progress: bool) -> Result<RunLog> {
         let (steps, epochs) = (out.join("steps.csv"), out.join("epochs.csv"));
-        truncate::<StepRow>(&steps, |r| r.step < step)?;
-        truncate::<EpochRow>(&epochs, |r| r.epoch < step / steps_per_epoch)?;
+        truncate::<StepRow>(&steps, |r| r.step, step)?;
+        truncate::<EpochRow>(&epochs, |r| r.epoch, step / steps_per_epoch)?;
         Ok(RunLog {
             steps: RowWriter::append(&steps)?,
             epochs: RowWriter::append(&epochs)?,
@@ -64,15 +66,32 @@ impl RunLog {
     }
 }
 
-/// Keep the rows of a CSV file that `keep` accepts (a torn last line is dropped), atomically.
-fn truncate<T>(path: &Path, keep: impl Fn(&T) -> bool) -> Result<()>
+/// Keep the rows of a CSV file numbered (by `index`) below `keep` — which must be exactly rows
+/// 0, 1, …, keep - 1 — dropping the others and a torn last line, atomically.
+fn truncate<T>(path: &Path, index: impl Fn(&T) -> u64, keep: u64) -> Result<()>
 where
     T: records::Row + serde::de::DeserializeOwned,
 {
-    let rows: Vec<T> = if path.exists() { records::read_rows_lenient(path)? } else { Vec::new() };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let rows: Vec<T> = if path.exists() {
+        records::read_rows_lenient(path)?
+    } else if keep == 0 {
+        Vec::new()
+    } else {
+        bail!("cannot resume: {} is missing, but the checkpoint is {keep} rows in", path.display());
+    };
+    let kept: Vec<&T> = rows.iter().filter(|r| index(r) < keep).collect();
+    if kept.iter().enumerate().any(|(i, r)| index(r) != i as u64) || (kept.len() as u64) < keep {
+        bail!(
+            "cannot resume: {} holds {} of the {keep} rows before the checkpoint; {name} was changed after \
+             the run stopped (restore it, or start a new run)",
+            path.display(),
+            kept.len()
+        );
+    }
     crate::files::write_with(path, |tmp| {
         let mut w = RowWriter::create::<T>(tmp)?;
-        for row in rows.iter().filter(|r| keep(r)) {
+        for row in kept {
             w.write(row)?;
         }
         Ok(())

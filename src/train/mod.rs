@@ -17,8 +17,9 @@ use crate::data::Data;
 use crate::learner::Learner;
 use crate::optim::schedule::Schedule;
 use crate::records::{self, EpochRow, StepRow};
+use crate::run_dir::{self, RunLock};
 use crate::runtime::{device, signals};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use checkpoint::{EpochSums, RunState};
 use log::RunLog;
 use std::path::Path;
@@ -28,14 +29,16 @@ use trainer::{Divergence, EpochEnd, Trainer};
 /// Train with `config` into `out`; with `resume`, continue from `out`'s checkpoint.
 pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<Summary> {
     let device = device::prepare(&config.run)?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    // The data before the folder: a run that cannot start leaves nothing behind.
     let data = Data::load(&config.data, config.run.seed, device, progress)?;
     let steps_per_epoch = data.steps_per_epoch(config.model.batch_size);
     let schedule = Schedule::new(config.schedule_config()?, steps_per_epoch)?;
     let learner = Learner::new(&config.model, &config.run, device);
+    let lock = RunLock::acquire(out)?;
     let mut trainer = if resume {
         resumed(config, &data, schedule, learner, out, progress)?
     } else {
+        lock.check_fresh(true)?;
         fresh(config, &data, schedule, learner, out, progress)?
     };
     let facts = RunFacts {
@@ -110,8 +113,9 @@ fn diverged(trainer: &Trainer, d: Divergence) -> anyhow::Error {
     )
 }
 
-/// A new run: refuses an `--out` that holds one, writes config.json, new CSVs, and a checkpoint
-/// of step 0 so that a run killed in its first epoch can be resumed too.
+/// A run from step 0: config.json, a checkpoint of step 0 (so that a run killed in its first
+/// epoch can be resumed too), then new CSVs. A kill before the checkpoint leaves config.json
+/// alone: a folder that `--resume` (or a new run) starts again.
 fn fresh<'a>(
     config: &'a Config,
     data: &'a Data,
@@ -120,7 +124,6 @@ fn fresh<'a>(
     out: &Path,
     progress: bool,
 ) -> Result<Trainer<'a>> {
-    check_fresh_out(out)?;
     config.save(out)?;
     let state = RunState {
         format: 1,
@@ -132,13 +135,14 @@ fn fresh<'a>(
         sums: EpochSums::default(),
         seconds: 0.0,
     };
+    let ck = out.join(checkpoint::FILE_NAME);
+    checkpoint::save(&ck, &learner, &state)?;
     let log = RunLog::create(out, schedule.total_steps(), progress)?;
-    let trainer = Trainer { config, data, schedule, learner, state, log, checkpoint: out.join(checkpoint::FILE_NAME) };
-    trainer.save()?;
-    Ok(trainer)
+    Ok(Trainer { config, data, schedule, learner, state, log, checkpoint: ck })
 }
 
-/// A run continued from its checkpoint, which must match this data and config.
+/// A run continued from its checkpoint (the previous one when the latest is damaged), which
+/// must match this data and config, and whose CSVs must hold every row before it.
 fn resumed<'a>(
     config: &'a Config,
     data: &'a Data,
@@ -147,14 +151,19 @@ fn resumed<'a>(
     out: &Path,
     progress: bool,
 ) -> Result<Trainer<'a>> {
-    let path = out.join(checkpoint::FILE_NAME);
-    let ck = checkpoint::load(&path)?;
+    let Some((ck, note)) = checkpoint::load_for_resume(out)? else {
+        eprintln!("{}: no checkpoint yet (the run stopped during its set-up): starting it from step 0", out.display());
+        return fresh(config, data, schedule, learner, out, progress);
+    };
+    if let Some(note) = note {
+        eprintln!("warning: {note}");
+    }
     let spe = schedule.steps_per_epoch();
     if ck.state.steps_per_epoch != spe || ck.state.depth != config.model.depth {
         bail!(
             "{}: saved with {} steps per epoch at depth {}, but this data and config give {spe} at depth {}: \
              resume with the same data and batch size",
-            path.display(),
+            out.display(),
             ck.state.steps_per_epoch,
             ck.state.depth,
             config.model.depth
@@ -162,22 +171,14 @@ fn resumed<'a>(
     }
     learner.restore(&ck.model, Some(&ck.momentum))?;
     let log = RunLog::resume(out, ck.state.step, spe, schedule.total_steps(), progress)?;
+    let path = out.join(checkpoint::FILE_NAME);
     Ok(Trainer { config, data, schedule, learner, state: ck.state, log, checkpoint: path })
 }
 
-/// A new run never writes over an old one: its checkpoint would be mistaken for this run's
-/// by `--resume`.
-pub fn check_fresh_out(out: &Path) -> Result<()> {
-    for file in [checkpoint::FILE_NAME, "steps.csv"] {
-        if out.join(file).exists() {
-            crate::usage!(
-                "--out {} already holds a run ({file}): continue it with --resume {}, or choose another --out",
-                out.display(),
-                out.display()
-            );
-        }
-    }
-    Ok(())
+/// A new run never writes over an old one: its checkpoint would be mistaken for this run's by
+/// `--resume`. (A folder with config.json alone holds a run that never started.)
+pub fn check_fresh(out: &Path) -> Result<(), crate::error::UsageError> {
+    run_dir::check_fresh(out, true)
 }
 
 /// Redraw curves.png from the run's CSV files.

@@ -5,6 +5,7 @@
 
 pub mod cifar;
 pub mod http;
+pub mod runs;
 pub mod tensorboard;
 
 use std::path::Path;
