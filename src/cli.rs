@@ -36,6 +36,9 @@ pub enum Command {
     Plot(PlotArgs),
     /// Measure training and evaluation throughput (images/s); writes bench.json.
     Bench(BenchArgs),
+    /// Training runs side by side: a table (best and final test accuracy, epochs and seconds to
+    /// --target) and one PNG of test accuracy, test loss and LR per epoch and per second.
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -136,6 +139,23 @@ pub struct BenchArgs {
     /// Write the JSON here
     #[arg(long, value_name = "FILE", default_value = "bench.json")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Run folders of clr train (each with epochs.csv; a run still in progress is fine)
+    #[arg(required = true, value_name = "RUN_DIR")]
+    pub run_dirs: Vec<PathBuf>,
+    /// The PNG to write
+    #[arg(long, value_name = "FILE", default_value = "compare.png")]
+    pub out: PathBuf,
+    /// Also write the table as CSV here (empty fields where the table shows "-")
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Test accuracy (a fraction): the table gives the epochs and training seconds each run took to
+    /// first reach it
+    #[arg(long, value_name = "ACC", default_value_t = 0.9, value_parser = crate::config::finite)]
+    pub target: f64,
 }
 
 /// The clap command, every setting's help ending with its default from `Config::default()`, a

@@ -2,6 +2,7 @@
 //! a [`Report`] of what happened. Nothing here prints a result or exits: `main` prints the report
 //! and turns it into the exit code.
 
+mod compare;
 mod eval;
 mod schedule;
 mod train;
@@ -47,6 +48,12 @@ pub enum Report {
         report: BenchReport,
         out: PathBuf,
     },
+    /// `clr compare`: the table's lines and the files written.
+    Compare {
+        table: Vec<String>,
+        png: PathBuf,
+        csv: Option<PathBuf>,
+    },
 }
 
 /// Run a command; `output` receives the data a command writes to stdout (`clr schedule`'s CSV).
@@ -75,6 +82,7 @@ pub fn run(cli: Cli, output: &mut dyn Write) -> Result<Report> {
             let report = crate::bench::run(&config, a.steps, a.warmup, &a.out)?;
             Ok(Report::Bench { report, out: a.out })
         }
+        Command::Compare(a) => compare::run(a),
     }
 }
 
@@ -102,6 +110,10 @@ impl Report {
             }
             Report::Plot(paths) => paths.iter().map(|p| p.display().to_string()).collect(),
             Report::Bench { report, out } => [report.table(), vec![format!("wrote {}", out.display())]].concat(),
+            Report::Compare { table, png, csv } => {
+                let written = std::iter::once(png).chain(csv).map(|p| format!("wrote {}", p.display()));
+                table.iter().cloned().chain(written).collect()
+            }
         }
     }
 

@@ -41,8 +41,10 @@ pub struct Config {
     pub lr_source: Option<String>,
 }
 
-/// Field of `config.json` that clr writes and never reads back.
-const WRITTEN_ONLY: &str = "lr_source";
+/// Fields a config file may hold that set nothing, ignored on input: `lr_source`, which clr
+/// writes into a run's config.json (it describes that run, not the next), and `comment`, free
+/// text for people (the presets in configs/ give their source and the paper's figure in it).
+const IGNORED_ON_INPUT: [&str; 2] = ["lr_source", "comment"];
 
 /// The settings one source gives (the command line, a config file, a command's own defaults);
 /// `None` everywhere it is silent.
@@ -93,8 +95,9 @@ impl Layer {
             .concat()
     }
 
-    /// Read a JSON config file: an object whose fields are the config fields. Unknown fields,
-    /// wrong types and invalid JSON are usage errors naming the file (and the field).
+    /// Read a JSON config file: an object whose fields are the config fields (and an ignored
+    /// `comment` string). Unknown fields, wrong types and invalid JSON are usage errors naming
+    /// the file (and the field).
     pub fn from_file(path: &Path) -> Result<Layer, UsageError> {
         let place = format!("--config {}", path.display());
         let text = std::fs::read_to_string(path).map_err(|e| UsageError::new(format!("{place}: {e}")))?;
@@ -106,11 +109,16 @@ impl Layer {
         let known =
             [DataLayer::FIELDS, ModelLayer::FIELDS, RunLayer::FIELDS, ScheduleLayer::FIELDS, RangeTestLayer::FIELDS]
                 .concat();
-        if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str()) && k.as_str() != WRITTEN_ONLY) {
+        if let Some(unknown) =
+            map.keys().find(|k| !known.contains(&k.as_str()) && !IGNORED_ON_INPUT.contains(&k.as_str()))
+        {
             return Err(UsageError::new(format!(
-                "{place}: unknown field `{unknown}`; valid fields: {}",
+                "{place}: unknown field `{unknown}`; valid fields: {}, comment",
                 known.join(", ")
             )));
+        }
+        if let Some(comment) = map.get("comment").filter(|c| !c.is_string()) {
+            return Err(UsageError::new(format!("{place}: field `comment`: expected a string, got {comment}")));
         }
         Ok(Layer {
             data: section(&map, &place)?,

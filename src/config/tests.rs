@@ -62,6 +62,21 @@ fn file_errors_name_the_file_and_the_field() {
 }
 
 #[test]
+fn a_comment_is_a_string_that_sets_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = file(&dir, "with.json", r#"{"comment": "Smith 2018, Table 1: 92.0 %", "depth": 20, "lr_source": "x"}"#);
+    let without = file(&dir, "without.json", r#"{"depth": 20}"#);
+    assert_eq!(Layer::from_file(&with).unwrap(), Layer::from_file(&without).unwrap());
+    let e = Layer::from_file(&file(&dir, "bad.json", r#"{"comment": 3}"#)).unwrap_err().to_string();
+    assert!(e.contains("bad.json") && e.contains("field `comment`: expected a string, got 3"), "{e}");
+    let e = Layer::from_file(&file(&dir, "typo.json", r#"{"coment": "x"}"#)).unwrap_err().to_string();
+    assert!(e.contains("unknown field `coment`") && e.ends_with(", comment"), "{e}");
+    // Not a setting: a run's config.json never carries it.
+    let json = serde_json::to_value(Layer::from_file(&with).unwrap().resolve().unwrap()).unwrap();
+    assert!(json.get("comment").is_none());
+}
+
+#[test]
 fn finite_numbers_only() {
     assert_eq!(finite("0.5"), Ok(0.5));
     assert_eq!(finite(" 1e-4 "), Ok(1e-4));

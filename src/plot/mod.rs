@@ -1,14 +1,17 @@
-//! PNG plots of a run: the LR range test, the training curves and a schedule preview.
+//! PNG plots of a run: the LR range test, the training curves and a schedule preview; and the
+//! comparison of several runs (`clr compare`).
 //!
 //! Drawn with plotters' bitmap backend and written atomically (temporary file, then rename), so
 //! a plot is either the old file or the complete new one. Text uses DejaVu Sans embedded in the
 //! binary (the `dejavu` crate): no system fonts or fontconfig needed.
 
+mod compare;
 mod curves;
 mod lr_find;
 #[cfg(test)]
 mod tests;
 
+pub use compare::{compare_png, RunCurves, COMPARE_SIZE};
 pub use curves::{curves_png, schedule_png};
 pub use lr_find::range_test_png;
 
