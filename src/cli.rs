@@ -86,6 +86,7 @@ pub struct RangeTestArgs {
     /// and data order: NAME is weight-decay, momentum or batch-size (e.g. weight-decay=1e-3,1e-4).
     /// Each test goes to OUT/NAME=VALUE/; OUT gets sweep.csv, sweep.json (the favoured value: the
     /// lowest loss, ties within 1% going to the curve that diverges later) and sweep.png
+    /// [default: off: a single range test]
     #[arg(long, value_name = "NAME=V1,V2,...", help_heading = "Range test")]
     pub sweep: Option<Sweep>,
 }
