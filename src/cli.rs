@@ -4,6 +4,7 @@
 
 use crate::config::DeviceSpec;
 use crate::config::{Config, DataLayer, Layer};
+use crate::lr_finder::sweep_param::Sweep;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -23,8 +24,9 @@ pub struct Cli {
 pub enum Command {
     /// Fetch the CIFAR-10 binary archive, verify its MD5, extract it.
     Download(DownloadArgs),
-    /// Run the LR range test: lr_find.csv, range_test.json, range_test.png and a suggestion.
-    RangeTest(RunArgs),
+    /// Run the LR range test: lr_find.csv, range_test.json, range_test.png and a suggestion
+    /// (with --sweep: one test per value of a second hyper-parameter, and the value to use).
+    RangeTest(RangeTestArgs),
     /// Train with a learning-rate policy; writes config.json, steps.csv, epochs.csv,
     /// summary.json, curves.png and checkpoints into --out.
     Train(TrainArgs),
@@ -77,6 +79,19 @@ pub struct RunArgs {
     /// Plain log lines instead of a progress bar
     #[arg(long)]
     pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RangeTestArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// One range test per value of a second hyper-parameter, each from the same initial weights
+    /// and data order: NAME is weight-decay, momentum or batch-size (e.g. weight-decay=1e-3,1e-4).
+    /// Each test goes to OUT/NAME=VALUE/; OUT gets sweep.csv, sweep.json (the favoured value: the
+    /// lowest loss, ties within 1% going to the curve that diverges later) and sweep.png
+    /// [default: off: a single range test]
+    #[arg(long, value_name = "NAME=V1,V2,...", help_heading = "Range test")]
+    pub sweep: Option<Sweep>,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 //! their headers.
 
 pub use crate::lr_finder::analysis::CurvePoint as LrFindRow;
+pub use crate::lr_finder::sweep_choice::SweepEntry as SweepRow;
 pub use crate::optim::schedule::SchedulePoint as ScheduleRow;
 use anyhow::{Context, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -27,6 +28,23 @@ row!(StepRow, step, epoch, lr, momentum, loss);
 row!(EpochRow, epoch, lr, train_loss, train_acc, test_loss, test_acc, seconds);
 row!(LrFindRow, step, lr, loss, smoothed_loss);
 row!(ScheduleRow, step, epoch, lr, momentum);
+row!(
+    SweepRow,
+    label,
+    value,
+    lr_at_min_loss,
+    min_loss,
+    suggested_lr,
+    steepest_lr,
+    valley_lr,
+    max_lr,
+    base_lr,
+    diverged_at_lr,
+    stop_reason,
+    steps,
+    favoured,
+    error
+);
 
 /// `steps.csv`: one row per mini-batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,5 +150,39 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(StepRow::HEADER, ["step", "epoch", "lr", "momentum", "loss"]);
         assert_eq!(EpochRow::HEADER.len(), 7);
+    }
+
+    #[test]
+    fn sweep_rows_follow_their_header_and_read_back() {
+        // The header is listed by hand: serde's own field order must be the same.
+        let row = SweepRow {
+            label: "momentum=0.9".into(),
+            value: 0.9,
+            lr_at_min_loss: Some(0.5),
+            min_loss: Some(1.25),
+            suggested_lr: Some(0.05),
+            steepest_lr: None,
+            valley_lr: Some(0.1),
+            max_lr: Some(0.05),
+            base_lr: Some(0.005),
+            diverged_at_lr: Some(2.0),
+            stop_reason: Some(crate::lr_finder::StopReason::Diverged),
+            steps: Some(40),
+            favoured: true,
+            error: None,
+        };
+        let json = serde_json::to_value(&row).unwrap();
+        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut header = SweepRow::HEADER.to_vec();
+        header.sort_unstable();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, header);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sweep.csv");
+        RowWriter::create::<SweepRow>(&path).unwrap().write(&row).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().nth(1), Some("momentum=0.9,0.9,0.5,1.25,0.05,,0.1,0.05,0.005,2.0,diverged,40,true,"));
+        assert_eq!(read_rows::<SweepRow>(&path).unwrap(), vec![row]);
     }
 }

@@ -9,9 +9,9 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 const LOCK_FILE: &str = ".clr.lock";
-/// The files that make a folder a run's (of `train` or `range-test`). config.json alone does not:
+/// The files that make a folder a run's (of `train`, `range-test` or a sweep). config.json alone does not:
 /// it is written first, so a run killed before anything else never started.
-const RUN_FILES: &[&str] = &["checkpoint.pt", "checkpoint.prev.pt", "steps.csv", "lr_find.csv"];
+const RUN_FILES: &[&str] = &["checkpoint.pt", "checkpoint.prev.pt", "steps.csv", "lr_find.csv", "sweep.json"];
 
 /// The lock on a run folder, held while this value lives.
 #[derive(Debug)]

@@ -12,7 +12,7 @@ use crate::cli::{Cli, Command, SettingsArgs};
 use crate::config::{Config, Layer};
 use crate::data::download::{self, DownloadOptions};
 use crate::error::UsageError;
-use crate::lr_finder::{RangeTestReport, StopReason};
+use crate::lr_finder::{RangeTestReport, StopReason, SweepReport};
 use crate::train::summary::{Status, Summary};
 use anyhow::Result;
 use std::io::Write;
@@ -24,6 +24,11 @@ pub enum Report {
     Download(download::Outcome),
     RangeTest {
         report: RangeTestReport,
+        out: PathBuf,
+    },
+    /// `range-test --sweep`: one test per value, and the favoured value.
+    RangeSweep {
+        report: SweepReport,
         out: PathBuf,
     },
     Train {
@@ -64,9 +69,16 @@ pub fn run(cli: Cli, output: &mut dyn Write) -> Result<Report> {
             Ok(Report::Download(download::download(&opts)?))
         }
         Command::RangeTest(a) => {
-            let config = resolve(&a.settings, Layer::default())?;
-            let out = a.out.unwrap_or_else(|| default_out("range-test", &config));
-            let report = crate::lr_finder::run(&config, &out, !a.no_progress)?;
+            let config = resolve(&a.run.settings, Layer::default())?;
+            let progress = !a.run.no_progress;
+            if let Some(sweep) = &a.sweep {
+                let name = format!("range-test-sweep-{}", sweep.param);
+                let out = a.run.out.unwrap_or_else(|| default_out(&name, &config));
+                let report = crate::lr_finder::run_sweep(&config, sweep, &out, progress)?;
+                return Ok(Report::RangeSweep { report, out });
+            }
+            let out = a.run.out.unwrap_or_else(|| default_out("range-test", &config));
+            let report = crate::lr_finder::run(&config, &out, progress)?;
             Ok(Report::RangeTest { report, out })
         }
         Command::Train(a) => train::run(a),
@@ -98,6 +110,7 @@ impl Report {
                 vec![format!("CIFAR-10 ready in {}", dir.display())]
             }
             Report::RangeTest { report, out } => [report.summary_lines(), vec![outputs(out)]].concat(),
+            Report::RangeSweep { report, out } => [report.summary_lines(), vec![outputs(out)]].concat(),
             Report::Train { summary, out } => vec![train::summary_line(summary), outputs(out)],
             Report::TrainNotStarted { range_test, out } => [
                 range_test.summary_lines(),
@@ -124,6 +137,7 @@ impl Report {
             Report::Train { summary, .. } => summary.status == Status::Interrupted,
             Report::RangeTest { report, .. } => report.stop_reason == StopReason::Interrupted,
             Report::TrainNotStarted { .. } => true,
+            Report::RangeSweep { report, .. } => !report.complete,
             _ => false,
         };
         if interrupted {

@@ -3,7 +3,8 @@
 use super::{default_out, merged, Report};
 use crate::cli::TrainArgs;
 use crate::config::{Config, Layer, MaxLr, RunLayer};
-use crate::lr_finder::{self, RangeTestReport, StopReason};
+use crate::lr_finder::analysis::Suggestion;
+use crate::lr_finder::{self, LrFile, RangeTestReport, StopReason, SweepReport};
 use crate::train::summary::Summary;
 use anyhow::Result;
 use std::path::Path;
@@ -66,7 +67,7 @@ pub(super) fn resolve_max_lr(
     base_given: bool,
     progress: bool,
 ) -> Result<Option<RangeTestReport>> {
-    let (report, source) = match &config.schedule.max_lr {
+    let (report, source) = match config.schedule.max_lr.clone() {
         MaxLr::Value(_) => return Ok(None),
         MaxLr::Auto => {
             let dir = out.join("range_test");
@@ -78,11 +79,17 @@ pub(super) fn resolve_max_lr(
             for line in report.summary_lines() {
                 eprintln!("{line}");
             }
-            (report, format!("range test run by --max-lr auto: {}", dir.join(lr_finder::REPORT_FILE).display()))
+            (
+                report.suggestion,
+                format!("range test run by --max-lr auto: {}", dir.join(lr_finder::REPORT_FILE).display()),
+            )
         }
-        MaxLr::File(path) => (lr_finder::read_report(path)?, format!("--max-lr {}", path.display())),
+        MaxLr::File(path) => match lr_finder::read_lr_file(&path)? {
+            LrFile::RangeTest(report) => (report.suggestion, format!("--max-lr {}", path.display())),
+            LrFile::Sweep(sweep) => favoured_value(config, sweep, &path)?,
+        },
     };
-    let s = &report.suggestion;
+    let s = &report;
     let schedule = &mut config.schedule;
     schedule.max_lr = MaxLr::Value(s.max_lr);
     if !schedule.policy.uses_max_lr() {
@@ -97,6 +104,23 @@ pub(super) fn resolve_max_lr(
     eprintln!("using max_lr {} and base_lr {base_lr} ({source})", s.max_lr);
     config.validate()?;
     Ok(None)
+}
+
+/// A sweep's favoured value (`--max-lr sweep.json`): sets its hyper-parameter in `config`;
+/// returns its range test's proposal and the words for `lr_source`. A sweep that was interrupted
+/// or favoured nothing is refused: its choice would not be the rule's over the values asked for.
+fn favoured_value(config: &mut Config, sweep: SweepReport, path: &Path) -> Result<(Suggestion, String)> {
+    let place = format!("--max-lr {}", path.display());
+    if !sweep.complete {
+        crate::usage!("{place}: the sweep did not finish ({}); run it again to the end", sweep.reason);
+    }
+    let Some(favoured) = sweep.favoured else {
+        crate::usage!("{place}: the sweep favoured no value: {}", sweep.reason);
+    };
+    let setting = format!("{} = {}", sweep.param.field(), sweep.param.value_text(favoured.value));
+    *config = lr_finder::with_value(config, sweep.param, favoured.value)?;
+    eprintln!("{setting}: the value the sweep in {} favours", path.display());
+    Ok((favoured.suggestion, format!("{place}: the sweep's favoured value {} sets {setting}", favoured.label)))
 }
 
 /// The line `main` prints when a run ends.

@@ -2,11 +2,20 @@
 //! trained afterwards). The LR rises after every mini-batch (`sweep.rs`, pure) until the smoothed
 //! loss explodes; the analysis (`analysis.rs`, pure) smooths the curve, stops the test and picks
 //! the LR; this file runs it.
+//!
+//! `--sweep NAME=V1,V2,…` runs that same test once per value of a second hyper-parameter
+//! (`sweep_param.rs`, pure: the flag), each from the same initial weights and data order
+//! (`sweep_run.rs`), and Smith's rule picks the value (`sweep_choice.rs`, pure).
 
 pub mod analysis;
 pub mod sweep;
+pub mod sweep_choice;
+pub mod sweep_param;
+mod sweep_run;
 
 pub use analysis::{RangeTestReport, RangeTracker, StopReason, TrackerSettings};
+pub use sweep_choice::{SweepReport, Tested};
+pub use sweep_run::{run_sweep, with_value, SWEEP_FILE};
 
 use crate::config::Config;
 use crate::data::batches::BatchStream;
@@ -19,6 +28,7 @@ use crate::runtime::{device, signals};
 use anyhow::{Context, Result};
 use std::path::Path;
 use sweep::sweep_lr;
+use tch::Device;
 
 pub const REPORT_FILE: &str = "range_test.json";
 /// Range-test steps when `--iters` is not given: this many epochs of data.
@@ -30,12 +40,18 @@ pub fn run(config: &Config, out: &Path, progress: bool) -> Result<RangeTestRepor
     let device = device::prepare(&config.run)?;
     // The data before the folder: a test that cannot start leaves nothing behind.
     let data = Data::load(&config.data, config.run.seed, device, progress)?;
+    Ok(run_on(config, &data, device, out, progress)?.report)
+}
+
+/// One range test on data already loaded: what `run` does, and what a sweep does per value.
+/// The model is initialised from `config.run.seed` and the batches drawn from it, so tests with
+/// the same seed start from the same weights and see the same images in the same order.
+fn run_on(config: &Config, data: &Data, device: Device, out: &Path, progress: bool) -> Result<Tested> {
     let lock = RunLock::acquire(out)?;
     lock.check_fresh(false)?;
     config.save(out)?;
-
     let rt = &config.range_test;
-    let stream = BatchStream::new(&data, config.run.seed, config.model.batch_size, 0);
+    let stream = BatchStream::new(data, config.run.seed, config.model.batch_size, 0);
     let iters = rt.iters.unwrap_or(DEFAULT_EPOCHS * stream.steps_per_epoch());
     let mut learner = Learner::new(&config.model, &config.run, device);
     let mut tracker = RangeTracker::new(TrackerSettings { smooth: rt.smooth, diverge: rt.diverge });
@@ -59,7 +75,7 @@ pub fn run(config: &Config, out: &Path, progress: bool) -> Result<RangeTestRepor
         let (loss, _) = learner.step(&batch.images, &batch.labels, lr, config.model.momentum);
         let loss = if rt.val_batches > 0 {
             // The held-out loss after this step: smoother than the training batch's loss.
-            learner.evaluate(&data, &data.test, config.model.batch_size, Some(rt.val_batches)).0
+            learner.evaluate(data, &data.test, config.model.batch_size, Some(rt.val_batches)).0
         } else {
             loss.double_value(&[])
         };
@@ -84,21 +100,34 @@ pub fn run(config: &Config, out: &Path, progress: bool) -> Result<RangeTestRepor
         .context("the range test recorded too few steps to analyse: raise --iters or --end-lr")?;
     crate::files::write_json(&out.join(REPORT_FILE), &report)?;
     crate::plot::plot_run(out)?;
-    Ok(report)
+    Ok(Tested { report, curve: tracker.rows().to_vec() })
 }
 
-/// Read a previous test's report (`--max-lr FILE`); an interrupted test proposes nothing.
-pub fn read_report(path: &Path) -> Result<RangeTestReport> {
+/// What `--max-lr FILE` can read: one range test's report, or a sweep's.
+#[derive(Debug, Clone)]
+pub enum LrFile {
+    RangeTest(RangeTestReport),
+    Sweep(SweepReport),
+}
+
+/// Read a previous test's `range_test.json` or a sweep's `sweep.json` (`--max-lr FILE`).
+pub fn read_lr_file(path: &Path) -> Result<LrFile> {
     if !path.is_file() {
         crate::usage!(
-            "--max-lr (max_lr) must be a number, auto, or an existing range_test.json: {} is not a file",
+            "--max-lr (max_lr) must be a number, auto, or an existing range_test.json or sweep.json: {} is not a file",
             path.display()
         );
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let report: RangeTestReport = serde_json::from_str(&text).map_err(|e| {
-        crate::error::UsageError::new(format!("--max-lr {}: not a range_test.json: {e}", path.display()))
-    })?;
+    let bad = |what: &str, e: serde_json::Error| {
+        crate::error::UsageError::new(format!("--max-lr {}: not a {what}: {e}", path.display()))
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad("range_test.json", e))?;
+    // A sweep's report is the one with per-value results.
+    if value.get("results").is_some() {
+        return Ok(LrFile::Sweep(serde_json::from_value(value).map_err(|e| bad("sweep.json", e))?));
+    }
+    let report: RangeTestReport = serde_json::from_value(value).map_err(|e| bad("range_test.json", e))?;
     if report.stop_reason == StopReason::Interrupted {
         crate::usage!(
             "--max-lr {}: that range test was interrupted after {} of {} steps; its proposal is not to be used: \
@@ -108,5 +137,5 @@ pub fn read_report(path: &Path) -> Result<RangeTestReport> {
             report.iters
         );
     }
-    Ok(report)
+    Ok(LrFile::RangeTest(report))
 }

@@ -113,7 +113,7 @@ fn draw(root: &Root<'_>, rows: &[LrFindRow], marks: &[(String, f64)], title: &st
 }
 
 /// A log-axis tick: 10⁻³ rather than 0.001 or 1e-3; 2×10⁻³ between powers of ten.
-fn power_of_ten(v: f64) -> String {
+pub(super) fn power_of_ten(v: f64) -> String {
     let exponent = v.log10().floor();
     let mantissa = v / 10f64.powf(exponent);
     let (mantissa, exponent) = if mantissa > 9.95 { (1.0, exponent + 1.0) } else { (mantissa, exponent) };
@@ -133,7 +133,7 @@ fn power_of_ten(v: f64) -> String {
 
 /// Split a line where it leaves the chart through the top: plotters would flatten the points
 /// above onto the frame. Crossings are interpolated in log10(lr), as the axis draws them.
-fn clip_above(points: &[(f64, f64)], top: f64) -> Vec<Vec<(f64, f64)>> {
+pub(super) fn clip_above(points: &[(f64, f64)], top: f64) -> Vec<Vec<(f64, f64)>> {
     let crossing = |(xa, ya): (f64, f64), (xb, yb): (f64, f64)| {
         let t = (top - ya) / (yb - ya);
         (xa * (xb / xa).powf(t), top)

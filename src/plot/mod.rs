@@ -8,14 +8,17 @@
 mod compare;
 mod curves;
 mod lr_find;
+mod sweep;
 #[cfg(test)]
 mod tests;
 
 pub use compare::{compare_png, RunCurves, COMPARE_SIZE};
 pub use curves::{curves_png, schedule_png};
 pub use lr_find::range_test_png;
+pub use sweep::{sweep_png, SweepCurve};
 
 use crate::error::UsageError;
+use crate::lr_finder::SweepReport;
 use crate::records::{read_rows, EpochRow, LrFindRow, StepRow};
 use anyhow::{Context, Result};
 use image::ImageEncoder;
@@ -228,14 +231,55 @@ pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>> {
         written.push(out);
     }
 
+    if dir.join(SWEEP_JSON).is_file() {
+        written.push(plot_sweep(dir)?);
+    }
+
     if written.is_empty() {
         return Err(UsageError::new(format!(
-            "RUN_DIR {}: nothing to plot (no lr_find.csv, steps.csv or epochs.csv)",
+            "RUN_DIR {}: nothing to plot (no lr_find.csv, steps.csv, epochs.csv or sweep.json)",
             dir.display()
         ))
         .into());
     }
     Ok(written)
+}
+
+/// A range-test sweep's report (written by `lr_finder`; read here to draw `sweep.png`).
+const SWEEP_JSON: &str = "sweep.json";
+
+/// Draw `DIR/sweep.png` from `DIR/sweep.json` and the `lr_find.csv` of each value's sub-folder
+/// (a value whose folder has none is left out); returns the path written.
+pub fn plot_sweep(dir: &Path) -> Result<PathBuf> {
+    let path = dir.join(SWEEP_JSON);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let report: SweepReport =
+        serde_json::from_str(&text).with_context(|| format!("{}: not a sweep report", path.display()))?;
+    let mut curves = Vec::new();
+    for e in &report.results {
+        let csv = dir.join(&e.label).join("lr_find.csv");
+        if !csv.is_file() {
+            continue;
+        }
+        let rows: Vec<LrFindRow> = read_rows(&csv)?;
+        curves.push(SweepCurve {
+            label: e.label.clone(),
+            points: rows.iter().map(|r| (r.lr, r.smoothed_loss)).collect(),
+            lowest: e.lr_at_min_loss.zip(e.min_loss),
+            suggested_lr: e.suggested_lr,
+            favoured: e.favoured,
+        });
+    }
+    // The sweep folder has no config.json of its own; its tests share the depth.
+    let depth = report.results.iter().find_map(|e| {
+        let text = std::fs::read_to_string(dir.join(&e.label).join("config.json")).ok()?;
+        serde_json::from_str::<serde_json::Value>(&text).ok()?.get("depth")?.as_u64()
+    });
+    let net = depth.map_or(String::new(), |d| format!("ResNet-{d}, "));
+    let title = format!("LR range tests over {}: {net}{}", report.param, run_subtitle(dir, false));
+    let out = dir.join("sweep.png");
+    sweep_png(&out, &curves, &title)?;
+    Ok(out)
 }
 
 /// The marks of `range_test.json` (absent file: none; absent or null fields: skipped).

@@ -1,0 +1,100 @@
+//! `clr range-test --sweep NAME=V1,V2,…`: the range test of `mod.rs`, once per value, each with
+//! the config changed in that one field, into `OUT/NAME=V/` (a complete range-test folder), then
+//! `sweep.json`, `sweep.csv` and `sweep.png` in `OUT`. Those three are rewritten after every value,
+//! so a sweep stopped at any point (Ctrl-C, or killed) leaves them describing what ran. The data
+//! is loaded once; every test re-seeds the model and the batch order from `--seed`.
+
+use super::sweep_choice::{Outcome, SweepReport};
+use super::sweep_param::{Sweep, SweepParam};
+use crate::config::Config;
+use crate::data::Data;
+use crate::error::UsageError;
+use crate::records::{RowWriter, SweepRow};
+use crate::run_dir::RunLock;
+use crate::runtime::{device, signals};
+use anyhow::{bail, Result};
+use std::path::Path;
+
+/// The sweep's report, in the `--out` folder.
+pub const SWEEP_FILE: &str = "sweep.json";
+/// One row per value.
+pub const SWEEP_CSV: &str = "sweep.csv";
+
+/// `config` with `param` set to `value`, validated by the config's own checks: a value its
+/// parameter does not allow (momentum 1.5, batch size 0) is a usage error naming both.
+pub fn with_value(config: &Config, param: SweepParam, value: f64) -> Result<Config, UsageError> {
+    let mut c = config.clone();
+    match param {
+        SweepParam::WeightDecay => c.model.weight_decay = value,
+        SweepParam::Momentum => c.model.momentum = value,
+        // The flag's parser admits whole numbers only.
+        SweepParam::BatchSize => c.model.batch_size = value as usize,
+    }
+    c.validate().map_err(|e| UsageError::new(format!("--sweep {}: {e}", param.label(value))))?;
+    Ok(c)
+}
+
+/// Run the sweep into `out`; returns its report (`complete` false when Ctrl-C stopped it). Every
+/// value is checked before the first test starts. A value whose test fails (too few points to
+/// analyse, out of memory) is recorded as failed and the sweep goes on; it is an error only when
+/// no value gave a usable test.
+pub fn run_sweep(config: &Config, sweep: &Sweep, out: &Path, progress: bool) -> Result<SweepReport> {
+    let configs: Vec<Config> =
+        sweep.values.iter().map(|&v| with_value(config, sweep.param, v)).collect::<Result<_, _>>()?;
+    let device = device::prepare(&config.run)?;
+    let data = Data::load(&config.data, config.run.seed, device, progress)?;
+    let lock = RunLock::acquire(out)?;
+    lock.check_fresh(false)?;
+    let labels = sweep.labels();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut report = SweepReport::new(sweep, &outcomes, false);
+    for (i, (config, label)) in configs.iter().zip(&labels).enumerate() {
+        eprintln!("range-test sweep, value {} of {}: {label}", i + 1, labels.len());
+        outcomes.push(one_value(config, &data, device, &out.join(label), progress)?);
+        report = SweepReport::new(sweep, &outcomes, signals::requested());
+        write_outputs(out, &report)?;
+        if signals::requested() {
+            break;
+        }
+    }
+    if report.favoured.is_none() && report.complete {
+        bail!(
+            "no value of the sweep gave a usable range test; see {}: {}",
+            out.join(SWEEP_FILE).display(),
+            report.reason
+        );
+    }
+    Ok(report)
+}
+
+/// One value's test. A runtime failure, or a libtorch panic (out of memory at a large batch),
+/// becomes that value's outcome; a usage error stops the sweep.
+fn one_value(config: &Config, data: &Data, device: tch::Device, dir: &Path, progress: bool) -> Result<Outcome> {
+    let run = std::panic::AssertUnwindSafe(|| super::run_on(config, data, device, dir, progress));
+    match std::panic::catch_unwind(run) {
+        Ok(Ok(report)) => Ok(Ok(report)),
+        Ok(Err(e)) if e.chain().any(|c| c.is::<UsageError>()) => Err(e),
+        Ok(Err(e)) => Ok(Err(format!("{e:#}"))),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown panic");
+            // libtorch's messages carry a C++ backtrace after the first line.
+            let first = message.split("\\n").next().unwrap_or(message).lines().next().unwrap_or(message);
+            Ok(Err(format!("the test stopped with a libtorch error: {first}")))
+        }
+    }
+}
+
+/// `sweep.json`, `sweep.csv` and `sweep.png`, each replaced atomically.
+fn write_outputs(out: &Path, report: &SweepReport) -> Result<()> {
+    crate::files::write_json(&out.join(SWEEP_FILE), report)?;
+    crate::files::write_with(&out.join(SWEEP_CSV), |tmp| {
+        let mut csv = RowWriter::create::<SweepRow>(tmp)?;
+        report.results.iter().try_for_each(|row| csv.write(row))
+    })?;
+    crate::plot::plot_sweep(out)?;
+    Ok(())
+}

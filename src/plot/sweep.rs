@@ -1,0 +1,179 @@
+//! `sweep.png`: the smoothed loss of every range test of a sweep against LR on one log axis, one
+//! colour per value, each curve's lowest point (a dot) and suggested LR (a triangle on the curve,
+//! lowest / 10) marked, the favoured value drawn thicker and named in the legend.
+
+use super::lr_find::{clip_above, power_of_ten};
+use super::{
+    draw_legend, finite_min_max, finite_points, fmt_value, legend_fraction, pad_linear, pad_log, place_legend,
+    render_png, swatch, Root, AXIS_PX, FONT, TITLE_PX,
+};
+use anyhow::Result;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// matplotlib's tab10 colours, cycled beyond ten curves.
+const COLOURS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// One value's curve: `(lr, smoothed loss)` points and what to mark on it.
+pub struct SweepCurve {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    /// `(lr_at_min_loss, min_loss)`.
+    pub lowest: Option<(f64, f64)>,
+    pub suggested_lr: Option<f64>,
+    pub favoured: bool,
+}
+
+/// Draw `sweep.png`. The loss axis stops at the larger of 1.25 × the highest first loss and
+/// 4 × the lowest loss (as `range_test.png`): the blow-ups run off the top.
+pub fn sweep_png(path: &Path, curves: &[SweepCurve], title: &str) -> Result<()> {
+    render_png(path, (1200, 800), |root| draw(root, curves, title))
+}
+
+fn draw(root: &Root<'_>, curves: &[SweepCurve], title: &str) -> Result<()> {
+    let curves: Vec<(&SweepCurve, Vec<(f64, f64)>)> = curves
+        .iter()
+        .map(|c| (c, finite_points(c.points.iter().copied()).into_iter().filter(|p| p.0 > 0.0).collect()))
+        .collect();
+    let lrs = curves.iter().flat_map(|(c, pts)| pts.iter().map(|p| p.0).chain(c.suggested_lr));
+    let (x0, x1) = finite_min_max(lrs.filter(|lr| *lr > 0.0)).map(|(lo, hi)| pad_log(lo, hi)).unwrap_or((1e-4, 10.0));
+    let (y0, top) = loss_axis(&curves).unwrap_or((0.0, 1.0));
+    let labels: Vec<String> = curves.iter().map(|(c, _)| legend_label(c)).collect();
+    let legend_rows = labels.iter().map(String::as_str).chain(["lowest point", "suggested LR (lowest / 10)"]);
+    let frac = |(lr, loss): (f64, f64)| ((lr / x0).ln() / (x1 / x0).ln(), (loss - y0) / (top - y0));
+    let lines: Vec<Vec<(f64, f64)>> =
+        curves.iter().map(|(_, pts)| pts.iter().filter(|p| p.1 <= top).map(|&p| frac(p)).collect()).collect();
+    let (corner, headroom) = place_legend(&lines, legend_fraction(legend_rows, (1050, 650)));
+    let y1 = top + headroom * (top - y0);
+
+    let area = root.titled(title, (FONT, TITLE_PX).into_font().style(FontStyle::Bold))?;
+    let mut chart = ChartBuilder::on(&area)
+        .margin(20)
+        .margin_right(40)
+        .x_label_area_size(70)
+        .y_label_area_size(90)
+        .build_cartesian_2d((x0..x1).log_scale(), y0..y1)?;
+    chart
+        .configure_mesh()
+        .x_desc("learning rate (log scale)")
+        .y_desc("smoothed loss")
+        .axis_desc_style((FONT, AXIS_PX))
+        .label_style((FONT, super::TICK_PX))
+        .x_label_formatter(&|v| power_of_ten(*v))
+        .light_line_style(WHITE.mix(0.0))
+        .bold_line_style(BLACK.mix(0.12))
+        .draw()?;
+    let colour = |i: usize| COLOURS[i % COLOURS.len()];
+    let style = |i: usize| colour(i).stroke_width(if curves[i].0.favoured { 5 } else { 2 });
+    for (i, label) in labels.iter().enumerate() {
+        chart.draw_series(LineSeries::new(std::iter::empty(), style(i)))?.label(label).legend(swatch(style(i)));
+    }
+    // The favoured curve last, on top, then every curve's marks above all the lines.
+    let mut order: Vec<usize> = (0..curves.len()).collect();
+    order.sort_by_key(|&i| curves[i].0.favoured);
+    for &i in &order {
+        for piece in clip_above(&curves[i].1, top) {
+            chart.draw_series(LineSeries::new(piece, style(i)))?;
+        }
+    }
+    for &i in &order {
+        draw_marks(&mut chart, curves[i].0, &curves[i].1, colour(i), (y0, top))?;
+    }
+    // Legend entries for the two marks, drawn in black.
+    chart
+        .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+        .label("lowest point")
+        .legend(|(x, y)| Circle::new((x + 12, y), 6, BLACK.filled()));
+    chart
+        .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+        .label("suggested LR (lowest / 10)")
+        .legend(|(x, y)| TriangleMarker::new((x + 12, y), 8, BLACK.filled()));
+    draw_legend(&mut chart, corner)
+}
+
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<LogCoord<f64>, plotters::coord::types::RangedCoordf64>>;
+
+/// The dot at the curve's lowest point and the triangle at its suggested LR (on the curve where
+/// it was tested, else on the bottom of the chart), both outlined in black.
+fn draw_marks(
+    chart: &mut Chart<'_, '_>,
+    c: &SweepCurve,
+    pts: &[(f64, f64)],
+    colour: RGBColor,
+    y: (f64, f64),
+) -> Result<()> {
+    if let Some(p) = c.lowest.filter(|p| p.1 <= y.1) {
+        chart.draw_series([Circle::new(p, 7, colour.filled()), Circle::new(p, 7, BLACK.stroke_width(1))])?;
+    }
+    if let Some(lr) = c.suggested_lr.filter(|lr| *lr > 0.0) {
+        let at = (lr, loss_at(pts, lr).unwrap_or(y.0).min(y.1));
+        // A triangle marker is always filled: a black one under a smaller coloured one.
+        chart
+            .draw_series([TriangleMarker::new(at, 11, BLACK.filled()), TriangleMarker::new(at, 8, colour.filled())])?;
+    }
+    Ok(())
+}
+
+/// `weight-decay=1e-4: lowest 1.234 at 0.12, suggested 0.012 (favoured)`.
+fn legend_label(c: &SweepCurve) -> String {
+    let mut label = c.label.clone();
+    if let Some((lr, loss)) = c.lowest {
+        label += &format!(": lowest {loss:.3} at {}", fmt_value(lr));
+    }
+    if let Some(lr) = c.suggested_lr {
+        label += &format!(", suggested {}", fmt_value(lr));
+    }
+    if c.favoured {
+        label += " (favoured)";
+    }
+    label
+}
+
+/// The smoothed loss at `lr`, interpolated in log10(lr) between the recorded points.
+fn loss_at(points: &[(f64, f64)], lr: f64) -> Option<f64> {
+    let i = points.windows(2).position(|w| w[0].0 <= lr && lr <= w[1].0)?;
+    let ((xa, ya), (xb, yb)) = (points[i], points[i + 1]);
+    let t = (lr / xa).ln() / (xb / xa).ln();
+    Some(if t.is_finite() { ya + t * (yb - ya) } else { ya })
+}
+
+/// Bottom and top of the loss axis over every curve.
+fn loss_axis(curves: &[(&SweepCurve, Vec<(f64, f64)>)]) -> Option<(f64, f64)> {
+    let (lo, hi) = finite_min_max(curves.iter().flat_map(|(_, pts)| pts.iter().map(|p| p.1)))?;
+    let first = curves.iter().filter_map(|(_, pts)| pts.first().map(|p| p.1)).fold(lo, f64::max);
+    let cap = (1.25 * first).max(4.0 * lo);
+    Some(pad_linear(lo, hi.min(cap)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_suggestion_sits_on_the_curve() {
+        let pts = [(1e-3, 2.0), (1e-2, 1.0), (1e-1, 3.0)];
+        assert_eq!(loss_at(&pts, 1e-3), Some(2.0));
+        assert!((loss_at(&pts, 10f64.powf(-2.5)).unwrap() - 1.5).abs() < 1e-12, "halfway in log lr");
+        assert_eq!(loss_at(&pts, 1e-4), None, "below the tested range");
+        let c = SweepCurve {
+            label: "momentum=0.9".into(),
+            points: pts.to_vec(),
+            lowest: Some((1e-2, 1.0)),
+            suggested_lr: Some(1e-3),
+            favoured: true,
+        };
+        assert_eq!(legend_label(&c), "momentum=0.9: lowest 1.000 at 0.0100, suggested 0.00100 (favoured)");
+    }
+}
