@@ -2,7 +2,7 @@
 
 use super::{default_out, merged, Report};
 use crate::cli::TrainArgs;
-use crate::config::{Config, Layer, MaxLr, RunLayer};
+use crate::config::{Config, DataLayer, Layer, MaxLr, RunLayer};
 use crate::lr_finder::{self, RangeTestReport, StopReason};
 use crate::train::summary::Summary;
 use anyhow::Result;
@@ -33,7 +33,8 @@ pub fn run(a: TrainArgs) -> Result<Report> {
 fn resume_config(dir: &Path, run: &crate::cli::RunArgs) -> Result<Config> {
     let flags = &run.settings.flags;
     let allowed = Layer {
-        data: flags.data.clone(),
+        // The labels decide the model's outputs: the checkpoint's cannot change.
+        data: DataLayer { labels: None, ..flags.data.clone() },
         run: RunLayer { device: flags.run.device, threads: flags.run.threads, ..RunLayer::default() },
         ..Layer::default()
     };
