@@ -38,7 +38,7 @@ pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<Bench
         crate::usage!("--steps must be at least 1");
     }
     let data = Data::load(&config.data, config.run.seed, device, false)?;
-    let mut learner = Learner::new(&config.model, &config.run, device);
+    let mut learner = Learner::new(&config.model, &config.run, data.classes, device);
 
     let mut timed_images = 0usize;
     let mut started = Instant::now();

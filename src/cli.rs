@@ -2,8 +2,8 @@
 //! run are one [`Layer`] (its flags and help come from the tables in `config/settings.rs`); the
 //! `[default: …]` of each is added to its help from `Config::default()`, where it is stated once.
 
-use crate::config::DeviceSpec;
 use crate::config::{Config, DataLayer, Layer};
+use crate::config::{DatasetKind, DeviceSpec};
 use crate::lr_finder::sweep_param::Sweep;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
@@ -22,7 +22,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Fetch the CIFAR-10 binary archive, verify its MD5, extract it.
+    /// Fetch the CIFAR-10 (or CIFAR-100) binary archive, verify its MD5, extract it.
     Download(DownloadArgs),
     /// Run the LR range test: lr_find.csv, range_test.json, range_test.png and a suggestion
     /// (with --sweep: one test per value of a second hyper-parameter, and the value to use).
@@ -45,13 +45,19 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct DownloadArgs {
-    /// Folder for the data; the batches land in DIR/cifar-10-batches-bin
+    /// Which archive: cifar10 or cifar100 (synthetic data is made in memory, never downloaded)
+    #[arg(long, default_value = "cifar10")]
+    pub dataset: DatasetKind,
+    /// Folder for the data; the files land in DIR/cifar-10-batches-bin (cifar100:
+    /// DIR/cifar-100-binary)
     #[arg(long, value_name = "DIR", default_value = "data")]
     pub data_dir: PathBuf,
-    /// Archive to fetch [default: $CLR_CIFAR10_URL, else the official CIFAR-10 URL]
+    /// Archive to fetch [default: $CLR_CIFAR10_URL (cifar100: $CLR_CIFAR100_URL), else the
+    /// official URL]
     #[arg(long)]
     pub url: Option<String>,
-    /// MD5 the archive must match [default: $CLR_CIFAR10_MD5, else the official checksum]
+    /// MD5 the archive must match [default: $CLR_CIFAR10_MD5 (cifar100: $CLR_CIFAR100_MD5), else
+    /// the official checksum]
     #[arg(long, value_name = "HEX")]
     pub md5: Option<String>,
     /// Do not draw a progress bar

@@ -26,11 +26,12 @@ pub struct Learner {
 }
 
 impl Learner {
-    /// A freshly initialised network (the initialisation is a function of `run.seed`).
-    pub fn new(model: &ModelSettings, run: &RunSettings, device: Device) -> Learner {
+    /// A freshly initialised network with `classes` outputs (the initialisation is a function
+    /// of `run.seed`).
+    pub fn new(model: &ModelSettings, run: &RunSettings, classes: usize, device: Device) -> Learner {
         tch::manual_seed(run.seed as i64);
         let vs = nn::VarStore::new(device);
-        let net = ResNet::new(&vs.root(), ResNetConfig { depth: model.depth, num_classes: 10 });
+        let net = ResNet::new(&vs.root(), ResNetConfig { depth: model.depth, num_classes: classes as i64 });
         let channels_last = device::channels_last_on(run, device);
         if channels_last {
             // Same values, NHWC strides: convolutions then run on their channels-last kernels.
@@ -204,7 +205,7 @@ mod tests {
         let mut losses = Vec::new();
         for channels_last in [false, true] {
             run.channels_last = Some(channels_last);
-            let mut learner = Learner::new(&model, &run, Device::Cpu);
+            let mut learner = Learner::new(&model, &run, 10, Device::Cpu);
             assert_eq!(learner.channels_last, channels_last);
             let conv = &learner.vs.variables()["layer1.0.conv1.weight"];
             assert_eq!(conv.stride()[1] == 1, channels_last);
@@ -223,7 +224,7 @@ mod tests {
         let run = RunSettings { channels_last: Some(true), ..RunSettings::default() };
         let x = Tensor::randn([6, 3, 32, 32], (Kind::Float, tch::Device::Cpu));
         let y = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5]);
-        let mut flat = Learner::new(&model, &run, tch::Device::Cpu);
+        let mut flat = Learner::new(&model, &run, 10, tch::Device::Cpu);
         // The reference: the same initial values, plain tensors, the formulas of the module doc.
         let mut vs = nn::VarStore::new(tch::Device::Cpu);
         let net = crate::model::resnet::ResNet::new(

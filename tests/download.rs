@@ -3,7 +3,7 @@
 
 mod common;
 
-use clr::data::download::{self, DownloadOptions, Outcome, ARCHIVE_NAME, BATCH_DIR, CIFAR10_URL, URL_ENV};
+use clr::data::download::{self, DownloadOptions, Outcome, ARCHIVE_NAME, BATCH_DIR, CIFAR10, CIFAR10_URL, URL_ENV};
 use common::http::{self, Behaviour, Fixture, Member, Members, Server};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 const PATH: &str = "/cifar-10-binary.tar.gz";
 
 fn opts(dir: &Path, url: String, md5: String) -> DownloadOptions {
-    DownloadOptions { url, md5, data_dir: dir.join("data"), progress: false }
+    DownloadOptions { archive: &CIFAR10, url, md5, data_dir: dir.join("data"), progress: false }
 }
 
 fn assert_extracted(dir: &Path, members: &Members) {
@@ -210,14 +210,19 @@ fn locate_accepts_both_folder_shapes_and_hand_placed_files_count_as_present() {
     for (path, bytes) in &members {
         fs::write(flat.join(path.strip_prefix("cifar-10-batches-bin/").unwrap()), bytes).unwrap();
     }
-    assert_eq!(download::locate(&flat), Some(flat.clone()));
+    assert_eq!(download::locate(&flat, &CIFAR10), Some(flat.clone()));
     // Nested: --data-dir holds cifar-10-batches-bin/.
     let nested = tmp.path().join("nested");
     fs::create_dir(&nested).unwrap();
     fs::rename(&flat, nested.join(BATCH_DIR)).unwrap();
-    assert_eq!(download::locate(&nested), Some(nested.join(BATCH_DIR)));
-    assert_eq!(download::locate(tmp.path()), None);
+    assert_eq!(download::locate(&nested, &CIFAR10), Some(nested.join(BATCH_DIR)));
+    assert_eq!(download::locate(tmp.path(), &CIFAR10), None);
 
-    let o = DownloadOptions { url: http::closed_port_url(), md5, data_dir: nested.clone(), progress: false };
+    let o = DownloadOptions {
+        url: http::closed_port_url(),
+        md5,
+        data_dir: nested.clone(),
+        ..opts(tmp.path(), String::new(), String::new())
+    };
     assert_eq!(download::download(&o).unwrap(), Outcome::AlreadyPresent(nested.join(BATCH_DIR)));
 }

@@ -9,7 +9,7 @@ mod train;
 
 use crate::bench::BenchReport;
 use crate::cli::{Cli, Command, SettingsArgs};
-use crate::config::{Config, Layer};
+use crate::config::{Config, DatasetKind, Layer};
 use crate::data::download::{self, DownloadOptions};
 use crate::error::UsageError;
 use crate::lr_finder::{RangeTestReport, StopReason, SweepReport};
@@ -21,7 +21,8 @@ use std::path::PathBuf;
 /// What a command did, for `main` to print.
 #[derive(Debug)]
 pub enum Report {
-    Download(download::Outcome),
+    /// The outcome, and the data set's name.
+    Download(download::Outcome, &'static str),
     RangeTest {
         report: RangeTestReport,
         out: PathBuf,
@@ -65,8 +66,13 @@ pub enum Report {
 pub fn run(cli: Cli, output: &mut dyn Write) -> Result<Report> {
     match cli.command {
         Command::Download(a) => {
-            let opts = DownloadOptions::from_env(a.data_dir, a.url, a.md5, !a.no_progress)?;
-            Ok(Report::Download(download::download(&opts)?))
+            let archive = match a.dataset {
+                DatasetKind::Cifar10 => &download::CIFAR10,
+                DatasetKind::Cifar100 => &download::CIFAR100,
+                DatasetKind::Synthetic => crate::usage!("--dataset synthetic is made in memory: nothing to download"),
+            };
+            let opts = DownloadOptions::from_env(archive, a.data_dir, a.url, a.md5, !a.no_progress)?;
+            Ok(Report::Download(download::download(&opts)?, archive.layout.name))
         }
         Command::RangeTest(a) => {
             let config = resolve(&a.run.settings, Layer::default())?;
@@ -103,11 +109,11 @@ impl Report {
     pub fn lines(&self) -> Vec<String> {
         let outputs = |out: &PathBuf| format!("outputs in {}", out.display());
         match self {
-            Report::Download(download::Outcome::AlreadyPresent(dir)) => {
-                vec![format!("CIFAR-10 already present in {}", dir.display())]
+            Report::Download(download::Outcome::AlreadyPresent(dir), name) => {
+                vec![format!("{name} already present in {}", dir.display())]
             }
-            Report::Download(download::Outcome::Downloaded(dir)) => {
-                vec![format!("CIFAR-10 ready in {}", dir.display())]
+            Report::Download(download::Outcome::Downloaded(dir), name) => {
+                vec![format!("{name} ready in {}", dir.display())]
             }
             Report::RangeTest { report, out } => [report.summary_lines(), vec![outputs(out)]].concat(),
             Report::RangeSweep { report, out } => [report.summary_lines(), vec![outputs(out)]].concat(),

@@ -2,7 +2,7 @@
 
 use super::{default_out, merged, Report};
 use crate::cli::TrainArgs;
-use crate::config::{Config, Layer, MaxLr, RunLayer};
+use crate::config::{Config, DataLayer, Layer, MaxLr, RunLayer};
 use crate::lr_finder::analysis::Suggestion;
 use crate::lr_finder::{self, LrFile, RangeTestReport, StopReason, SweepReport};
 use crate::train::summary::Summary;
@@ -34,7 +34,8 @@ pub fn run(a: TrainArgs) -> Result<Report> {
 fn resume_config(dir: &Path, run: &crate::cli::RunArgs) -> Result<Config> {
     let flags = &run.settings.flags;
     let allowed = Layer {
-        data: flags.data.clone(),
+        // The labels decide the model's outputs: the checkpoint's cannot change.
+        data: DataLayer { labels: None, ..flags.data.clone() },
         run: RunLayer { device: flags.run.device, threads: flags.run.threads, ..RunLayer::default() },
         ..Layer::default()
     };

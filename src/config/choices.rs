@@ -13,10 +13,22 @@ use std::str::FromStr;
 pub enum DatasetKind {
     /// Files in the CIFAR-10 binary layout (downloaded if missing).
     Cifar10,
-    /// CIFAR-shaped images made in memory (smoke tests and speed work; never called CIFAR-10).
+    /// Files in the CIFAR-100 binary layout (downloaded if missing); see [`Labels`].
+    Cifar100,
+    /// CIFAR-shaped images made in memory, 10 classes (smoke tests and speed work; never called
+    /// CIFAR-10).
     Synthetic,
 }
-crate::named_enum!(DatasetKind, "dataset", Cifar10 => "cifar10", Synthetic => "synthetic");
+crate::named_enum!(DatasetKind, "dataset", Cifar10 => "cifar10", Cifar100 => "cifar100", Synthetic => "synthetic");
+
+/// Which label of a CIFAR-100 record is the class: each image has a fine label (100 classes) and
+/// the coarse label of its super-class (20). The other data sets have one label per image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Labels {
+    Fine,
+    Coarse,
+}
+crate::named_enum!(Labels, "labels", Fine => "fine", Coarse => "coarse");
 
 /// Where a run asks to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! is a `Config`, flat, so `--config RUN/config.json` repeats the run.
 //!
 //! - `settings.rs`: every setting in one table per section (field, type, default, help);
-//! - `choices.rs`: the named choices a setting can take (data set, device, precision, max LR);
+//! - `choices.rs`: the named choices a setting can take (data set, labels, device, precision, max LR);
 //! - `validate.rs`: the checks, each error naming the flag and the field;
 //! - this file: the whole [`Layer`] and [`Config`], config files, `max_lr`.
 
@@ -11,7 +11,7 @@ mod choices;
 mod settings;
 mod validate;
 
-pub use choices::{DatasetKind, DeviceSpec, MaxLr, Precision};
+pub use choices::{DatasetKind, DeviceSpec, Labels, MaxLr, Precision};
 pub use settings::{
     finite, DataLayer, DataSettings, ModelLayer, ModelSettings, RangeTestLayer, RangeTestSettings, RunLayer,
     RunSettings, ScheduleLayer, ScheduleSettings, Section,

@@ -7,7 +7,7 @@
 //!
 //! To add a setting: add one line to a table below, check it in `validate.rs`, use `config.x.y`.
 
-use super::{DatasetKind, DeviceSpec, MaxLr, Precision};
+use super::{DatasetKind, DeviceSpec, Labels, MaxLr, Precision};
 use crate::lr_finder::sweep::SweepMode;
 use crate::optim::schedule::{Anneal, PhaseEnds, Policy};
 use std::path::PathBuf;
@@ -102,14 +102,21 @@ macro_rules! settings {
 settings! {
     /// Where the data comes from.
     DataSettings / DataLayer, heading "Data" {
-        /// Data set: cifar10 (files in the CIFAR-10 binary layout) or synthetic (made in memory)
+        /// Data set: cifar10, cifar100 (files in their binary layouts) or synthetic (made in memory,
+        /// 10 classes)
         dataset: DatasetKind => DatasetKind = DatasetKind::Cifar10;
-        /// Folder with the .bin files, or one that holds cifar-10-batches-bin/
+        /// cifar100's classes: fine (100) or coarse (the 20 super-classes); the other data sets
+        /// have one label per image, and coarse is an error with them
+        labels: Labels => Labels = Labels::Fine;
+        /// Folder with the .bin files, or one that holds cifar-10-batches-bin/ (cifar100:
+        /// cifar-100-binary/)
         #[arg(value_name = "DIR")]
         data_dir: PathBuf => PathBuf = PathBuf::from("data");
-        /// Mirror of the CIFAR-10 archive [default: $CLR_CIFAR10_URL, else the official URL]
+        /// Mirror of the archive [default: $CLR_CIFAR10_URL (cifar100: $CLR_CIFAR100_URL), else the
+        /// official URL]
         url: String => Option<String> = None;
-        /// MD5 the archive must match [default: $CLR_CIFAR10_MD5, else the official MD5]
+        /// MD5 the archive must match [default: $CLR_CIFAR10_MD5 (cifar100: $CLR_CIFAR100_MD5), else
+        /// the official MD5]
         md5: String => Option<String> = None;
         /// Fail instead of downloading when the data is missing
         #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]

@@ -117,3 +117,26 @@ fn validation_names_flag_and_field() {
     config.schedule.base_lr = 5.0;
     config.validate().expect("base vs max waits until max is known");
 }
+
+#[test]
+fn labels_are_cifar100s_choice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "c.json", r#"{"dataset": "cifar100", "labels": "coarse"}"#);
+    let config = Layer::from_file(&path).unwrap().resolve().unwrap();
+    assert_eq!((config.data.dataset, config.data.labels), (DatasetKind::Cifar100, Labels::Coarse));
+    assert_eq!(Config::default().data.labels, Labels::Fine, "fine labels unless asked");
+    for other in [DatasetKind::Cifar10, DatasetKind::Synthetic] {
+        let mut layer = Layer::default();
+        layer.data.dataset = Some(other);
+        layer.data.labels = Some(Labels::Coarse);
+        let err = layer.clone().resolve().unwrap_err().to_string();
+        assert!(
+            err.contains("--labels (labels) coarse needs --dataset cifar100") && err.contains(other.name()),
+            "{err}"
+        );
+        layer.data.labels = Some(Labels::Fine);
+        assert!(layer.resolve().is_ok(), "fine is every data set's one label");
+    }
+    let err = "medium".parse::<Labels>().unwrap_err().to_string();
+    assert_eq!(err, "unknown labels 'medium'; valid: fine, coarse");
+}

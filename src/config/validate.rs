@@ -2,7 +2,7 @@
 //! and the config field. Nothing here touches the filesystem or the device: a `--max-lr FILE` is
 //! read, and `--device cuda:3` looked for, where they are used.
 
-use super::{Config, DataSettings, DatasetKind, ModelSettings, RangeTestSettings, RunSettings};
+use super::{Config, DataSettings, DatasetKind, Labels, ModelSettings, RangeTestSettings, RunSettings};
 use crate::error::UsageError;
 use crate::model::resnet::ResNetConfig;
 
@@ -20,6 +20,13 @@ impl DataSettings {
     fn validate(&self) -> Result<(), UsageError> {
         if self.dataset == DatasetKind::Synthetic && (self.synthetic_train == 0 || self.synthetic_test == 0) {
             crate::usage!("--synthetic-train/--synthetic-test must be at least 1");
+        }
+        // Only CIFAR-100 has two labels; a coarse run on anything else would quietly be a fine one.
+        if self.labels == Labels::Coarse && self.dataset != DatasetKind::Cifar100 {
+            crate::usage!(
+                "--labels (labels) coarse needs --dataset cifar100: {} has one label per image (leave --labels fine)",
+                self.dataset
+            );
         }
         Ok(())
     }

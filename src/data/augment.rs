@@ -126,7 +126,7 @@ mod tests {
         let _rng = crate::rng_lock();
         let n = 100;
         let raw = marked(n);
-        let data = Data::from_raw(&raw, &raw, Device::Cpu, "test".into());
+        let data = Data::from_raw(&raw, &raw, 10, Device::Cpu, "test".into());
         let mut seen = std::collections::HashSet::new();
         let (mut flips, mut total) = (0, 0);
         for epoch in 0..20 {
@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn no_augment_is_the_centre_crop() {
         let raw = marked(4);
-        let data = Data::from_raw(&raw, &raw, Device::Cpu, "test".into());
+        let data = Data::from_raw(&raw, &raw, 10, Device::Cpu, "test".into());
         let plan = EpochPlan::new(4, 0, 0, false, Device::Cpu);
         let idx = plan.order.narrow(0, 0, 4);
         let out = crop_flip(

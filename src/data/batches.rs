@@ -74,7 +74,7 @@ mod tests {
     fn a_stream_started_mid_run_gives_the_same_batches() {
         let _rng = crate::rng_lock();
         let (train, test) = synthetic(50, 4, 3);
-        let data = Data::from_raw(&train, &test, Device::Cpu, "synthetic".into());
+        let data = Data::from_raw(&train, &test, 10, Device::Cpu, "synthetic".into());
         let whole: Vec<Batch> = BatchStream::new(&data, 7, 16, 0).take(9).collect();
         // 50 images at batch 16: 4 steps per epoch, the last of 2 images.
         let steps: Vec<(u64, u64, usize)> = whole.iter().map(|b| (b.step, b.epoch, b.len())).collect();

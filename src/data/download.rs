@@ -1,9 +1,10 @@
-//! Finding CIFAR-10 on disk, or fetching it (`clr download`): stream the official binary archive (resuming a
-//! partial download), verify its MD5, then extract only the expected members into a temporary
-//! folder that is renamed into place, so a failure never leaves half-written data where good
-//! data is expected.
+//! Finding CIFAR-10 or CIFAR-100 on disk, or fetching it (`clr download`): stream the official binary
+//! archive (resuming a partial download), verify its MD5, then extract only the expected members
+//! into a temporary folder that is renamed into place, so a failure never leaves half-written data
+//! where good data is expected. One [`Archive`] per data set says what to fetch and what it holds;
+//! the logic is the same for both.
 
-use super::cifar::data_batch_number;
+use super::cifar::{self, Layout};
 use crate::files;
 use anyhow::{bail, Context, Result};
 use flate2::read::MultiGzDecoder;
@@ -18,19 +19,86 @@ use std::time::Duration;
 
 pub const CIFAR10_URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
 pub const CIFAR10_MD5: &str = "c32a1d4ab5d03f1284b67883e8d87530";
-pub const CIFAR10_BYTES: u64 = 170_052_171;
 pub const URL_ENV: &str = "CLR_CIFAR10_URL";
 pub const MD5_ENV: &str = "CLR_CIFAR10_MD5";
 pub const ARCHIVE_NAME: &str = "cifar-10-binary.tar.gz";
 pub const BATCH_DIR: &str = "cifar-10-batches-bin";
 /// Written beside the extracted batches: where they came from and how big each file is.
 pub const MARKER: &str = ".clr-source.json";
-const PART_NAME: &str = "cifar-10-binary.tar.gz.part";
-const PARTIAL_DIR: &str = ".cifar-10-batches-bin.partial";
-const OLD_DIR: &str = ".cifar-10-batches-bin.old";
+
+/// An official archive of a data set in a CIFAR binary layout: where it is, how to check it,
+/// where it unpacks and which of its members are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Archive {
+    /// The data set's files and records (its name is the one messages use).
+    pub layout: &'static Layout,
+    /// The `--dataset` value, for the commands that messages suggest.
+    pub dataset: &'static str,
+    pub url: &'static str,
+    pub md5: &'static str,
+    /// Size of the official archive, for the message that explains an install by hand.
+    pub bytes: u64,
+    /// The archive's file name in `--data-dir`.
+    pub file: &'static str,
+    /// The folder its members are in, and that it is extracted to in `--data-dir`.
+    pub folder: &'static str,
+    /// Members kept besides the data files (label names, readme).
+    pub extras: &'static [&'static str],
+    pub url_env: &'static str,
+    pub md5_env: &'static str,
+}
+
+pub const CIFAR10: Archive = Archive {
+    layout: &cifar::CIFAR10,
+    dataset: "cifar10",
+    url: CIFAR10_URL,
+    md5: CIFAR10_MD5,
+    bytes: 170_052_171,
+    file: ARCHIVE_NAME,
+    folder: BATCH_DIR,
+    extras: &["batches.meta.txt", "readme.html"],
+    url_env: URL_ENV,
+    md5_env: MD5_ENV,
+};
+
+pub const CIFAR100: Archive = Archive {
+    layout: &cifar::CIFAR100,
+    dataset: "cifar100",
+    url: "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
+    md5: "03b5dce01913d631647c71ecec9e9cb8",
+    bytes: 168_513_733,
+    file: "cifar-100-binary.tar.gz",
+    folder: "cifar-100-binary",
+    extras: &["coarse_label_names.txt", "fine_label_names.txt"],
+    url_env: "CLR_CIFAR100_URL",
+    md5_env: "CLR_CIFAR100_MD5",
+};
+
+impl Archive {
+    fn name(&self) -> &'static str {
+        self.layout.name
+    }
+
+    /// Where a download in progress is kept, so that a rerun resumes it.
+    fn part(&self, data_dir: &Path) -> PathBuf {
+        data_dir.join(format!("{}.part", self.file))
+    }
+
+    /// The temporary folder an extraction writes into.
+    fn partial_dir(&self, data_dir: &Path) -> PathBuf {
+        data_dir.join(format!(".{}.partial", self.folder))
+    }
+
+    /// Where a replaced extraction waits until the new one is in place.
+    fn old_dir(&self, data_dir: &Path) -> PathBuf {
+        data_dir.join(format!(".{}.old", self.folder))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownloadOptions {
+    /// What to fetch (official URL and MD5, folder, members).
+    pub archive: &'static Archive,
     pub url: String,
     /// Lower-case hex.
     pub md5: String,
@@ -42,17 +110,19 @@ impl DownloadOptions {
     /// Each of url and md5: the flag, else its environment variable, else the official value.
     /// A URL that is not http(s) or an MD5 that is not 32 hex digits is a usage error.
     pub fn from_env(
+        archive: &'static Archive,
         data_dir: impl Into<PathBuf>,
         url: Option<String>,
         md5: Option<String>,
         progress: bool,
     ) -> Result<Self> {
-        resolve(data_dir.into(), url, md5, progress, |name| std::env::var(name).ok())
+        resolve(archive, data_dir.into(), url, md5, progress, |name| std::env::var(name).ok())
     }
 }
 
 /// `from_env` with the environment passed in, so tests need not touch the process environment.
 fn resolve(
+    archive: &'static Archive,
     data_dir: PathBuf,
     url: Option<String>,
     md5: Option<String>,
@@ -60,15 +130,15 @@ fn resolve(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<DownloadOptions> {
     let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-    let (url, url_from) = match (url, env(URL_ENV)) {
+    let (url, url_from) = match (url, env(archive.url_env)) {
         (Some(v), _) => (v, "--url"),
-        (None, Some(v)) => (v, URL_ENV),
-        (None, None) => (CIFAR10_URL.to_string(), "the official URL"),
+        (None, Some(v)) => (v, archive.url_env),
+        (None, None) => (archive.url.to_string(), "the official URL"),
     };
-    let (md5, md5_from) = match (md5, env(MD5_ENV)) {
+    let (md5, md5_from) = match (md5, env(archive.md5_env)) {
         (Some(v), _) => (v, "--md5"),
-        (None, Some(v)) => (v, MD5_ENV),
-        (None, None) => (CIFAR10_MD5.to_string(), "the official MD5"),
+        (None, Some(v)) => (v, archive.md5_env),
+        (None, None) => (archive.md5.to_string(), "the official MD5"),
     };
     let url = url.trim().to_string();
     if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -78,7 +148,7 @@ fn resolve(
     if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
         crate::usage!("{md5_from}: {md5:?} is not an MD5 checksum (32 hex digits)");
     }
-    Ok(DownloadOptions { url, md5, data_dir, progress })
+    Ok(DownloadOptions { archive, url, md5, data_dir, progress })
 }
 
 /// What `download` did; both hold the folder with the `.bin` files.
@@ -87,7 +157,7 @@ pub enum Outcome {
     /// Valid data was already on disk; nothing was fetched or written.
     AlreadyPresent(PathBuf),
     /// The archive was verified and extracted (fetched first, unless it was found at
-    /// `<data_dir>/cifar-10-binary.tar.gz`).
+    /// `<data_dir>/cifar-10-binary.tar.gz`, or `cifar-100-binary.tar.gz`).
     Downloaded(PathBuf),
 }
 
@@ -107,60 +177,63 @@ struct Source {
     files: BTreeMap<String, u64>,
 }
 
-/// The folder that holds data_batch_*.bin + test_batch.bin: data_dir itself or
-/// data_dir/cifar-10-batches-bin.
-pub fn locate(data_dir: &Path) -> Option<PathBuf> {
-    [data_dir.to_path_buf(), data_dir.join(BATCH_DIR)].into_iter().find(|dir| holds_batches(dir))
+/// The folder that holds the archive's data files (CIFAR-10: data_batch_*.bin + test_batch.bin,
+/// CIFAR-100: train.bin + test.bin): data_dir itself or data_dir/FOLDER (cifar-10-batches-bin,
+/// cifar-100-binary).
+pub fn locate(data_dir: &Path, archive: &Archive) -> Option<PathBuf> {
+    [data_dir.to_path_buf(), data_dir.join(archive.folder)].into_iter().find(|dir| holds_data(dir, archive.layout))
 }
 
-fn holds_batches(dir: &Path) -> bool {
-    let has_data_batch = || {
+fn holds_data(dir: &Path, layout: &Layout) -> bool {
+    let has_train_file = || {
         fs::read_dir(dir)
             .into_iter()
             .flatten()
             .flatten()
-            .any(|e| e.file_name().to_str().is_some_and(is_data_batch) && e.path().is_file())
+            .any(|e| e.file_name().to_str().is_some_and(|n| layout.train.key(n).is_some()) && e.path().is_file())
     };
-    dir.join("test_batch.bin").is_file() && has_data_batch()
-}
-
-fn is_data_batch(name: &str) -> bool {
-    data_batch_number(name).is_some()
+    dir.join(layout.test).is_file() && has_train_file()
 }
 
 /// What training commands call: locate, else download unless no_download (then a usage error
 /// saying how to get the data).
 pub fn ensure(opts: &DownloadOptions, no_download: bool) -> Result<PathBuf> {
     // A folder that is there but cannot be read is not missing: say why, and download nothing.
-    for dir in [opts.data_dir.clone(), opts.data_dir.join(BATCH_DIR)] {
+    let a = opts.archive;
+    for dir in [opts.data_dir.clone(), opts.data_dir.join(a.folder)] {
         if dir.exists() {
             fs::read_dir(&dir)
                 .with_context(|| format!("--data-dir {}: cannot read {}", opts.data_dir.display(), dir.display()))?;
         }
     }
-    if let Some(dir) = locate(&opts.data_dir) {
+    if let Some(dir) = locate(&opts.data_dir, a) {
         return Ok(dir);
     }
     let d = opts.data_dir.display();
     if no_download {
         crate::usage!(
-            "--data-dir {d}: no CIFAR-10 batches (data_batch_*.bin and test_batch.bin) in {d} \
-             or {d}/{BATCH_DIR}; run `clr download --data-dir {d}` or drop --no-download"
+            "--data-dir {d}: no {} files ({}) in {d} or {d}/{}; run `clr download --data-dir {d} \
+             --dataset {}` or drop --no-download",
+            a.name(),
+            a.layout.files_text(),
+            a.folder,
+            a.dataset
         );
     }
-    eprintln!("CIFAR-10 not found in {d}; downloading it");
+    eprintln!("{} not found in {d}; downloading it", a.name());
     Ok(download(opts)?.dir().to_path_buf())
 }
 
-/// Make CIFAR-10 available under `opts.data_dir`: do nothing when valid data is there, else
-/// verify and extract `<data_dir>/cifar-10-binary.tar.gz` (fetched first when absent).
+/// Make the data set available under `opts.data_dir`: do nothing when valid data is there, else
+/// verify and extract `<data_dir>/<archive file>` (fetched first when absent).
 pub fn download(opts: &DownloadOptions) -> Result<Outcome> {
     if let Some(dir) = present(opts) {
         return Ok(Outcome::AlreadyPresent(dir));
     }
     let data_dir = &opts.data_dir;
+    let md5_env = opts.archive.md5_env;
     fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let archive = data_dir.join(ARCHIVE_NAME);
+    let archive = data_dir.join(opts.archive.file);
     if archive.is_file() {
         // Put there by hand or kept from an earlier run: no network needed.
         eprintln!("verifying {}", archive.display());
@@ -168,13 +241,13 @@ pub fn download(opts: &DownloadOptions) -> Result<Outcome> {
         if actual != opts.md5 {
             bail!(
                 "{}: MD5 is {actual}, expected {}; delete it to download again, or pass its \
-                 checksum with --md5 (or {MD5_ENV}) if it is a repackaged archive",
+                 checksum with --md5 (or {md5_env}) if it is a repackaged archive",
                 archive.display(),
                 opts.md5
             );
         }
     } else {
-        let part = data_dir.join(PART_NAME);
+        let part = opts.archive.part(data_dir);
         eprintln!("downloading {} to {}", opts.url, archive.display());
         fetch(opts, &part)?;
         let actual = md5_file(&part)?;
@@ -183,7 +256,7 @@ pub fn download(opts: &DownloadOptions) -> Result<Outcome> {
             bail!(
                 "checksum mismatch for {}: expected MD5 {}, got {actual}; the download was \
                  deleted. If this mirror serves a repackaged archive, pass its checksum with \
-                 --md5 (or {MD5_ENV})",
+                 --md5 (or {md5_env})",
                 opts.url,
                 opts.md5
             );
@@ -196,17 +269,17 @@ pub fn download(opts: &DownloadOptions) -> Result<Outcome> {
 /// The batch folder when it is valid: its marker matches the expected MD5 and file sizes, or it
 /// has no marker but holds the batches (files placed by hand count as present).
 fn present(opts: &DownloadOptions) -> Option<PathBuf> {
-    let dir = opts.data_dir.join(BATCH_DIR);
+    let dir = opts.data_dir.join(opts.archive.folder);
     let marker = dir.join(MARKER);
     if !marker.exists() {
-        return locate(&opts.data_dir);
+        return locate(&opts.data_dir, opts.archive);
     }
     let source: Source = serde_json::from_slice(&fs::read(&marker).ok()?).ok()?;
     let sizes_match = source
         .files
         .iter()
         .all(|(name, &size)| fs::metadata(dir.join(name)).is_ok_and(|m| m.is_file() && m.len() == size));
-    (source.md5.eq_ignore_ascii_case(&opts.md5) && sizes_match && holds_batches(&dir)).then_some(dir)
+    (source.md5.eq_ignore_ascii_case(&opts.md5) && sizes_match && holds_data(&dir, opts.archive.layout)).then_some(dir)
 }
 
 /// Hex MD5 of a whole file.
@@ -259,7 +332,7 @@ fn fetch(opts: &DownloadOptions, part: &Path) -> Result<()> {
                 fs::remove_file(part).with_context(|| format!("cannot remove {}", part.display()))?;
                 offset = 0;
             }
-            _ => bail!("{} answered HTTP {}; check --url (or {URL_ENV})", opts.url, response.status()),
+            _ => bail!("{} answered HTTP {}; check --url (or {})", opts.url, response.status(), opts.archive.url_env),
         }
     }
     bail!("{} answered range requests inconsistently", opts.url)
@@ -277,11 +350,17 @@ fn parse_content_range(value: &str) -> (Option<u64>, Option<u64>) {
 
 /// A transport failure (DNS, refused connection, TLS): say how to install the data by hand.
 fn unreachable(opts: &DownloadOptions, err: ureq::Error) -> anyhow::Error {
+    let a = opts.archive;
     anyhow::Error::new(err).context(format!(
-        "cannot download {}; to install CIFAR-10 by hand, fetch {CIFAR10_URL} and put it at {}, \
-         or point --url (or {URL_ENV}) at a mirror",
+        "cannot download {}; to install {} by hand, fetch {} ({} bytes, MD5 {}) and put it at {}, \
+         or point --url (or {}) at a mirror",
         opts.url,
-        opts.data_dir.join(ARCHIVE_NAME).display()
+        a.name(),
+        a.url,
+        a.bytes,
+        a.md5,
+        opts.data_dir.join(a.file).display(),
+        a.url_env
     ))
 }
 
@@ -365,12 +444,13 @@ fn pump(from: &mut impl Read, to: &mut impl Write, mut progress: impl FnMut(u64)
     }
 }
 
-/// Extract into a temporary folder, then rename it to `<data_dir>/cifar-10-batches-bin`.
+/// Extract into a temporary folder, then rename it to `<data_dir>/<folder>`
+/// (cifar-10-batches-bin, cifar-100-binary).
 fn extract(archive: &Path, opts: &DownloadOptions) -> Result<PathBuf> {
-    let partial = opts.data_dir.join(PARTIAL_DIR);
+    let partial = opts.archive.partial_dir(&opts.data_dir);
     remove_dir_if_present(&partial)?;
     fs::create_dir(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
-    let unpacked = unpack(archive, &partial).and_then(|files| {
+    let unpacked = unpack(archive, opts.archive, &partial).and_then(|files| {
         let source = Source { url: opts.url.clone(), md5: opts.md5.clone(), files };
         files::write_json(&partial.join(MARKER), &source)
     });
@@ -378,13 +458,13 @@ fn extract(archive: &Path, opts: &DownloadOptions) -> Result<PathBuf> {
         let _ = fs::remove_dir_all(&partial);
         return Err(e);
     }
-    let target = opts.data_dir.join(BATCH_DIR);
-    replace_dir(&partial, &target, &opts.data_dir.join(OLD_DIR))?;
+    let target = opts.data_dir.join(opts.archive.folder);
+    replace_dir(&partial, &target, &opts.archive.old_dir(&opts.data_dir))?;
     Ok(target)
 }
 
 /// Write the expected members of the archive, flat, into `dest`; return their sizes.
-fn unpack(archive: &Path, dest: &Path) -> Result<BTreeMap<String, u64>> {
+fn unpack(archive: &Path, expected: &Archive, dest: &Path) -> Result<BTreeMap<String, u64>> {
     let corrupt = || {
         format!(
             "cannot extract {}: the archive is corrupt or truncated (delete it to fetch it again)",
@@ -400,7 +480,7 @@ fn unpack(archive: &Path, dest: &Path) -> Result<BTreeMap<String, u64>> {
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let Some(name) = member_name(&entry.path_bytes()) else {
+        let Some(name) = member_name(&entry.path_bytes(), expected) else {
             continue;
         };
         let path = dest.join(&name);
@@ -417,23 +497,28 @@ fn unpack(archive: &Path, dest: &Path) -> Result<BTreeMap<String, u64>> {
         out.sync_all().with_context(|| format!("cannot write {}", path.display()))?;
         files.insert(name, size);
     }
-    if !files.contains_key("test_batch.bin") || !files.keys().any(|n| is_data_batch(n)) {
+    let layout = expected.layout;
+    if !files.contains_key(layout.test) || !files.keys().any(|n| layout.train.key(n).is_some()) {
         bail!(
-            "{} does not hold CIFAR-10 batches: expected {BATCH_DIR}/data_batch_N.bin and \
-             {BATCH_DIR}/test_batch.bin",
-            archive.display()
+            "{} does not hold {} data: expected {} and {} in {}/",
+            archive.display(),
+            layout.name,
+            layout.train.pattern(),
+            layout.test,
+            expected.folder
         );
     }
     Ok(files)
 }
 
-/// The file name of an expected member (`cifar-10-batches-bin/NAME`, optionally after `./`);
-/// `None` for everything else, so absolute paths and `..` can never be written.
-fn member_name(path: &[u8]) -> Option<String> {
+/// The file name of an expected member (`FOLDER/NAME`, optionally after `./`); `None` for
+/// everything else, so absolute paths and `..` can never be written.
+fn member_name(path: &[u8], archive: &Archive) -> Option<String> {
     let path = std::str::from_utf8(path).ok()?;
     let (dir, name) = path.strip_prefix("./").unwrap_or(path).split_once('/')?;
-    let expected = is_data_batch(name) || matches!(name, "test_batch.bin" | "batches.meta.txt" | "readme.html");
-    (dir == BATCH_DIR && expected).then(|| name.to_string())
+    let layout = archive.layout;
+    let expected = layout.train.key(name).is_some() || name == layout.test || archive.extras.contains(&name);
+    (dir == archive.folder && expected).then(|| name.to_string())
 }
 
 /// Put `new` at `target`; an existing `target` (damaged or from another archive) is moved to
@@ -469,6 +554,7 @@ mod tests {
 
     fn opts(dir: &Path) -> DownloadOptions {
         DownloadOptions {
+            archive: &CIFAR10,
             url: "http://127.0.0.1:9/never-used".into(),
             md5: CIFAR10_MD5.into(),
             data_dir: dir.to_path_buf(),
@@ -500,28 +586,91 @@ mod tests {
             MD5_ENV => Some("ABCDEF0123456789ABCDEF0123456789".to_string()),
             _ => None,
         };
-        let o = resolve("d".into(), None, None, true, env).unwrap();
+        let o = resolve(&CIFAR10, "d".into(), None, None, true, env).unwrap();
         assert_eq!(o.url, "https://mirror.example/c.tgz");
         assert_eq!(o.md5, "abcdef0123456789abcdef0123456789");
         let flag_md5 = Some("0".repeat(32));
-        let o = resolve("d".into(), Some("http://x/y".into()), flag_md5, true, env).unwrap();
+        let o = resolve(&CIFAR10, "d".into(), Some("http://x/y".into()), flag_md5, true, env).unwrap();
         assert_eq!((o.url.as_str(), o.md5.as_str()), ("http://x/y", "0".repeat(32).as_str()));
-        let o = resolve("d".into(), None, None, false, |_| Some(" ".into())).unwrap();
+        let o = resolve(&CIFAR10, "d".into(), None, None, false, |_| Some(" ".into())).unwrap();
         assert_eq!((o.url.as_str(), o.md5.as_str()), (CIFAR10_URL, CIFAR10_MD5));
         assert_eq!(o.data_dir, PathBuf::from("d"));
     }
 
     #[test]
     fn bad_md5_or_url_is_a_usage_error_naming_its_source() {
-        let err = resolve("d".into(), None, Some("xyz".into()), true, |_| None).unwrap_err();
+        let err = resolve(&CIFAR10, "d".into(), None, Some("xyz".into()), true, |_| None).unwrap_err();
         assert_eq!(exit_code(&err), 2);
         assert!(err.to_string().contains("--md5"), "{err}");
         let env = |n: &str| (n == MD5_ENV).then(|| "g".repeat(32));
-        let err = resolve("d".into(), None, None, true, env).unwrap_err();
+        let err = resolve(&CIFAR10, "d".into(), None, None, true, env).unwrap_err();
         assert!(err.to_string().contains(MD5_ENV), "{err}");
-        let err = resolve("d".into(), Some("ftp://x".into()), None, true, |_| None).unwrap_err();
+        let err = resolve(&CIFAR10, "d".into(), Some("ftp://x".into()), None, true, |_| None).unwrap_err();
         assert_eq!(exit_code(&err), 2);
         assert!(err.to_string().contains("--url"), "{err}");
+    }
+
+    #[test]
+    fn cifar100_reads_its_own_variables_and_official_values() {
+        // CIFAR-10's variables never steer a CIFAR-100 download, and the other way round.
+        let env = |name: &str| match name {
+            "CLR_CIFAR100_URL" => Some("http://mirror/c100.tgz".to_string()),
+            URL_ENV => Some("http://mirror/c10.tgz".to_string()),
+            MD5_ENV => Some("1".repeat(32)),
+            _ => None,
+        };
+        let o = resolve(&CIFAR100, "d".into(), None, None, true, env).unwrap();
+        assert_eq!((o.url.as_str(), o.md5.as_str()), ("http://mirror/c100.tgz", "03b5dce01913d631647c71ecec9e9cb8"));
+        assert_eq!(o.archive, &CIFAR100);
+        let o = resolve(&CIFAR10, "d".into(), None, None, true, env).unwrap();
+        assert_eq!((o.url.as_str(), o.md5.as_str()), ("http://mirror/c10.tgz", "1".repeat(32).as_str()));
+        let o = resolve(&CIFAR100, "d".into(), None, None, true, |_| None).unwrap();
+        assert_eq!(o.url, "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz");
+        let bad = |n: &str| (n == "CLR_CIFAR100_MD5").then(|| "xyz".to_string());
+        let err = resolve(&CIFAR100, "d".into(), None, None, true, bad).unwrap_err();
+        assert_eq!(exit_code(&err), 2);
+        assert!(err.to_string().contains("CLR_CIFAR100_MD5"), "{err}");
+        assert_eq!(CIFAR100.part(Path::new("d")), Path::new("d/cifar-100-binary.tar.gz.part"));
+        assert_eq!(CIFAR100.partial_dir(Path::new("d")), Path::new("d/.cifar-100-binary.partial"));
+    }
+
+    #[test]
+    fn cifar100_members_and_folders() {
+        let ok = |p: &str| member_name(p.as_bytes(), &CIFAR100);
+        for name in ["train.bin", "test.bin", "fine_label_names.txt", "coarse_label_names.txt"] {
+            assert_eq!(ok(&format!("cifar-100-binary/{name}")).as_deref(), Some(name));
+            assert_eq!(ok(&format!("./cifar-100-binary/{name}")).as_deref(), Some(name));
+        }
+        for bad in [
+            "cifar-100-binary/data_batch_1.bin",
+            "cifar-100-binary/test_batch.bin",
+            "cifar-10-batches-bin/train.bin",
+            "cifar-100-binary/../train.bin",
+            "/cifar-100-binary/train.bin",
+            "train.bin",
+        ] {
+            assert_eq!(ok(bad), None, "{bad}");
+        }
+        assert_eq!(
+            member_name(b"cifar-10-batches-bin/data_batch_1.bin", &CIFAR10).as_deref(),
+            Some("data_batch_1.bin")
+        );
+        assert_eq!(member_name(b"cifar-100-binary/train.bin", &CIFAR10), None);
+
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("cifar-100-binary");
+        fs::create_dir(&nested).unwrap();
+        fs::write(nested.join("test.bin"), b"x").unwrap();
+        assert_eq!(locate(dir.path(), &CIFAR100), None, "test.bin alone is not enough");
+        fs::write(nested.join("train.bin"), b"x").unwrap();
+        assert_eq!(locate(dir.path(), &CIFAR100), Some(nested.clone()));
+        assert_eq!(locate(&nested, &CIFAR100), Some(nested.clone()));
+        assert_eq!(locate(dir.path(), &CIFAR10), None, "CIFAR-100 files are not CIFAR-10 batches");
+        let err = ensure(&DownloadOptions { archive: &CIFAR100, ..opts(&dir.path().join("none")) }, true).unwrap_err();
+        assert_eq!(exit_code(&err), 2);
+        for part in ["CIFAR-100", "train.bin and test.bin", "cifar-100-binary", "--dataset cifar100"] {
+            assert!(err.to_string().contains(part), "{part} missing from: {err}");
+        }
     }
 
     #[test]
@@ -534,7 +683,7 @@ mod tests {
 
     #[test]
     fn only_expected_members_are_named() {
-        let ok = |p: &str| member_name(p.as_bytes());
+        let ok = |p: &str| member_name(p.as_bytes(), &CIFAR10);
         assert_eq!(ok("cifar-10-batches-bin/data_batch_1.bin").as_deref(), Some("data_batch_1.bin"));
         assert_eq!(ok("./cifar-10-batches-bin/test_batch.bin").as_deref(), Some("test_batch.bin"));
         assert_eq!(ok("cifar-10-batches-bin/readme.html").as_deref(), Some("readme.html"));
@@ -565,17 +714,17 @@ mod tests {
     #[test]
     fn locate_finds_either_folder_shape() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(locate(dir.path()), None);
+        assert_eq!(locate(dir.path(), &CIFAR10), None);
         let nested = dir.path().join(BATCH_DIR);
         fs::create_dir(&nested).unwrap();
         fs::write(nested.join("test_batch.bin"), b"x").unwrap();
-        assert_eq!(locate(dir.path()), None, "test_batch.bin alone is not enough");
+        assert_eq!(locate(dir.path(), &CIFAR10), None, "test_batch.bin alone is not enough");
         fs::write(nested.join("data_batch_3.bin"), b"x").unwrap();
-        assert_eq!(locate(dir.path()), Some(nested.clone()));
-        assert_eq!(locate(&nested), Some(nested.clone()));
+        assert_eq!(locate(dir.path(), &CIFAR10), Some(nested.clone()));
+        assert_eq!(locate(&nested, &CIFAR10), Some(nested.clone()));
         fs::write(dir.path().join("test_batch.bin"), b"x").unwrap();
         fs::write(dir.path().join("data_batch_1.bin"), b"x").unwrap();
-        assert_eq!(locate(dir.path()), Some(dir.path().to_path_buf()), "the folder itself first");
+        assert_eq!(locate(dir.path(), &CIFAR10), Some(dir.path().to_path_buf()), "the folder itself first");
     }
 
     #[test]
@@ -596,7 +745,7 @@ mod tests {
         fs::write(batches.join("test_batch.bin"), b"d").unwrap();
         assert_eq!(download(&o).unwrap(), Outcome::Downloaded(batches.clone()));
         assert_eq!(fs::read(batches.join("test_batch.bin")).unwrap(), b"de");
-        assert!(!dir.path().join(OLD_DIR).exists() && !dir.path().join(PARTIAL_DIR).exists());
+        assert!(!CIFAR10.old_dir(dir.path()).exists() && !CIFAR10.partial_dir(dir.path()).exists());
         // Another expected checksum means another archive: the kept one no longer qualifies.
         o.md5 = "0".repeat(32);
         let err = format!("{:#}", download(&o).unwrap_err());

@@ -1,9 +1,9 @@
 //! The data of a run, from files (or memory) to mini-batches on the training device:
-//! `cifar` reads the binary layout, `download` fetches and verifies the archive, `synthetic`
+//! `cifar` reads the binary layouts (CIFAR-10, CIFAR-100), `download` fetches and verifies the archive, `synthetic`
 //! makes images in memory, this file holds the splits on the device (images kept as uint8 until
 //! a batch is drawn: CIFAR-10 is 150 MB that way, not 600 MB), `augment` crops and flips, and
-//! `batches` streams the mini-batches of a run. To add a data set: a variant of `config::DatasetKind`
-//! and its reader in [`load_raw`].
+//! `batches` streams the mini-batches of a run. To add a data set in a CIFAR-like layout: a variant
+//! of `config::DatasetKind`, a `cifar::Layout` and a `download::Archive`, joined in [`cifar_source`].
 
 pub mod augment;
 pub mod batches;
@@ -11,10 +11,10 @@ pub mod cifar;
 pub mod download;
 pub mod synthetic;
 
-use crate::config::{DataSettings, DatasetKind};
+use crate::config::{DataSettings, DatasetKind, Labels};
 use anyhow::Result;
-use cifar::RawSplit;
-use download::DownloadOptions;
+use cifar::{Format, RawSplit};
+use download::{Archive, DownloadOptions};
 use tch::{Device, Kind, Tensor};
 
 /// Zero padding of the random crop (4 pixels each side, as He et al.).
@@ -34,6 +34,8 @@ pub struct Data {
     pub test: Split,
     pub mean: [f64; 3],
     pub std: [f64; 3],
+    /// The number of classes: the labels are 0..classes, the model has as many outputs.
+    pub classes: usize,
     /// `mean` and `1/std` as 1×3×1×1 float tensors on the device, made once: copying them to
     /// the device for every batch would synchronise it at every step.
     shift: Tensor,
@@ -53,7 +55,7 @@ impl Split {
 }
 
 impl Data {
-    pub fn from_raw(train: &RawSplit, test: &RawSplit, device: Device, source: String) -> Data {
+    pub fn from_raw(train: &RawSplit, test: &RawSplit, classes: usize, device: Device, source: String) -> Data {
         let (mean, std) = cifar::channel_stats(train);
         let (shift, scale) = normalization(mean, std, device);
         Data {
@@ -61,6 +63,7 @@ impl Data {
             test: Split::from_raw(test, 0, device),
             mean,
             std,
+            classes,
             shift,
             scale,
             source,
@@ -71,7 +74,7 @@ impl Data {
     /// `no_download`), or synthetic images made from `seed`.
     pub fn load(settings: &DataSettings, seed: u64, device: Device, progress: bool) -> Result<Data> {
         let (train, test, source) = load_raw(settings, seed, progress)?;
-        Ok(Data::from_raw(&train, &test, device, source))
+        Ok(Data::from_raw(&train, &test, classes(settings), device, source))
     }
 
     pub fn steps_per_epoch(&self, batch_size: usize) -> u64 {
@@ -96,34 +99,52 @@ fn normalization(mean: [f64; 3], std: [f64; 3], device: Device) -> (Tensor, Tens
     (shift, scale)
 }
 
+/// The files to read and the archive they come from; None for data made in memory.
+pub fn cifar_source(settings: &DataSettings) -> Option<(Format, &'static Archive)> {
+    match (settings.dataset, settings.labels) {
+        (DatasetKind::Synthetic, _) => None,
+        (DatasetKind::Cifar10, _) => Some((Format::CIFAR10, &download::CIFAR10)),
+        (DatasetKind::Cifar100, Labels::Fine) => Some((Format::CIFAR100_FINE, &download::CIFAR100)),
+        (DatasetKind::Cifar100, Labels::Coarse) => Some((Format::CIFAR100_COARSE, &download::CIFAR100)),
+    }
+}
+
+/// The number of classes the settings' data has (synthetic data: 10).
+pub fn classes(settings: &DataSettings) -> usize {
+    cifar_source(settings).map_or(cifar::NUM_CLASSES, |(format, _)| format.classes())
+}
+
 /// The raw splits and a description of where they came from.
 pub fn load_raw(settings: &DataSettings, seed: u64, progress: bool) -> Result<(RawSplit, RawSplit, String)> {
-    match settings.dataset {
-        DatasetKind::Synthetic => {
-            let (n_train, n_test) = (settings.synthetic_train, settings.synthetic_test);
-            check_memory((n_train + n_test) as u64, &format!("--synthetic-train {n_train} --synthetic-test {n_test}"))?;
-            let (train, test) = synthetic::synthetic(n_train, n_test, seed);
-            Ok((train, test, "synthetic".into()))
-        }
-        DatasetKind::Cifar10 => {
-            let opts = DownloadOptions::from_env(
-                settings.data_dir.clone(),
-                settings.url.clone(),
-                settings.md5.clone(),
-                progress,
-            )?;
-            let dir = download::ensure(&opts, settings.no_download)?;
-            let bytes: u64 = cifar::train_files(&dir)?
-                .iter()
-                .chain(std::iter::once(&dir.join(cifar::TEST_FILE)))
-                .filter_map(|f| std::fs::metadata(f).ok())
-                .map(|m| m.len())
-                .sum();
-            check_memory(bytes / cifar::RECORD_BYTES as u64, &dir.display().to_string())?;
-            let (train, test) = cifar::load_dir(&dir)?;
-            Ok((train, test, dir.display().to_string()))
-        }
-    }
+    let Some((format, archive)) = cifar_source(settings) else {
+        let (n_train, n_test) = (settings.synthetic_train, settings.synthetic_test);
+        check_memory((n_train + n_test) as u64, &format!("--synthetic-train {n_train} --synthetic-test {n_test}"))?;
+        let (train, test) = synthetic::synthetic(n_train, n_test, seed);
+        return Ok((train, test, "synthetic".into()));
+    };
+    let opts = DownloadOptions::from_env(
+        archive,
+        settings.data_dir.clone(),
+        settings.url.clone(),
+        settings.md5.clone(),
+        progress,
+    )?;
+    let dir = download::ensure(&opts, settings.no_download)?;
+    let layout = format.layout;
+    let bytes: u64 = cifar::train_files(&dir, layout)?
+        .iter()
+        .chain(std::iter::once(&dir.join(layout.test)))
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    check_memory(bytes / layout.record_bytes() as u64, &dir.display().to_string())?;
+    let (train, test) = cifar::load_dir(&dir, format)?;
+    let source = match settings.dataset {
+        // Which of the two labels the run learns, in its logs and summary.
+        DatasetKind::Cifar100 => format!("{} ({} labels)", dir.display(), settings.labels),
+        _ => dir.display().to_string(),
+    };
+    Ok((train, test, source))
 }
 
 /// Bytes per image while a data set loads: its record, the tensor made from it, and the
@@ -160,7 +181,7 @@ mod tests {
     #[test]
     fn splits_are_padded_uint8_on_the_device() {
         let raw = synthetic::synthetic(5, 1, 1).0;
-        let data = Data::from_raw(&raw, &raw, Device::Cpu, "synthetic".into());
+        let data = Data::from_raw(&raw, &raw, 10, Device::Cpu, "synthetic".into());
         assert_eq!(data.train.images.size(), [5, 3, 40, 40]);
         assert_eq!(data.train.images.kind(), Kind::Uint8);
         assert_eq!(data.test.images.size(), [5, 3, 32, 32]);

@@ -3,13 +3,20 @@
 
 use super::cifar::{RawSplit, IMAGE_BYTES, NUM_CLASSES};
 
-/// CIFAR-shaped training and test images that a network can learn: each class has its own
-/// random colour pattern (shared by both splits), and each image is that pattern plus noise of
-/// the same size. Speed work and smoke tests only; never reported as CIFAR-10.
+/// CIFAR-shaped training and test images of 10 classes that a network can learn: each class has
+/// its own random colour pattern (shared by both splits), and each image is that pattern plus
+/// noise of the same size. Speed work and smoke tests only; never reported as CIFAR-10.
 pub fn synthetic(n_train: usize, n_test: usize, seed: u64) -> (RawSplit, RawSplit) {
+    learnable(n_train, n_test, NUM_CLASSES, seed)
+}
+
+/// [`synthetic`] with any number of classes (1–256): the tests' stand-in for data sets with
+/// more classes (`--dataset synthetic` itself keeps 10).
+pub fn learnable(n_train: usize, n_test: usize, classes: usize, seed: u64) -> (RawSplit, RawSplit) {
+    assert!((1..=256).contains(&classes), "labels are bytes: 1 to 256 classes, not {classes}");
     let mut rng = SplitMix64(seed ^ 0x5EED_C1F4);
     // Coarse 8×8 patterns upsampled to 32×32, so that a random crop keeps the class visible.
-    let templates: Vec<Vec<u8>> = (0..NUM_CLASSES).map(|_| (0..3 * 64).map(|_| rng.byte()).collect()).collect();
+    let templates: Vec<Vec<u8>> = (0..classes).map(|_| (0..3 * 64).map(|_| rng.byte()).collect()).collect();
     let train = noisy_copies(&templates, n_train, &mut rng);
     let test = noisy_copies(&templates, n_test, &mut rng);
     (train, test)
@@ -19,7 +26,7 @@ fn noisy_copies(templates: &[Vec<u8>], n: usize, rng: &mut SplitMix64) -> RawSpl
     let mut images = Vec::with_capacity(n * IMAGE_BYTES);
     let mut labels = Vec::with_capacity(n);
     for _ in 0..n {
-        let label = (rng.next() % NUM_CLASSES as u64) as usize;
+        let label = (rng.next() % templates.len() as u64) as usize;
         labels.push(label as u8);
         let t = &templates[label];
         for c in 0..3 {
@@ -66,5 +73,16 @@ mod tests {
         for c in 0..10u8 {
             assert!(a.labels.contains(&c));
         }
+        assert!(a.labels.iter().all(|&l| l < 10));
+    }
+
+    #[test]
+    fn learnable_takes_any_number_of_classes_and_keeps_synthetic_as_it_was() {
+        let (a, t) = learnable(200, 20, 10, 7);
+        assert_eq!((a, t), synthetic(200, 20, 7), "--dataset synthetic is the 10-class case");
+        let (a, _) = learnable(3000, 10, 100, 3);
+        let mut seen = [false; 100];
+        a.labels.iter().for_each(|&l| seen[l as usize] = true);
+        assert!(seen.iter().all(|&s| s), "every one of 100 classes is drawn");
     }
 }

@@ -53,7 +53,7 @@ fn run_on(config: &Config, data: &Data, device: Device, out: &Path, progress: bo
     let rt = &config.range_test;
     let stream = BatchStream::new(data, config.run.seed, config.model.batch_size, 0);
     let iters = rt.iters.unwrap_or(DEFAULT_EPOCHS * stream.steps_per_epoch());
-    let mut learner = Learner::new(&config.model, &config.run, device);
+    let mut learner = Learner::new(&config.model, &config.run, data.classes, device);
     let mut tracker = RangeTracker::new(TrackerSettings { smooth: rt.smooth, diverge: rt.diverge });
     let mut log = RowWriter::create::<LrFindRow>(&out.join("lr_find.csv"))?;
     let mut bar = Progress::new(iters, progress);

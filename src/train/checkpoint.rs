@@ -3,6 +3,7 @@
 //! temporary name and renamed, the one it replaces kept as `checkpoint.prev.pt`: a run killed
 //! while saving, a full disk or a damaged latest file still leaves a checkpoint to resume from.
 
+use crate::config::{DatasetKind, Labels};
 use crate::files;
 use crate::learner::Learner;
 use anyhow::{Context, Result};
@@ -43,6 +44,20 @@ pub struct RunState {
     pub sums: EpochSums,
     /// Training seconds before this checkpoint (for summary.json after a resume).
     pub seconds: f64,
+    /// Outputs of the model, the classes of its data (checkpoints older than this field were
+    /// CIFAR-10's or synthetic data's: 10).
+    #[serde(default = "ten")]
+    pub num_classes: usize,
+    /// The data set and labels the model learned, so that `clr eval` can say what to pass
+    /// (unknown in older checkpoints).
+    #[serde(default)]
+    pub dataset: Option<DatasetKind>,
+    #[serde(default)]
+    pub labels: Option<Labels>,
+}
+
+fn ten() -> usize {
+    10
 }
 
 pub struct Checkpoint {
@@ -139,7 +154,7 @@ mod tests {
         let _rng = crate::rng_lock();
         let model = ModelSettings { depth: 8, ..ModelSettings::default() };
         let run = RunSettings { seed: 1, ..RunSettings::default() };
-        let mut learner = Learner::new(&model, &run, Device::Cpu);
+        let mut learner = Learner::new(&model, &run, 10, Device::Cpu);
         let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
         let _ = learner.step(&x, &Tensor::from_slice(&[0i64, 1, 2, 3]), 0.1, 0.9);
         let state = RunState {
@@ -151,11 +166,14 @@ mod tests {
             std: [4.0, 5.0, 6.0],
             sums: EpochSums { loss_sum: 1.5, correct: 3.0, seen: 10.0, seconds: 2.5 },
             seconds: 12.5,
+            num_classes: 10,
+            dataset: Some(DatasetKind::Cifar10),
+            labels: Some(Labels::Fine),
         };
         save(&path, &learner, &state).unwrap();
         let ck = load(&path).unwrap();
         assert_eq!(ck.state, state);
-        let mut other = Learner::new(&model, &RunSettings { seed: 2, ..run }, Device::Cpu);
+        let mut other = Learner::new(&model, &RunSettings { seed: 2, ..run }, 10, Device::Cpu);
         other.restore(&ck.model, Some(&ck.momentum)).unwrap();
         let a = learner.variables();
         for (name, t) in other.variables() {
@@ -170,6 +188,31 @@ mod tests {
         let bytes = std::fs::metadata(&path).unwrap().len();
         let floats: i64 = learner.variables().values().map(|t| t.numel() as i64).sum::<i64>() * 2;
         assert!(bytes < (floats as u64 * 4) * 3 / 2 + 100_000, "{bytes} bytes for {floats} floats");
+    }
+
+    #[test]
+    fn the_number_of_classes_travels_and_old_checkpoints_had_ten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let _rng = crate::rng_lock();
+        let model = ModelSettings { depth: 8, ..ModelSettings::default() };
+        let run = RunSettings::default();
+        let learner = Learner::new(&model, &run, 100, Device::Cpu);
+        let old = r#"{"format":1,"depth":8,"step":0,"steps_per_epoch":3,"mean":[0,0,0],"std":[1,1,1],
+            "sums":{"loss_sum":0,"correct":0,"seen":0},"seconds":0}"#;
+        let old: RunState = serde_json::from_str(old).unwrap();
+        assert_eq!((old.num_classes, old.dataset, old.labels), (10, None, None));
+        let state =
+            RunState { num_classes: 100, dataset: Some(DatasetKind::Cifar100), labels: Some(Labels::Coarse), ..old };
+        save(&path, &learner, &state).unwrap();
+        let ck = load(&path).unwrap();
+        assert_eq!(ck.state, state);
+        assert_eq!(ck.model["fc.weight"].size(), [100, 64]);
+        // A model of another size refuses the weights, naming the layer.
+        let mut ten = Learner::new(&model, &run, 10, Device::Cpu);
+        let err = ten.restore(&ck.model, None).unwrap_err().to_string();
+        assert!(err.contains("fc.") && err.contains("100"), "{err}");
+        Learner::new(&model, &run, 100, Device::Cpu).restore(&ck.model, None).unwrap();
     }
 
     #[test]

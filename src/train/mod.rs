@@ -33,7 +33,7 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
     let data = Data::load(&config.data, config.run.seed, device, progress)?;
     let steps_per_epoch = data.steps_per_epoch(config.model.batch_size);
     let schedule = Schedule::new(config.schedule_config()?, steps_per_epoch)?;
-    let learner = Learner::new(&config.model, &config.run, device);
+    let learner = Learner::new(&config.model, &config.run, data.classes, device);
     let lock = RunLock::acquire(out)?;
     let mut trainer = if resume {
         resumed(config, &data, schedule, learner, out, progress)?
@@ -134,6 +134,9 @@ fn fresh<'a>(
         std: data.std,
         sums: EpochSums::default(),
         seconds: 0.0,
+        num_classes: data.classes,
+        dataset: Some(config.data.dataset),
+        labels: Some(config.data.labels),
     };
     let ck = out.join(checkpoint::FILE_NAME);
     checkpoint::save(&ck, &learner, &state)?;
@@ -159,6 +162,15 @@ fn resumed<'a>(
         eprintln!("warning: {note}");
     }
     let spe = schedule.steps_per_epoch();
+    if ck.state.num_classes != data.classes {
+        crate::usage!(
+            "{}: the model has {} outputs, but this data has {} classes: resume with the data set and \
+             --labels it was trained with",
+            out.display(),
+            ck.state.num_classes,
+            data.classes
+        );
+    }
     if ck.state.steps_per_epoch != spe || ck.state.depth != config.model.depth {
         bail!(
             "{}: saved with {} steps per epoch at depth {}, but this data and config give {spe} at depth {}: \

@@ -1,5 +1,6 @@
 //! Test fixtures for `clr download`: a tiny HTTP/1.1 server on loopback that serves one file
-//! (with Range support and an optional cut-off transfer), and CIFAR-10-shaped archives to serve.
+//! (with Range support and an optional cut-off transfer), and archives in the CIFAR-10 and CIFAR-100
+//! layouts to serve.
 #![allow(dead_code)] // each test crate uses a different part of this module
 
 use md5::{Digest, Md5};
@@ -161,8 +162,14 @@ pub fn md5_hex(bytes: &[u8]) -> String {
     format!("{:x}", Md5::digest(bytes))
 }
 
-/// Records in the official layout: 1 label byte (0–9) then 3072 pixel bytes.
+/// Records in the CIFAR-10 layout: 1 label byte (0–9) then 3072 pixel bytes.
 pub fn records(rng: &mut u64, count: usize) -> Vec<u8> {
+    records_of(rng, count, &[10])
+}
+
+/// Records of random bytes whose label bytes are in range: one label byte per entry of
+/// `classes` (CIFAR-10: `[10]`; CIFAR-100: `[20, 100]`, coarse then fine), then 3072 pixel bytes.
+pub fn records_of(rng: &mut u64, count: usize, classes: &[u64]) -> Vec<u8> {
     let mut next = move || {
         // xorshift64: deterministic bytes without a rand dependency.
         *rng ^= *rng << 13;
@@ -170,12 +177,34 @@ pub fn records(rng: &mut u64, count: usize) -> Vec<u8> {
         *rng ^= *rng << 17;
         *rng
     };
-    let mut bytes = Vec::with_capacity(count * 3073);
+    let mut bytes = Vec::with_capacity(count * (classes.len() + 3072));
     for _ in 0..count {
-        bytes.push((next() % 10) as u8);
+        for c in classes {
+            bytes.push((next() % c) as u8);
+        }
         bytes.extend((0..3072).map(|_| next() as u8));
     }
     bytes
+}
+
+/// The members of a small archive in the CIFAR-100 binary layout: `cifar-100-binary/` with
+/// `train.bin` and `test.bin` (`per_file` records each) and the two label-name files.
+pub fn cifar100_members(seed: u64, per_file: usize) -> Members {
+    let mut rng = seed | 1;
+    let names = |n: usize, what: &str| (0..n).map(|i| format!("{what}{i}\n")).collect::<String>().into_bytes();
+    vec![
+        ("cifar-100-binary/train.bin".into(), records_of(&mut rng, per_file, &[20, 100])),
+        ("cifar-100-binary/test.bin".into(), records_of(&mut rng, per_file, &[20, 100])),
+        ("cifar-100-binary/fine_label_names.txt".into(), names(100, "fine")),
+        ("cifar-100-binary/coarse_label_names.txt".into(), names(20, "coarse")),
+    ]
+}
+
+/// [`fixture`] in the CIFAR-100 binary layout (20 records per file).
+pub fn fixture100(seed: u64) -> Fixture {
+    let members = cifar100_members(seed, 20);
+    let archive = tar_gz(&members);
+    Fixture { md5: md5_hex(&archive), archive, members }
 }
 
 /// The members of a small archive in the official layout: `cifar-10-batches-bin/` with

@@ -70,7 +70,9 @@ impl Cmd {
 /// The real binary, with no CIFAR mirror variables inherited from the environment.
 pub fn clr() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_clr"));
-    cmd.env_remove("CLR_CIFAR10_URL").env_remove("CLR_CIFAR10_MD5");
+    for var in ["CLR_CIFAR10_URL", "CLR_CIFAR10_MD5", "CLR_CIFAR100_URL", "CLR_CIFAR100_MD5"] {
+        cmd.env_remove(var);
+    }
     cmd
 }
 
