@@ -20,7 +20,7 @@ pub use sweep_run::{run_sweep, with_value, SWEEP_FILE};
 use crate::config::Config;
 use crate::data::batches::BatchStream;
 use crate::data::Data;
-use crate::learner::Learner;
+use crate::learner::{Learner, PendingLosses};
 use crate::records::{LrFindRow, RowWriter};
 use crate::run_dir::RunLock;
 use crate::runtime::progress::Progress;
@@ -28,9 +28,11 @@ use crate::runtime::{device, signals};
 use anyhow::{Context, Result};
 use std::path::Path;
 use sweep::sweep_lr;
-use tch::Device;
+use tch::{Device, Tensor};
 
 pub const REPORT_FILE: &str = "range_test.json";
+/// Steps between reads of the loss from the device (each read waits for it).
+const READ_EVERY: usize = 10;
 /// Range-test steps when `--iters` is not given: this many epochs of data.
 const DEFAULT_EPOCHS: u64 = 3;
 
@@ -47,6 +49,18 @@ pub fn run(config: &Config, out: &Path, progress: bool) -> Result<RangeTestRepor
 /// The model is initialised from `config.run.seed` and the batches drawn from it, so tests with
 /// the same seed start from the same weights and see the same images in the same order.
 fn run_on(config: &Config, data: &Data, device: Device, out: &Path, progress: bool) -> Result<Tested> {
+    test_on(config, data, device, out, progress, READ_EVERY)
+}
+
+/// `run_on`, reading the losses from the device every `read_every` steps.
+fn test_on(
+    config: &Config,
+    data: &Data,
+    device: Device,
+    out: &Path,
+    progress: bool,
+    read_every: usize,
+) -> Result<Tested> {
     let lock = RunLock::acquire(out)?;
     lock.check_fresh(false)?;
     config.save(out)?;
@@ -55,37 +69,31 @@ fn run_on(config: &Config, data: &Data, device: Device, out: &Path, progress: bo
     let iters = rt.iters.unwrap_or(DEFAULT_EPOCHS * stream.steps_per_epoch());
     let mut learner = Learner::new(&config.model, &config.run, data.classes, device);
     let mut tracker = RangeTracker::new(TrackerSettings { smooth: rt.smooth, diverge: rt.diverge });
-    let mut log = RowWriter::create::<LrFindRow>(&out.join("lr_find.csv"))?;
-    let mut bar = Progress::new(iters, progress);
-    bar.line(&format!(
-        "range test: lr {} → {} ({}) over {iters} steps, depth {}, batch {}, {} → {}",
-        rt.start_lr,
-        rt.end_lr,
-        rt.mode,
-        config.model.depth,
-        config.model.batch_size,
-        data.source,
-        out.display()
-    ));
+    let (mut log, mut bar) = start_logs(config, &data.source, out, iters, progress)?;
     signals::install();
 
+    let mut pending = PendingLosses::default();
     for batch in stream.take(iters as usize) {
         let i = batch.step;
         let lr = sweep_lr(rt.start_lr, rt.end_lr, i, iters, rt.mode);
-        let (loss, _) = learner.step(&batch.images, &batch.labels, lr, config.model.momentum);
-        let loss = if rt.val_batches > 0 {
+        let (loss, correct) = learner.step(&batch.images, &batch.labels, lr, config.model.momentum);
+        if rt.val_batches > 0 {
             // The held-out loss after this step: smoother than the training batch's loss.
-            learner.evaluate(data, &data.test, config.model.batch_size, Some(rt.val_batches)).0
+            let (held_out, _) = learner.evaluate(data, &data.test, config.model.batch_size, Some(rt.val_batches));
+            pending.push(lr, Tensor::from(held_out), correct);
         } else {
-            loss.double_value(&[])
-        };
-        let stop = tracker.push(lr, loss);
-        if let Some(row) = tracker.rows().last().filter(|r| r.step == i) {
-            log.write(row)?;
-            bar.update(i + 1, format!("lr {lr:.3e} loss {loss:.4} smoothed {:.4}", row.smoothed_loss));
+            pending.push(lr, loss, correct);
         }
-        if stop.is_some() {
-            bar.line(&format!("stopped at step {i}, lr {lr:.4e}: {}", tracker.stop_reason().describe(rt.diverge)));
+        // Losses are read in groups (each read waits for the device): the test may run up to a
+        // group past its stop, but records exactly what reading every step would.
+        let stopped = if pending.len() >= read_every || i + 1 == iters || signals::requested() {
+            record(&mut tracker, &mut pending, &mut log, &mut bar)?
+        } else {
+            None
+        };
+        if let Some(reason) = stopped {
+            let last = tracker.rows().last().map_or(lr, |r| r.lr);
+            bar.line(&format!("stopped at lr {last:.4e}: {}", reason.describe(rt.diverge)));
             break;
         }
         if signals::requested() {
@@ -95,12 +103,50 @@ fn run_on(config: &Config, data: &Data, device: Device, out: &Path, progress: bo
         }
     }
     bar.finish();
-
     let report = RangeTestReport::new(&tracker, rt.start_lr, rt.end_lr, rt.mode.name(), iters)
         .context("the range test recorded too few steps to analyse: raise --iters or --end-lr")?;
     crate::files::write_json(&out.join(REPORT_FILE), &report)?;
     crate::plot::plot_run(out)?;
     Ok(Tested { report, curve: tracker.rows().to_vec() })
+}
+
+/// lr_find.csv and the progress bar, with the test's first line.
+fn start_logs(config: &Config, source: &str, out: &Path, iters: u64, progress: bool) -> Result<(RowWriter, Progress)> {
+    let rt = &config.range_test;
+    let log = RowWriter::create::<LrFindRow>(&out.join("lr_find.csv"))?;
+    let mut bar = Progress::new(iters, progress);
+    bar.line(&format!(
+        "range test: lr {} → {} ({}) over {iters} steps, depth {}, batch {}, {source} → {}",
+        rt.start_lr,
+        rt.end_lr,
+        rt.mode,
+        config.model.depth,
+        config.model.batch_size,
+        out.display()
+    ));
+    Ok((log, bar))
+}
+
+/// Feed the pending (lr, loss) pairs to the tracker in order, logging each recorded row; the
+/// stop reason when one of them ends the test (those after it are dropped).
+fn record(
+    tracker: &mut RangeTracker,
+    pending: &mut PendingLosses<f64>,
+    log: &mut RowWriter,
+    bar: &mut Progress,
+) -> Result<Option<StopReason>> {
+    for (lr, loss, _) in pending.read() {
+        let recorded = tracker.rows().len();
+        let stop = tracker.push(lr, loss);
+        if let Some(row) = tracker.rows().get(recorded) {
+            log.write(row)?;
+            bar.update(row.step + 1, format!("lr {lr:.3e} loss {loss:.4} smoothed {:.4}", row.smoothed_loss));
+        }
+        if stop.is_some() {
+            return Ok(stop);
+        }
+    }
+    Ok(None)
 }
 
 /// What `--max-lr FILE` can read: one range test's report, or a sweep's.
@@ -138,4 +184,31 @@ pub fn read_lr_file(path: &Path) -> Result<LrFile> {
         );
     }
     Ok(LrFile::RangeTest(report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Layer;
+
+    #[test]
+    fn grouped_reads_record_what_reading_every_step_records() {
+        let _rng = crate::rng_lock();
+        let mut layer = Layer::default();
+        layer.data.dataset = Some(crate::config::DatasetKind::Synthetic);
+        (layer.data.synthetic_train, layer.data.synthetic_test) = (Some(96), Some(16));
+        (layer.model.depth, layer.model.batch_size) = (Some(8), Some(16));
+        (layer.range_test.start_lr, layer.range_test.end_lr, layer.range_test.iters) =
+            (Some(1e-3), Some(1e3), Some(40));
+        let config = layer.resolve().unwrap();
+        let data = Data::load(&config.data, 0, Device::Cpu, false).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let every = test_on(&config, &data, Device::Cpu, &dir.path().join("1"), false, 1).unwrap();
+        let grouped = test_on(&config, &data, Device::Cpu, &dir.path().join("7"), false, 7).unwrap();
+        assert_eq!(every.report, grouped.report);
+        assert_eq!(every.curve, grouped.curve);
+        assert!(every.report.stopped_early, "the test reaches its stop inside a group");
+        let csv = |d: &str| std::fs::read_to_string(dir.path().join(d).join("lr_find.csv")).unwrap();
+        assert_eq!(csv("1"), csv("7"));
+    }
 }
