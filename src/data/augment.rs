@@ -176,6 +176,7 @@ mod tests {
 
     #[test]
     fn no_augment_is_the_centre_crop() {
+        let _rng = crate::rng_lock();
         let raw = marked(4);
         let data = Data::from_raw(&raw, &raw, 10, Device::Cpu, "test".into());
         let plan = EpochPlan::new(4, 0, 0, false, Device::Cpu);

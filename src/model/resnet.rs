@@ -140,6 +140,7 @@ mod tests {
 
     #[test]
     fn resnet56_has_853018_parameters() {
+        let _rng = crate::rng_lock();
         assert_eq!(count(56), 853_018);
         // He et al. report 0.27M for ResNet-20 and 1.7M for ResNet-110.
         assert_eq!(count(20), 269_722);
@@ -148,6 +149,7 @@ mod tests {
 
     #[test]
     fn depth_must_be_6n_plus_2() {
+        let _rng = crate::rng_lock();
         let ok: Vec<usize> =
             (0..120).filter(|&d| ResNetConfig { depth: d, num_classes: 10 }.blocks_per_stage().is_some()).collect();
         assert_eq!(&ok[..4], &[8, 14, 20, 26]);
@@ -156,6 +158,7 @@ mod tests {
 
     #[test]
     fn names_follow_pytorch_and_shapes_are_right() {
+        let _rng = crate::rng_lock();
         let vs = nn::VarStore::new(Device::Cpu);
         let net = ResNet::new(&vs.root(), ResNetConfig { depth: 8, num_classes: 10 });
         let vars = vs.variables();
