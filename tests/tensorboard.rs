@@ -106,3 +106,93 @@ fn a_run_started_over_in_the_same_folder_replaces_the_old_curves() {
     // The tag stays known, with no points left.
     assert_eq!(got.get("epoch/test_acc").map(Vec::len), Some(0), "{:?}", got.keys());
 }
+
+/// Tiny runs with `--tensorboard` on generated data: 128 images, 4 steps per epoch at batch 32.
+fn tiny_data(dir: &Path) -> std::path::PathBuf {
+    common::cifar::write_learnable(dir, 1, 128, 32, 3);
+    dir.to_path_buf()
+}
+
+fn one_cycle(data: &Path, out: &Path) -> common::Cmd {
+    common::Cmd::tiny("train").data(data).out(out).args([
+        "--policy",
+        "one-cycle",
+        "--base-lr",
+        "0.04",
+        "--max-lr",
+        "0.4",
+        "--phases",
+        "1,1,1",
+        "--tensorboard",
+    ])
+}
+
+/// Every step and epoch of a run's CSVs is in its event files, once, with the same value.
+fn assert_events_match_csvs(out: &Path) {
+    let scalars = read_scalars(out);
+    let steps = common::runs::steps(out);
+    let loss = series(&scalars, "train/loss");
+    let lr = series(&scalars, "train/lr");
+    assert_eq!(loss.len(), steps.len(), "one loss per step");
+    for ((row, l), r) in steps.iter().zip(&loss).zip(&lr) {
+        assert_eq!((l.0, r.0), (row.step as i64, row.step as i64));
+        assert_eq!((l.1, r.1), (row.loss as f32, row.lr as f32), "step {}", row.step);
+    }
+    let epochs: Vec<clr::records::EpochRow> = clr::records::read_rows(&out.join("epochs.csv")).unwrap();
+    let acc = series(&scalars, "epoch/test_acc");
+    assert_eq!(acc.len(), epochs.len());
+    for (row, a) in epochs.iter().zip(&acc) {
+        assert_eq!(*a, ((row.epoch as i64 + 1) * 4 - 1, row.test_acc as f32), "epoch {}", row.epoch);
+    }
+    for tag in ["train/momentum", "epoch/train_loss", "epoch/train_acc", "epoch/test_loss", "epoch/lr"] {
+        assert!(scalars.contains_key(tag), "{tag} missing: {:?}", scalars.keys());
+    }
+}
+
+#[test]
+fn a_training_run_logs_every_row_as_its_csvs_say() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tiny_data(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    one_cycle(&d, &out).ok();
+    assert_events_match_csvs(&out);
+    // Without the flag there are none.
+    let plain = tmp.path().join("plain");
+    common::Cmd::tiny("train").data(&d).out(&plain).args(common::ONE_FIXED_EPOCH).ok();
+    assert!(!std::fs::read_dir(&plain).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("tfevents")));
+}
+
+#[test]
+fn a_killed_and_resumed_run_shows_each_step_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tiny_data(&tmp.path().join("data"));
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    common::runs::stop_resume_compare(
+        tmp.path(),
+        |o| one_cycle(&d, o),
+        5 + (nanos % 4) as usize,
+        std::time::Duration::ZERO,
+        &["-KILL"],
+        |_, _| {},
+    );
+    assert_events_match_csvs(&tmp.path().join("parts"));
+}
+
+#[test]
+fn a_range_test_logs_its_curve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tiny_data(&tmp.path().join("data"));
+    let out = tmp.path().join("rt");
+    common::Cmd::tiny("range-test").data(&d).out(&out).args(["--iters", "30", "--tensorboard"]).ok();
+    let scalars = read_scalars(&out);
+    let rows: Vec<clr::records::LrFindRow> = clr::records::read_rows(&out.join("lr_find.csv")).unwrap();
+    for (tag, pick) in [
+        ("range_test/loss", (|r: &clr::records::LrFindRow| r.loss) as fn(&clr::records::LrFindRow) -> f64),
+        ("range_test/smoothed_loss", |r| r.smoothed_loss),
+        ("range_test/lr", |r| r.lr),
+    ] {
+        let got = series(&scalars, tag);
+        let want: Vec<(i64, f32)> = rows.iter().map(|r| (r.step as i64, pick(r) as f32)).collect();
+        assert_eq!(got, want, "{tag}");
+    }
+}

@@ -166,6 +166,10 @@ settings! {
         /// NHWC (channels-last) convolutions [default: auto: on for the CPU and for bf16 on CUDA]
         #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
         channels_last: bool => Option<bool> = None;
+        /// Also write TensorBoard event files into the run folder, as the run goes
+        /// (`tensorboard --logdir runs`)
+        #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        tensorboard: bool => bool = false;
     }
 }
 

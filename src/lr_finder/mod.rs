@@ -25,6 +25,7 @@ use crate::records::{LrFindRow, RowWriter};
 use crate::run_dir::RunLock;
 use crate::runtime::progress::Progress;
 use crate::runtime::{device, signals};
+use crate::tensorboard::EventWriter;
 use anyhow::{Context, Result};
 use std::path::Path;
 use sweep::sweep_lr;
@@ -69,7 +70,7 @@ fn test_on(
     let iters = rt.iters.unwrap_or(DEFAULT_EPOCHS * stream.steps_per_epoch());
     let mut learner = Learner::new(&config.model, &config.run, data.classes, device);
     let mut tracker = RangeTracker::new(TrackerSettings { smooth: rt.smooth, diverge: rt.diverge });
-    let (mut log, mut bar) = start_logs(config, &data.source, out, iters, progress)?;
+    let mut log = TestLog::start(config, &data.source, out, iters, progress)?;
     signals::install();
 
     let mut pending = PendingLosses::default();
@@ -87,22 +88,22 @@ fn test_on(
         // Losses are read in groups (each read waits for the device): the test may run up to a
         // group past its stop, but records exactly what reading every step would.
         let stopped = if pending.len() >= read_every || i + 1 == iters || signals::requested() {
-            record(&mut tracker, &mut pending, &mut log, &mut bar)?
+            record(&mut tracker, &mut pending, &mut log)?
         } else {
             None
         };
         if let Some(reason) = stopped {
             let last = tracker.rows().last().map_or(lr, |r| r.lr);
-            bar.line(&format!("stopped at lr {last:.4e}: {}", reason.describe(rt.diverge)));
+            log.bar.line(&format!("stopped at lr {last:.4e}: {}", reason.describe(rt.diverge)));
             break;
         }
         if signals::requested() {
             tracker.interrupt();
-            bar.line(&format!("interrupted at step {i}"));
+            log.bar.line(&format!("interrupted at step {i}"));
             break;
         }
     }
-    bar.finish();
+    log.bar.finish();
     let report = RangeTestReport::new(&tracker, rt.start_lr, rt.end_lr, rt.mode.name(), iters)
         .context("the range test recorded too few steps to analyse: raise --iters or --end-lr")?;
     crate::files::write_json(&out.join(REPORT_FILE), &report)?;
@@ -110,21 +111,49 @@ fn test_on(
     Ok(Tested { report, curve: tracker.rows().to_vec() })
 }
 
-/// lr_find.csv and the progress bar, with the test's first line.
-fn start_logs(config: &Config, source: &str, out: &Path, iters: u64, progress: bool) -> Result<(RowWriter, Progress)> {
-    let rt = &config.range_test;
-    let log = RowWriter::create::<LrFindRow>(&out.join("lr_find.csv"))?;
-    let mut bar = Progress::new(iters, progress);
-    bar.line(&format!(
-        "range test: lr {} → {} ({}) over {iters} steps, depth {}, batch {}, {source} → {}",
-        rt.start_lr,
-        rt.end_lr,
-        rt.mode,
-        config.model.depth,
-        config.model.batch_size,
-        out.display()
-    ));
-    Ok((log, bar))
+/// Where a range test reports: lr_find.csv, the progress bar and, with `--tensorboard`, event
+/// files (the raw and smoothed loss and the LR against the step).
+struct TestLog {
+    csv: RowWriter,
+    bar: Progress,
+    events: Option<EventWriter>,
+}
+
+impl TestLog {
+    /// The files, and the test's first line.
+    fn start(config: &Config, source: &str, out: &Path, iters: u64, progress: bool) -> Result<TestLog> {
+        let rt = &config.range_test;
+        let mut bar = Progress::new(iters, progress);
+        bar.line(&format!(
+            "range test: lr {} → {} ({}) over {iters} steps, depth {}, batch {}, {source} → {}",
+            rt.start_lr,
+            rt.end_lr,
+            rt.mode,
+            config.model.depth,
+            config.model.batch_size,
+            out.display()
+        ));
+        Ok(TestLog {
+            csv: RowWriter::create::<LrFindRow>(&out.join("lr_find.csv"))?,
+            bar,
+            events: config.run.tensorboard.then(|| EventWriter::create(out)).transpose()?,
+        })
+    }
+
+    fn row(&mut self, row: &LrFindRow) -> Result<()> {
+        self.csv.write(row)?;
+        if let Some(events) = &mut self.events {
+            let values = [
+                ("range_test/loss", row.loss),
+                ("range_test/smoothed_loss", row.smoothed_loss),
+                ("range_test/lr", row.lr),
+            ];
+            events.scalars(row.step, &values)?;
+        }
+        let msg = format!("lr {:.3e} loss {:.4} smoothed {:.4}", row.lr, row.loss, row.smoothed_loss);
+        self.bar.update(row.step + 1, msg);
+        Ok(())
+    }
 }
 
 /// Feed the pending (lr, loss) pairs to the tracker in order, logging each recorded row; the
@@ -132,15 +161,13 @@ fn start_logs(config: &Config, source: &str, out: &Path, iters: u64, progress: b
 fn record(
     tracker: &mut RangeTracker,
     pending: &mut PendingLosses<f64>,
-    log: &mut RowWriter,
-    bar: &mut Progress,
+    log: &mut TestLog,
 ) -> Result<Option<StopReason>> {
     for (lr, loss, _) in pending.read() {
         let recorded = tracker.rows().len();
         let stop = tracker.push(lr, loss);
         if let Some(row) = tracker.rows().get(recorded) {
-            log.write(row)?;
-            bar.update(row.step + 1, format!("lr {lr:.3e} loss {loss:.4} smoothed {:.4}", row.smoothed_loss));
+            log.row(row)?;
         }
         if stop.is_some() {
             return Ok(stop);

@@ -1,24 +1,41 @@
-//! Where a training run reports as it goes: `steps.csv`, `epochs.csv` and the progress bar (or
-//! log lines), behind one sink, so the loop says what happened and this file says where it goes.
+//! Where a training run reports as it goes: `steps.csv`, `epochs.csv`, the progress bar (or log
+//! lines) and, with `--tensorboard`, TensorBoard event files, behind one sink, so the loop says
+//! what happened and this file says where it goes.
 
 use crate::records::{self, EpochRow, RowWriter, StepRow};
 use crate::runtime::progress::Progress;
+use crate::tensorboard::EventWriter;
 use anyhow::{bail, Result};
 use std::path::Path;
+
+/// What a run's log is for: its length, and where it reports besides the CSV files.
+#[derive(Debug, Clone, Copy)]
+pub struct LogPlan {
+    pub steps_per_epoch: u64,
+    pub total_steps: u64,
+    pub progress: bool,
+    pub tensorboard: bool,
+}
 
 pub struct RunLog {
     steps: RowWriter,
     epochs: RowWriter,
     bar: Progress,
+    /// Every tag is logged against the global step (an epoch's row at the epoch's last step),
+    /// so that a resumed run's restart marker hides exactly what it redoes.
+    events: Option<EventWriter>,
+    plan: LogPlan,
 }
 
 impl RunLog {
-    /// New CSV files in `out` for a run of `total_steps`.
-    pub fn create(out: &Path, total_steps: u64, progress: bool) -> Result<RunLog> {
+    /// New CSV files (and event files, with `tensorboard`) in `out` for a run of `total_steps`.
+    pub fn create(out: &Path, plan: LogPlan) -> Result<RunLog> {
         Ok(RunLog {
             steps: RowWriter::create::<StepRow>(&out.join("steps.csv"))?,
             epochs: RowWriter::create::<EpochRow>(&out.join("epochs.csv"))?,
-            bar: Progress::new(total_steps, progress),
+            bar: Progress::new(plan.total_steps, plan.progress),
+            events: plan.tensorboard.then(|| EventWriter::create(out)).transpose()?,
+            plan,
         })
     }
 
@@ -26,24 +43,42 @@ impl RunLog {
     /// its last checkpoint are dropped, so the resumed run writes them again exactly once. Every
     /// row before the checkpoint must be there (the files are the run's record; a resume never
     /// papers over a deleted or edited one).
-    pub fn resume(out: &Path, step: u64, steps_per_epoch: u64, total_steps: u64, progress: bool) -> Result<RunLog> {
+    pub fn resume(out: &Path, step: u64, plan: LogPlan) -> Result<RunLog> {
         let (steps, epochs) = (out.join("steps.csv"), out.join("epochs.csv"));
         truncate::<StepRow>(&steps, |r| r.step, step)?;
-        truncate::<EpochRow>(&epochs, |r| r.epoch, step / steps_per_epoch)?;
+        truncate::<EpochRow>(&epochs, |r| r.epoch, step / plan.steps_per_epoch)?;
         Ok(RunLog {
             steps: RowWriter::append(&steps)?,
             epochs: RowWriter::append(&epochs)?,
-            bar: Progress::new(total_steps, progress),
+            bar: Progress::new(plan.total_steps, plan.progress),
+            events: plan.tensorboard.then(|| EventWriter::resume(out, step)).transpose()?,
+            plan,
         })
     }
 
     pub fn step(&mut self, row: &StepRow) -> Result<()> {
-        self.steps.write(row)
+        self.steps.write(row)?;
+        if let Some(events) = &mut self.events {
+            let values = [("train/loss", row.loss), ("train/lr", row.lr), ("train/momentum", row.momentum)];
+            events.scalars(row.step, &values)?;
+        }
+        Ok(())
     }
 
     /// An epoch's row, and its line on the terminal.
     pub fn epoch(&mut self, row: &EpochRow) -> Result<()> {
         self.epochs.write(row)?;
+        if let Some(events) = &mut self.events {
+            let values = [
+                ("epoch/train_loss", row.train_loss),
+                ("epoch/train_acc", row.train_acc),
+                ("epoch/test_loss", row.test_loss),
+                ("epoch/test_acc", row.test_acc),
+                ("epoch/lr", row.lr),
+            ];
+            let last_step = ((row.epoch + 1) * self.plan.steps_per_epoch).min(self.plan.total_steps) - 1;
+            events.scalars(last_step, &values)?;
+        }
         self.line(&format!(
             "epoch {:>3}  lr {:.5}  train loss {:.4} acc {:.4}  test loss {:.4} acc {:.4}  {:.1}s",
             row.epoch, row.lr, row.train_loss, row.train_acc, row.test_loss, row.test_acc, row.seconds

@@ -21,7 +21,7 @@ use crate::run_dir::{self, RunLock};
 use crate::runtime::{device, signals};
 use anyhow::{bail, Result};
 use checkpoint::{EpochSums, RunState};
-use log::RunLog;
+use log::{LogPlan, RunLog};
 use std::path::Path;
 use summary::{RunFacts, Status, Summary};
 use trainer::{Divergence, EpochEnd, Trainer};
@@ -140,7 +140,7 @@ fn fresh<'a>(
     };
     let ck = out.join(checkpoint::FILE_NAME);
     checkpoint::save(&ck, &learner, &state)?;
-    let log = RunLog::create(out, schedule.total_steps(), progress)?;
+    let log = RunLog::create(out, log_plan(config, &schedule, progress))?;
     Ok(Trainer { config, data, schedule, learner, state, log, checkpoint: ck })
 }
 
@@ -182,9 +182,18 @@ fn resumed<'a>(
         );
     }
     learner.restore(&ck.model, Some(&ck.momentum))?;
-    let log = RunLog::resume(out, ck.state.step, spe, schedule.total_steps(), progress)?;
+    let log = RunLog::resume(out, ck.state.step, log_plan(config, &schedule, progress))?;
     let path = out.join(checkpoint::FILE_NAME);
     Ok(Trainer { config, data, schedule, learner, state: ck.state, log, checkpoint: path })
+}
+
+fn log_plan(config: &Config, schedule: &Schedule, progress: bool) -> LogPlan {
+    LogPlan {
+        steps_per_epoch: schedule.steps_per_epoch(),
+        total_steps: schedule.total_steps(),
+        progress,
+        tensorboard: config.run.tensorboard,
+    }
 }
 
 /// A new run never writes over an old one: its checkpoint would be mistaken for this run's by
