@@ -47,8 +47,11 @@ fn main() {
         }
         None => println!("cargo:warning=clr: gloo headers not found (apt-get install libgloo-dev): built without Gloo"),
     }
+    // The CUDA allocator's peak (csrc/cuda_memory.cpp), with CUDA's headers when they are here.
+    let mut memory = shim("csrc/cuda_memory.cpp");
     match nccl_includes(&root) {
         Some(dirs) => {
+            memory.includes(dirs.clone()).define("CLR_CUDA", None);
             dist.includes(dirs).define("USE_C10D_NCCL", None).define("CLR_DIST_NCCL", None);
             println!("cargo:rustc-link-lib=dylib=torch_cuda");
             println!("cargo:rustc-link-lib=dylib=c10_cuda");
@@ -58,6 +61,7 @@ fn main() {
         ),
     }
     dist.compile("clr_dist");
+    memory.compile("clr_cuda_memory");
     // The shim's own references into libtorch (c10d lives in libtorch_cpu, c10::Error in c10).
     println!("cargo:rustc-link-lib=dylib=torch_cpu");
     println!("cargo:rustc-link-lib=dylib=c10");

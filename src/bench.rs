@@ -17,8 +17,8 @@ pub struct BenchReport {
     pub train_images_per_sec: f64,
     pub eval_images_per_sec: f64,
     pub seconds_per_step: f64,
-    /// Peak memory: on CUDA the device memory the process holds (nvidia-smi), on the CPU the
-    /// peak resident set size (VmHWM). None when it cannot be read.
+    /// Peak memory: on CUDA the caching allocator's peak (else the GPU's memory used, from
+    /// nvidia-smi), on the CPU the peak resident set size (VmHWM). None when it cannot be read.
     pub peak_memory_bytes: Option<u64>,
     pub peak_memory_kind: String,
     pub device: String,
@@ -27,6 +27,9 @@ pub struct BenchReport {
     pub batch_size: usize,
     pub steps: u64,
     pub warmup: u64,
+    /// Images in the timed steps: `steps` full batches (the warm-up, an epoch's short last batch
+    /// and its first, which draws and uploads the epoch's plan, are not timed).
+    pub timed_images: usize,
     pub train_images: usize,
     pub data: String,
     pub threads: i64,
@@ -40,24 +43,8 @@ pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<Bench
     let data = Data::load(&config.data, config.run.seed, device, false)?;
     let mut learner = Learner::new(&config.model, &config.run, data.classes, device);
 
-    let mut timed_images = 0usize;
-    let mut started = Instant::now();
-    let mut last_loss = None;
-    let stream = BatchStream::new(&data, config.run.seed, config.model.batch_size, 0);
-    for batch in stream.take((warmup + steps) as usize) {
-        if batch.step == warmup {
-            // Everything queued so far belongs to the warm-up.
-            sync(last_loss.take());
-            started = Instant::now();
-        }
-        if batch.step >= warmup {
-            timed_images += batch.len();
-        }
-        let (loss, _) = learner.step(&batch.images, &batch.labels, 0.01, config.model.momentum);
-        last_loss = Some(loss);
-    }
-    sync(last_loss);
-    let train_seconds = started.elapsed().as_secs_f64();
+    let timing = time_training(config, &data, &mut learner, steps, warmup);
+    let train_seconds = timing.seconds;
 
     learner.evaluate(&data, &data.test, EVAL_BATCH, Some(1));
     let eval_started = Instant::now();
@@ -66,7 +53,8 @@ pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<Bench
 
     let (peak_memory_bytes, peak_memory_kind) = peak_memory(device);
     let report = BenchReport {
-        train_images_per_sec: timed_images as f64 / train_seconds,
+        train_images_per_sec: timing.images as f64 / train_seconds,
+        timed_images: timing.images,
         eval_images_per_sec: data.test.len as f64 / eval_seconds,
         seconds_per_step: train_seconds / steps as f64,
         peak_memory_bytes,
@@ -85,16 +73,70 @@ pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<Bench
     Ok(report)
 }
 
-/// Wait for the device: reading a value the last step produced forces everything queued.
-fn sync(loss: Option<tch::Tensor>) {
-    if let Some(l) = loss {
-        let _ = l.double_value(&[]);
+/// What the timed steps took.
+struct Timing {
+    seconds: f64,
+    images: usize,
+}
+
+/// Train `warmup` steps, then time `steps` full batches of the same step `train` runs. A step
+/// that is not representative (an epoch's first: it draws and uploads the plan; its short last:
+/// a new shape, which cuDNN's benchmark mode tunes for) runs with the clock stopped.
+fn time_training(config: &Config, data: &Data, learner: &mut Learner, steps: u64, warmup: u64) -> Timing {
+    let mut stream = BatchStream::new(data, config.run.seed, config.model.batch_size, 0);
+    let spe = stream.steps_per_epoch();
+    let short_last = !data.train.len.is_multiple_of(config.model.batch_size);
+    // With one or two steps an epoch every step is a boundary: time them all after the warm-up.
+    let boundary = |k: u64| spe > 2 && (k.is_multiple_of(spe) || (short_last && k % spe == spe - 1));
+    let mut clock = Stopwatch::default();
+    let mut timing = Timing { seconds: 0.0, images: 0 };
+    let (mut timed, mut last) = (0, None);
+    while timed < steps {
+        let k = stream.position();
+        let timing_this = k >= warmup && !boundary(k);
+        clock.run(timing_this, last.take());
+        let batch = stream.next().expect("the stream is endless");
+        let (loss, _) = learner.step(&batch.images, &batch.labels, 0.01, config.model.momentum);
+        if timing_this {
+            (timed, timing.images) = (timed + 1, timing.images + batch.len());
+        }
+        last = Some(loss);
+    }
+    clock.run(false, last);
+    timing.seconds = clock.elapsed;
+    timing
+}
+
+/// A clock that runs only while told to; at each change it waits for the device, so that queued
+/// work is counted where it was started.
+#[derive(Default)]
+struct Stopwatch {
+    elapsed: f64,
+    since: Option<Instant>,
+}
+
+impl Stopwatch {
+    fn run(&mut self, on: bool, last: Option<tch::Tensor>) {
+        if on == self.since.is_some() {
+            return;
+        }
+        // Reading a value the last step produced forces everything queued.
+        if let Some(l) = last {
+            let _ = l.double_value(&[]);
+        }
+        match self.since.take() {
+            Some(t) => self.elapsed += t.elapsed().as_secs_f64(),
+            None => self.since = Some(Instant::now()),
+        }
     }
 }
 
 fn peak_memory(device: Device) -> (Option<u64>, String) {
     match device {
-        Device::Cuda(_) => (cuda_process_memory(), "cuda: device memory held by this process (nvidia-smi)".into()),
+        Device::Cuda(n) => match crate::runtime::device::cuda_peak_allocated(n) {
+            Some(bytes) => (Some(bytes), "cuda: peak allocated by the caching allocator".into()),
+            None => (gpu_memory_used(n), "cuda: memory used on the GPU, all processes (nvidia-smi)".into()),
+        },
         _ => (peak_rss(), "cpu: peak resident set size (VmHWM)".into()),
     }
 }
@@ -106,16 +148,14 @@ fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn cuda_process_memory() -> Option<u64> {
+/// The fallback: what the whole GPU uses now (process ids seldom match inside a container).
+fn gpu_memory_used(index: usize) -> Option<u64> {
     let out = std::process::Command::new("nvidia-smi")
-        .args(["--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"])
+        .args(["--query-gpu=memory.used", "--format=csv,noheader,nounits", &format!("--id={index}")])
         .output()
         .ok()?;
-    let pid = std::process::id().to_string();
-    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
-        let mut parts = l.split(',').map(str::trim);
-        (parts.next()? == pid).then(|| parts.next()?.parse::<u64>().ok().map(|mib| mib * 1024 * 1024))?
-    })
+    let mib: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    Some(mib * 1024 * 1024)
 }
 
 impl BenchReport {

@@ -46,6 +46,11 @@ impl<'a> BatchStream<'a> {
     pub fn steps_per_epoch(&self) -> u64 {
         self.steps_per_epoch
     }
+
+    /// The step of the next batch.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
 }
 
 impl Iterator for BatchStream<'_> {
