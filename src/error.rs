@@ -36,3 +36,33 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         1
     }
 }
+
+/// The text of a caught panic (`panic!` with a string, or a formatted message).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic")
+}
+
+/// The cause in a tch panic message, without the unwrap wrapper and libtorch's stack frames:
+/// `called \`Result::unwrap()\` on an \`Err\` value: Torch("CAUSE\nframe #0: …")` → `CAUSE`.
+/// None for a panic that did not come from libtorch.
+pub fn torch_cause(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once("Torch(\"")?;
+    let cause = rest.split("\\n").next().unwrap_or(rest);
+    Some(cause.lines().next().unwrap_or(cause).trim_end_matches("\")"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn torch_cause_keeps_the_first_line_of_the_cause() {
+        let msg = "called `Result::unwrap()` on an `Err` value: Torch(\"CUDA out of memory. Tried to allocate 2 GiB\\nframe #0: c10::x\\n\")";
+        assert_eq!(torch_cause(msg), Some("CUDA out of memory. Tried to allocate 2 GiB"));
+        assert_eq!(torch_cause("index out of bounds: the len is 3"), None, "not every panic is libtorch's");
+    }
+}

@@ -47,12 +47,8 @@ fn main() {
             code
         }
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("unknown panic");
-            match torch_cause(message) {
+            let message = clr::error::panic_message(panic.as_ref());
+            match clr::error::torch_cause(message) {
                 Some(cause) => eprintln!("error: libtorch: {cause}"),
                 None => {
                     let place = PANIC.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
@@ -83,25 +79,4 @@ fn one_line(message: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// The cause in a tch panic message, without the unwrap wrapper and libtorch's stack frames:
-/// `called \`Result::unwrap()\` on an \`Err\` value: Torch("CAUSE\nframe #0: …")` → `CAUSE`.
-/// None for a panic that did not come from libtorch.
-fn torch_cause(message: &str) -> Option<&str> {
-    let (_, rest) = message.split_once("Torch(\"")?;
-    let cause = rest.split("\\n").next().unwrap_or(rest);
-    Some(cause.lines().next().unwrap_or(cause).trim_end_matches("\")"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn torch_cause_keeps_the_first_line_of_the_cause() {
-        let msg = "called `Result::unwrap()` on an `Err` value: Torch(\"CUDA out of memory. Tried to allocate 2 GiB\\nframe #0: c10::x\\n\")";
-        assert_eq!(torch_cause(msg), Some("CUDA out of memory. Tried to allocate 2 GiB"));
-        assert_eq!(torch_cause("index out of bounds: the len is 3"), None, "not every panic is libtorch's");
-    }
 }

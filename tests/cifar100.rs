@@ -321,11 +321,7 @@ fn coarse_labels_need_cifar100() {
 fn assert_fails_naming(dir: &Path, file: &str, also: &str) {
     let out = dir.parent().unwrap().join("bad-run");
     let output = train(dir, &out, &[]).run();
-    let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{err}");
-    assert!(err.contains(file) && err.contains(also), "{file} / {also} not in:\n{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(!out.join("steps.csv").exists(), "no training started");
+    common::assert_train_failed_naming(&output, &out, file, also);
 }
 
 #[test]

@@ -105,11 +105,7 @@ fn assert_fails_naming(dir: &Path, file: &str, also: &str) {
     let out = dir.parent().unwrap().join("run");
     let o = out.display().to_string();
     let output = train_args(&d, &o, &["--no-download"]).run();
-    let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{err}");
-    assert!(err.contains(file) && err.contains(also), "{file} / {also} not in:\n{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(!out.join("steps.csv").exists(), "no training started");
+    common::assert_train_failed_naming(&output, &out, file, also);
 }
 
 #[test]

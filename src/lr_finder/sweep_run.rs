@@ -76,14 +76,9 @@ fn one_value(config: &Config, data: &Data, device: tch::Device, dir: &Path, prog
         Ok(Err(e)) if e.chain().any(|c| c.is::<UsageError>()) => Err(e),
         Ok(Err(e)) => Ok(Err(format!("{e:#}"))),
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("unknown panic");
-            // libtorch's messages carry a C++ backtrace after the first line.
-            let first = message.split("\\n").next().unwrap_or(message).lines().next().unwrap_or(message);
-            Ok(Err(format!("the test stopped with a libtorch error: {first}")))
+            let message = crate::error::panic_message(panic.as_ref());
+            let cause = crate::error::torch_cause(message).unwrap_or(message);
+            Ok(Err(format!("the test stopped with a libtorch error: {cause}")))
         }
     }
 }

@@ -14,19 +14,6 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// matplotlib's default colour cycle (Tableau 10): one colour per run, cycled beyond ten runs.
-const PALETTE: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
 /// A curve of this many points or fewer gets a dot on each (one epoch has no line to show).
 const MARKERS_UP_TO: usize = 30;
 pub const COMPARE_SIZE: (u32, u32) = (1600, 1500);
@@ -234,7 +221,7 @@ fn draw_panel(cell: &Root<'_>, panel: &Panel, axes: &Axes, labels: &[&str]) -> R
         chart.draw_series(std::iter::once(Text::new("no completed epoch yet", centre, note)))?;
     }
     for (i, (line, label)) in panel.lines.iter().zip(labels).enumerate() {
-        let style = PALETTE[i % PALETTE.len()].stroke_width(2);
+        let style = super::PALETTE[i % super::PALETTE.len()].stroke_width(2);
         let series = chart.draw_series(LineSeries::new(line.iter().copied(), style))?;
         if axes.with_legend {
             series.label(*label).legend(swatch(style));

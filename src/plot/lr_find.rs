@@ -67,11 +67,14 @@ impl<'m> Layout<'m> {
     }
 }
 
-fn draw(root: &Root<'_>, rows: &[LrFindRow], marks: &[(String, f64)], title: &str) -> Result<()> {
-    let layout = Layout::new(rows, marks);
-    let ((x0, x1), (y0, top, y1)) = (layout.x, layout.y);
-    let area = root.titled(title, (FONT, TITLE_PX).into_font().style(FontStyle::Bold))?;
-    let mut chart = ChartBuilder::on(&area)
+/// A chart of loss against LR on a log axis (labelled 10⁻³, 10⁻², …), its grid drawn.
+pub(super) fn log_lr_chart<'a, 'b>(
+    area: &'a Root<'b>,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+    y_desc: &str,
+) -> Result<LogLrChart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(area)
         .margin(20)
         .margin_right(40)
         .x_label_area_size(70)
@@ -80,13 +83,27 @@ fn draw(root: &Root<'_>, rows: &[LrFindRow], marks: &[(String, f64)], title: &st
     chart
         .configure_mesh()
         .x_desc("learning rate (log scale)")
-        .y_desc("loss")
+        .y_desc(y_desc)
         .axis_desc_style((FONT, AXIS_PX))
         .label_style((FONT, TICK_PX))
         .x_label_formatter(&|v| power_of_ten(*v))
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.12))
         .draw()?;
+    Ok(chart)
+}
+
+pub(super) type LogLrChart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::combinators::LogCoord<f64>, plotters::coord::types::RangedCoordf64>,
+>;
+
+fn draw(root: &Root<'_>, rows: &[LrFindRow], marks: &[(String, f64)], title: &str) -> Result<()> {
+    let layout = Layout::new(rows, marks);
+    let ((x0, x1), (y0, top, y1)) = (layout.x, layout.y);
+    let area = root.titled(title, (FONT, TITLE_PX).into_font().style(FontStyle::Bold))?;
+    let mut chart = log_lr_chart(&area, (x0, x1), (y0, y1), "loss")?;
 
     if layout.raw.is_empty() && layout.smooth.is_empty() {
         let centre = ((x0 * x1).sqrt(), (y0 + y1) / 2.0);

@@ -38,6 +38,20 @@ pub(crate) const CAPTION_PX: u32 = 22;
 pub(crate) const AXIS_PX: u32 = 18;
 pub(crate) const TICK_PX: u32 = 16;
 
+/// matplotlib's default colour cycle (Tableau 10): one colour per curve, cycled beyond ten.
+pub(crate) const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
 /// Register DejaVu Sans once per process. plotters' ab_glyph backend only knows registered fonts.
 fn ensure_font() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();

@@ -2,28 +2,14 @@
 //! colour per value, each curve's lowest point (a dot) and suggested LR (a triangle on the curve,
 //! lowest / 10) marked, the favoured value drawn thicker and named in the legend.
 
-use super::lr_find::{clip_above, power_of_ten};
+use super::lr_find::{clip_above, log_lr_chart, LogLrChart};
 use super::{
     draw_legend, finite_min_max, finite_points, fmt_value, legend_fraction, pad_linear, pad_log, place_legend,
-    render_png, swatch, Root, AXIS_PX, FONT, TITLE_PX,
+    render_png, swatch, Root, FONT, TITLE_PX,
 };
 use anyhow::Result;
 use plotters::prelude::*;
 use std::path::Path;
-
-/// matplotlib's tab10 colours, cycled beyond ten curves.
-const COLOURS: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
 
 /// One value's curve: `(lr, smoothed loss)` points and what to mark on it.
 pub struct SweepCurve {
@@ -58,23 +44,8 @@ fn draw(root: &Root<'_>, curves: &[SweepCurve], title: &str) -> Result<()> {
     let y1 = top + headroom * (top - y0);
 
     let area = root.titled(title, (FONT, TITLE_PX).into_font().style(FontStyle::Bold))?;
-    let mut chart = ChartBuilder::on(&area)
-        .margin(20)
-        .margin_right(40)
-        .x_label_area_size(70)
-        .y_label_area_size(90)
-        .build_cartesian_2d((x0..x1).log_scale(), y0..y1)?;
-    chart
-        .configure_mesh()
-        .x_desc("learning rate (log scale)")
-        .y_desc("smoothed loss")
-        .axis_desc_style((FONT, AXIS_PX))
-        .label_style((FONT, super::TICK_PX))
-        .x_label_formatter(&|v| power_of_ten(*v))
-        .light_line_style(WHITE.mix(0.0))
-        .bold_line_style(BLACK.mix(0.12))
-        .draw()?;
-    let colour = |i: usize| COLOURS[i % COLOURS.len()];
+    let mut chart = log_lr_chart(&area, (x0, x1), (y0, y1), "smoothed loss")?;
+    let colour = |i: usize| super::PALETTE[i % super::PALETTE.len()];
     let style = |i: usize| colour(i).stroke_width(if curves[i].0.favoured { 5 } else { 2 });
     for (i, label) in labels.iter().enumerate() {
         chart.draw_series(LineSeries::new(std::iter::empty(), style(i)))?.label(label).legend(swatch(style(i)));
@@ -102,8 +73,7 @@ fn draw(root: &Root<'_>, curves: &[SweepCurve], title: &str) -> Result<()> {
     draw_legend(&mut chart, corner)
 }
 
-type Chart<'a, 'b> =
-    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<LogCoord<f64>, plotters::coord::types::RangedCoordf64>>;
+type Chart<'a, 'b> = LogLrChart<'a, 'b>;
 
 /// The dot at the curve's lowest point and the triangle at its suggested LR (on the curve where
 /// it was tested, else on the bottom of the chart), both outlined in black.

@@ -117,6 +117,16 @@ pub fn assert_png(path: &Path) -> (u32, u32) {
     (img.width(), img.height())
 }
 
+/// Insist that a `train` into `run_dir` failed (exit 1) naming `file` and `also`, without a panic
+/// and before any training.
+pub fn assert_train_failed_naming(output: &Output, run_dir: &Path, file: &str, also: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains(file) && err.contains(also), "{file} / {also} not in:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!run_dir.join("steps.csv").exists(), "no training started");
+}
+
 /// Insist that `out` failed with exit code `code` and exactly one non-empty line on stderr;
 /// returns that line.
 pub fn one_line_error(out: &Output, code: i32) -> String {
