@@ -181,7 +181,8 @@ settings! {
         /// Lower LR bound (one-cycle start, cyclical base; the LR of fixed and step)
         #[arg(value_parser = finite)]
         base_lr: f64 => f64 = 0.08;
-        /// Upper LR bound: a number, auto (run the range test first), or a range_test.json
+        /// Upper LR bound: a number, auto (run the range test first), or a range_test.json or
+        /// sweep.json (its proposal)
         #[arg(value_name = "LR|auto|FILE")]
         max_lr: MaxLr => MaxLr = MaxLr::Value(0.8);
         /// One-cycle: LR at the end of the tail [default: base_lr / 10]
