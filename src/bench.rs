@@ -53,15 +53,15 @@ pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<Bench
         if batch.step >= warmup {
             timed_images += batch.len();
         }
-        let (loss, _) = learner.step(&batch.images, &batch.labels, 0.01, config.model.momentum);
+        let (loss, _) = learner.step(&batch, 0.01, config.model.momentum)?;
         last_loss = Some(loss);
     }
     sync(last_loss);
     let train_seconds = started.elapsed().as_secs_f64();
 
-    learner.evaluate(&data, &data.test, EVAL_BATCH, Some(1));
+    learner.evaluate(&data, &data.test, EVAL_BATCH, Some(1))?;
     let eval_started = Instant::now();
-    learner.evaluate(&data, &data.test, EVAL_BATCH, None);
+    learner.evaluate(&data, &data.test, EVAL_BATCH, None)?;
     let eval_seconds = eval_started.elapsed().as_secs_f64();
 
     let (peak_memory_bytes, peak_memory_kind) = peak_memory(device);

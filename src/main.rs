@@ -27,7 +27,10 @@ fn main() {
         *PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(place);
     }));
     let mut stdout = std::io::stdout();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| clr::commands::run(cli, &mut stdout)));
+    // The library reads the environment (torchrun's and SLURM's variables) through this alone.
+    let exe = std::env::current_exe().unwrap_or_else(|_| std::env::args_os().next().unwrap_or_default().into());
+    let inv = clr::dist::Invocation::new(exe, std::env::args_os().skip(1).collect(), |name| std::env::var(name).ok());
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| clr::commands::run(cli, &mut stdout, &inv)));
     let code = match result {
         Ok(Ok(report)) => {
             for line in report.lines() {
