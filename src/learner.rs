@@ -139,8 +139,10 @@ impl Learner {
         Ok(())
     }
 
-    /// `DIR/WHAT-rank-R.txt` when the run was asked for digests of its replicas.
-    pub fn write_digest(&self, what: &str, steps: u64) -> Result<()> {
+    /// `DIR/WHAT-rank-R.txt` when the run was asked for digests of its replicas (at the end of a
+    /// run: every rank calls it; the statistics are averaged first, as for a checkpoint).
+    pub fn write_digest(&mut self, what: &str, steps: u64) -> Result<()> {
+        self.sync_statistics()?;
         let mut all: Vec<(String, Tensor)> = self.variables().into_iter().collect();
         all.extend(self.momentum_buffers().into_iter().map(|(k, v)| (format!("momentum.{k}"), v)));
         replica::write_digest(&self.dist, what, steps, all)
@@ -186,7 +188,7 @@ impl Learner {
         if self.dist.is_distributed() {
             let share = batch.len() as f64 / batch.global_len.max(1) as f64;
             self.dist.reduce_gradients(&mut self.sgd.grads(), share)?;
-            loss = loss * share;
+            loss *= share;
         }
         self.sgd.step(lr, momentum);
         Ok((loss, correct))
@@ -243,6 +245,9 @@ impl Learner {
     }
 }
 
+/// A pending item with its loss and correct count, read.
+pub type Read<T> = (T, f64, f64);
+
 /// Losses and correct counts of recent steps, still on the device, each with what the caller
 /// needs to log it. Reading a value synchronises the device, so they are read together every
 /// few steps rather than one by one.
@@ -279,7 +284,7 @@ impl<T> PendingLosses<T> {
     /// [`Learner::step`] returns them), and whether any rank asked to `stop`: one all-reduce, so
     /// that every rank logs the same values and stops at the same step. Every rank must call it
     /// at the same steps.
-    pub fn read_agreed(&mut self, dist: &Dist, stop: bool) -> Result<(Vec<(T, f64, f64)>, bool)> {
+    pub fn read_agreed(&mut self, dist: &Dist, stop: bool) -> Result<(Vec<Read<T>>, bool)> {
         if !dist.is_distributed() {
             return Ok((self.read(), stop));
         }
@@ -343,7 +348,7 @@ mod tests {
             let conv = &learner.vs.variables()["layer1.0.conv1.weight"];
             assert_eq!(conv.stride()[1] == 1, channels_last);
             let batch = Batch::whole(&x, &y);
-            learner.step(&batch, 0.1, 0.9).unwrap();
+            let _ = learner.step(&batch, 0.1, 0.9).unwrap();
             losses.push(learner.step(&batch, 0.1, 0.9).unwrap().0.double_value(&[]));
         }
         assert!((losses[0] - losses[1]).abs() < 1e-4, "{losses:?}");
@@ -377,7 +382,7 @@ mod tests {
         params.sort_by(|a, b| a.0.cmp(&b.0));
         let mut bufs: Vec<Option<Tensor>> = params.iter().map(|_| None).collect();
         for (lr, m) in [(0.1, 0.9), (0.05, 0.8), (0.2, 0.9)] {
-            flat.step(&Batch::whole(&x, &y), lr, m).unwrap();
+            let _ = flat.step(&Batch::whole(&x, &y), lr, m).unwrap();
             for (_, p) in params.iter_mut() {
                 p.zero_grad();
             }

@@ -44,7 +44,7 @@ fn two_ranks(x: &Tensor, y: &Tensor, run: &RunSettings) -> Vec<Vec<f32>> {
                 learner.copy_from_root().unwrap();
                 let batch = Batch { global_len: 7, ..Batch::whole(&x, &y) };
                 for (lr, m) in [(0.1, 0.9), (0.05, 0.9)] {
-                    learner.step(&batch, lr, m).unwrap();
+                    let _ = learner.step(&batch, lr, m).unwrap();
                 }
                 Vec::<f32>::try_from(learner.sgd.params()).unwrap()
             })

@@ -138,14 +138,18 @@ impl Dist {
     }
 
     /// `op` on `t` itself when it lives on the group's device, else on a copy there, copied back.
+    /// A failure says what usually causes it.
     fn on_comm_device(&self, t: &mut Tensor, op: impl FnOnce(&mut Tensor) -> Result<()>) -> Result<()> {
+        let hint = |e: anyhow::Error| {
+            anyhow!("{e} (another rank exited or stopped answering within --dist-timeout; its own output says why)")
+        };
         // Gloo also takes CUDA tensors (it stages them through host memory itself).
         let gloo_any = self.backend() == Some(Backend::Gloo);
         if t.device() == self.comm_device || gloo_any {
-            return op(t);
+            return op(t).map_err(hint);
         }
         let mut moved = t.to_device(self.comm_device);
-        op(&mut moved)?;
+        op(&mut moved).map_err(hint)?;
         let _guard = tch::no_grad_guard();
         t.copy_(&moved);
         Ok(())

@@ -24,8 +24,11 @@ pub struct Invocation {
     pub exe: PathBuf,
     /// The arguments after the program's name.
     pub args: Vec<OsString>,
-    vars: Box<dyn Fn(&str) -> Option<String>>,
+    vars: Box<Lookup>,
 }
+
+/// A lookup of environment variables.
+type Lookup = dyn Fn(&str) -> Option<String>;
 
 impl Invocation {
     pub fn new(exe: PathBuf, args: Vec<OsString>, vars: impl Fn(&str) -> Option<String> + 'static) -> Invocation {
