@@ -360,12 +360,17 @@ fn the_launcher_names_a_worker_that_dies_and_stops_the_others() {
     let out = tmp.path().join("run");
     let cmd = fixed(&d, &out, "50").args(["--nproc-per-node", "2", "--dist-timeout", "30"]);
     let mut child = command(&cmd, &[]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    // The launcher names its workers' pids in its first line.
+    // The launcher names its workers' pids on stderr.
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
-    let pid = first.split("rank 1 pid ").nth(1).and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next());
-    let pid = pid.unwrap_or_else(|| panic!("no pid of rank 1 in {first:?}")).to_string();
+    let mut seen = String::new();
+    let pid = loop {
+        let mut line = String::new();
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0, "no pids in:\n{seen}");
+        seen.push_str(&line);
+        if let Some(rest) = line.split("rank 1 pid ").nth(1) {
+            break rest.split(|c: char| !c.is_ascii_digit()).next().unwrap().to_string();
+        }
+    };
     let rest = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
     common::runs::wait_for_rows(&mut child, &out, 10);
     let start = Instant::now();
@@ -428,4 +433,28 @@ fn a_group_of_one_trains_as_a_process_alone() {
     assert_eq!(steps(&alone), steps(&group));
     assert_eq!(epochs(&alone), epochs(&group));
     assert_eq!(read_json(&group.join("summary.json"))["distributed"]["processes"], 1);
+}
+
+/// A launcher killed outright (SIGKILL: it cannot forward anything) leaves no worker behind: each
+/// notices and stops as on one SIGTERM, at the same step, and rank 0 saves the run, resumable.
+#[test]
+fn workers_whose_launcher_is_killed_stop_and_save() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    let mut child = spawn(&mut command(&fixed(&d, &out, "50").args(["--nproc-per-node", "2"]), &[]));
+    common::runs::wait_for_rows(&mut child, &out, 30);
+    common::runs::signal(&child, "-KILL");
+    let _ = finish(child);
+    // The workers are not this test's children: wait for rank 0 to let go of the folder.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while clr::run_dir::check_not_in_use(&out).is_err() || !out.join("summary.json").exists() {
+        assert!(Instant::now() < deadline, "the workers are still running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["status"], "interrupted", "{summary}");
+    let step = clr::train::checkpoint::load(&out.join("checkpoint.pt")).unwrap().state.step;
+    assert_eq!(summary["steps"].as_u64(), Some(step), "the checkpoint is of the step the run stopped at");
+    assert_each_step_once(&out, step);
 }

@@ -23,7 +23,12 @@ pub(super) fn start(args: &DistArgs, inv: &Invocation, run: &RunSettings) -> Res
     let digest = inv.var(DIGEST_VAR).filter(|d| !d.is_empty()).map(PathBuf::from);
     Ok(match setup::role(args, &|name| inv.var(name))? {
         Role::Launcher(n) => Start::Launch(n),
-        Role::Rank(env) => Start::Run(setup::join(&env, args, run, digest)?),
+        Role::Rank(env) => {
+            if let Some(pid) = inv.var(crate::dist::launch::LAUNCHER_VAR).and_then(|p| p.parse().ok()) {
+                crate::dist::launch::watch_launcher(pid);
+            }
+            Start::Run(setup::join(&env, args, run, digest)?)
+        }
         Role::Single => Start::Run(Rc::new(Dist::single().with_digest_dir(digest))),
     })
 }

@@ -2,17 +2,18 @@
 //! agent does), starts N workers of the same binary with the same arguments (less the flag) and
 //! torchrun's environment, forwards Ctrl-C and SIGTERM to them once each (they stop together at
 //! their next agreed step and save), and waits. When a worker fails or dies, the launcher stops
-//! the others and says which rank and how. Rank 0's stdout and stderr are the launcher's; the
-//! other ranks print nothing on stdout, and their stderr comes through prefixed `[rank R]`.
+//! the others and says which rank and how. The workers share the launcher's stdout and stderr (as
+//! torchrun's do): rank 0 prints the report, the others print nothing on stdout. Their output
+//! does not pass through the launcher, so a launcher killed outright leaves them able to stop
+//! cleanly: each watches its launcher and stops as on one SIGTERM when it is gone.
 
 use super::store::StoreServer;
 use crate::error::UsageError;
 use anyhow::{anyhow, Context, Result};
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -46,6 +47,8 @@ impl Invocation {
 const GRACE: Duration = Duration::from_secs(5);
 const KILL_AFTER: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(50);
+/// Tells a worker the pid of the launcher that started it.
+pub const LAUNCHER_VAR: &str = "CLR_LAUNCHER_PID";
 
 /// The arguments of a worker: the launcher's without `--nproc-per-node`, and with `--out OUT`
 /// when given (every rank then names the same run folder, even a default one).
@@ -73,7 +76,6 @@ struct Worker {
     status: Option<ExitStatus>,
     /// Whether the launcher had begun stopping the workers when this one ended.
     stopped: bool,
-    echo: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Start `nproc` workers of `inv` (with `out` as their `--out`), wait for them and return the
@@ -98,11 +100,6 @@ pub fn launch(inv: &Invocation, nproc: usize, out: Option<&Path>, timeout: Durat
     let pids: Vec<String> = workers.iter().map(|w| format!("rank {} pid {}", w.rank, w.child.id())).collect();
     eprintln!("clr: {nproc} workers on this host (TCPStore 127.0.0.1:{}): {}", store.port(), pids.join(", "));
     let first_failure = wait_all(&mut workers, &signals)?;
-    for w in &mut workers {
-        if let Some(echo) = w.echo.take() {
-            let _ = echo.join();
-        }
-    }
     outcome(&workers, first_failure)
 }
 
@@ -130,32 +127,15 @@ fn start(
         .env("MASTER_ADDR", "127.0.0.1")
         .env("MASTER_PORT", port.to_string())
         .env("TORCHELASTIC_USE_AGENT_STORE", "True")
+        .env(LAUNCHER_VAR, std::process::id().to_string())
         // Its own process group: a Ctrl-C at the terminal reaches the launcher alone, which
         // forwards it once (a worker reads a second one as "quit at once").
         .process_group(0);
     if let Some(t) = threads {
         cmd.env("OMP_NUM_THREADS", t.to_string());
     }
-    // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
-    unsafe {
-        cmd.pre_exec(|| {
-            // A launcher killed outright takes its workers with it (they stop as on SIGTERM).
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
-    if rank > 0 {
-        cmd.stderr(Stdio::piped());
-    }
-    let mut child = cmd.spawn().with_context(|| format!("cannot start worker {rank} ({})", inv.exe.display()))?;
-    let echo = child.stderr.take().map(|err| {
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = writeln!(std::io::stderr(), "[rank {rank}] {line}");
-            }
-        })
-    });
-    Ok(Worker { rank, child, status: None, stopped: false, echo })
+    let child = cmd.spawn().with_context(|| format!("cannot start worker {rank} ({})", inv.exe.display()))?;
+    Ok(Worker { rank, child, status: None, stopped: false })
 }
 
 /// Wait for every worker; once one fails, give the others `GRACE` to end by themselves, then
@@ -188,6 +168,21 @@ fn wait_all(workers: &mut [Worker], signals: &Forwarder) -> Result<Option<usize>
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// In a worker: once the launcher `pid` is gone (killed outright), send this process one SIGTERM,
+/// so that the run stops at its next agreed step and saves, as when the launcher forwards one.
+/// (The kernel's parent-death signal would come once per thread of the launcher: a second signal
+/// means "quit at once".)
+pub fn watch_launcher(pid: u32) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(500));
+        // SAFETY: getppid(2) and kill(2) of this very process.
+        if unsafe { libc::getppid() } as u32 != pid {
+            unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+            return;
+        }
+    });
 }
 
 /// A worker's end that is a failure: not a success, nor the stop a forwarded signal asked for.
