@@ -22,7 +22,8 @@ pub struct Dist {
     group: Option<ProcessGroup>,
     rank: usize,
     world_size: usize,
-    /// The device collectives run on: the CPU for Gloo, the rank's GPU for NCCL.
+    /// The device collectives run on: the CPU for Gloo (CUDA tensors are staged through host
+    /// memory), the rank's GPU for NCCL.
     comm_device: Device,
     /// The device this rank trains on (`--device auto`: the local rank's GPU).
     device: Option<DeviceSpec>,
@@ -143,9 +144,9 @@ impl Dist {
         let hint = |e: anyhow::Error| {
             anyhow!("{e} (another rank exited or stopped answering within --dist-timeout; its own output says why)")
         };
-        // Gloo also takes CUDA tensors (it stages them through host memory itself).
-        let gloo_any = self.backend() == Some(Backend::Gloo);
-        if t.device() == self.comm_device || gloo_any {
+        // Gloo's collectives run on host memory: CUDA tensors are staged through it here (as
+        // Gloo's own CUDA path would), so that no build of libtorch's Gloo needs CUDA support.
+        if t.device() == self.comm_device {
             return op(t).map_err(hint);
         }
         let mut moved = t.to_device(self.comm_device);
