@@ -458,3 +458,19 @@ fn workers_whose_launcher_is_killed_stop_and_save() {
     assert_eq!(summary["steps"].as_u64(), Some(step), "the checkpoint is of the step the run stopped at");
     assert_each_step_once(&out, step);
 }
+
+/// Data that has to be downloaded is fetched once, by rank 0, while the other rank waits, then
+/// read by both.
+#[test]
+fn rank_0_downloads_the_data_once_while_the_others_wait() {
+    let common::http::Fixture { archive, md5, .. } = common::http::fixture(11);
+    let server = common::http::Server::start("/cifar-10-binary.tar.gz", archive);
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, out) = (tmp.path().join("fresh"), tmp.path().join("run"));
+    let cmd = Cmd::tiny("train").out(&out).args(["--data-dir", &d.display().to_string(), "--url", &server.url()]);
+    let cmd = cmd.args(["--md5", &md5, "--batch-size", "8", "--policy", "fixed", "--epochs", "1"]);
+    run_ok(&cmd.args(["--nproc-per-node", "2"]), &[]);
+    assert_eq!(server.requests().len(), 1, "{:?}", server.requests());
+    assert!(d.join(clr::data::download::BATCH_DIR).join("data_batch_2.bin").is_file());
+    assert_each_step_once(&out, 5);
+}

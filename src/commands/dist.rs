@@ -21,7 +21,7 @@ pub(super) enum Start {
 /// the device `run` asks for).
 pub(super) fn start(args: &DistArgs, inv: &Invocation, run: &RunSettings) -> Result<Start> {
     let digest = inv.var(DIGEST_VAR).filter(|d| !d.is_empty()).map(PathBuf::from);
-    Ok(match setup::role(args, &|name| inv.var(name))? {
+    Ok(match setup::role(args, run, &|name| inv.var(name))? {
         Role::Launcher(n) => Start::Launch(n),
         Role::Rank(env) => {
             if let Some(pid) = inv.var(crate::dist::launch::LAUNCHER_VAR).and_then(|p| p.parse().ok()) {

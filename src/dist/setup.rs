@@ -71,9 +71,15 @@ pub enum Role {
     Rank(DistEnv),
 }
 
-/// This process's role from the flags and the environment (`var` reads it).
-pub fn role(args: &DistArgs, var: &dyn Fn(&str) -> Option<String>) -> Result<Role, UsageError> {
+/// This process's role from the flags and the environment (`var` reads it), for a run whose
+/// settings are `run` (a launcher refuses more workers than `--device auto` has GPUs for).
+pub fn role(args: &DistArgs, run: &RunSettings, var: &dyn Fn(&str) -> Option<String>) -> Result<Role, UsageError> {
+    let gpus = tch::Cuda::device_count().max(0) as u64;
     match (env::parse(var)?, args.nproc_per_node) {
+        (None, Some(n)) if run.device == DeviceSpec::Auto && gpus > 0 && n > gpus => Err(UsageError::new(format!(
+            "--nproc-per-node {n}: --device auto gives each worker its own GPU, and this host has {gpus}: start at \
+             most {gpus}, or give --device (e.g. --device cpu, or cuda:0 with --dist-backend gloo)"
+        ))),
         (Some(env), Some(_)) => Err(UsageError::new(format!(
             "--nproc-per-node: this process is already rank {} of {} of a launch (RANK/WORLD_SIZE or SLURM_NTASKS \
              are set): let that launcher start the processes, without --nproc-per-node",
