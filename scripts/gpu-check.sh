@@ -10,11 +10,12 @@ OUT=${OUT:-gpu-out}
 CLR=${CLR:-.gpu/clr}
 PEER=${PEER:-.gpu/ref_train.py}
 IMAGES=${IMAGES:-50000}
-# A dry run of this script's logic on a CPU: DEVICE=cpu DEPTH=8 IMAGES=1024 DYN_IMAGES=1024 EVAL_IMAGES=512
+# A dry run of this script's logic on a CPU: DEVICE=cpu DEPTH=8 IMAGES=1024 DYN_IMAGES=1024 EVAL_IMAGES=512 DIST_IMAGES=1024
 DEVICE=${DEVICE:-cuda}
 DEPTH=${DEPTH:-56}
 DYN_IMAGES=${DYN_IMAGES:-10240}
 EVAL_IMAGES=${EVAL_IMAGES:-10000}
+DIST_IMAGES=${DIST_IMAGES:-10240}
 mkdir -p "$OUT"
 TORCH_LIB=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__))')/lib
 export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -41,7 +42,21 @@ echo "== 2. real dynamics: one-cycle on CUDA; the loss falls and the LR logged i
 "$CLR" schedule --policy one-cycle --base-lr 0.08 --max-lr 0.8 --phases 2,2,1 --steps-per-epoch $(( (DYN_IMAGES + 511) / 512 )) \
     --out "$OUT/dynamics-schedule.csv"
 
-echo "== 3. a copy of CIFAR-10 on this machine?"
+echo "== 3. distributed: NCCL at world size 1 on the GPU; 2 processes on Gloo with CUDA tensors (one GPU)"
+# A group of one as torchrun --nproc-per-node 1 makes it (on the CPU dry run: Gloo, NCCL needs CUDA).
+ONE_BACKEND=nccl
+[ "$DEVICE" = cpu ] && ONE_BACKEND=gloo
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+DIST=("${COMMON[@]}" --synthetic-train "$DIST_IMAGES" --policy fixed --base-lr 0.05 --epochs 2 --no-progress)
+RANK=0 LOCAL_RANK=0 WORLD_SIZE=1 LOCAL_WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=$PORT \
+    timeout 120 "$CLR" train "${DIST[@]}" --dist-backend "$ONE_BACKEND" --dist-timeout 60 --out "$OUT/dist-one" \
+    > "$OUT/dist-one.log" 2>&1
+# --device cuda is cuda:0 for both ranks: Gloo stages the CUDA tensors through host memory.
+timeout 180 "$CLR" train "${DIST[@]}" --nproc-per-node 2 --dist-backend gloo --dist-timeout 60 --out "$OUT/dist-gloo-2" \
+    > "$OUT/dist-gloo-2.log" 2>&1
+tail -n 3 "$OUT/dist-one.log" "$OUT/dist-gloo-2.log"
+
+echo "== 4. a copy of CIFAR-10 on this machine?"
 find / -xdev -iname '*cifar*' 2>/dev/null | head -n 20 | tee "$OUT/cifar-found.txt"
 
 python3 - "$OUT" "$IMAGES" <<'PY'
@@ -81,6 +96,16 @@ try:
     res["dynamics_test_acc"] = [float(r["test_acc"]) for r in ep]
 except Exception as e:
     res["dynamics_error"] = str(e)
+def dist_run(p):
+    try:
+        s = json.load(open(f"{out}/{p}/summary.json"))
+        ep = list(csv.DictReader(open(f"{out}/{p}/epochs.csv")))
+        return {"status": s["status"], "distributed": s.get("distributed"), "device": s["device"],
+                "train_loss": [float(r["train_loss"]) for r in ep], "sec_per_epoch": [float(r["seconds"]) for r in ep]}
+    except Exception as e:
+        return {"error": str(e)}
+res["dist_world1"] = dist_run("dist-one")
+res["dist_gloo_2proc"] = dist_run("dist-gloo-2")
 json.dump(res, open(f"{out}/summary.json", "w"), indent=2)
 print(json.dumps(res, indent=2))
 print("| measurement | seconds/epoch | clr speed / peer |")
@@ -90,4 +115,8 @@ for k, r in [("peer fp32", None), ("peer bf16 + channels-last", None),
     key = {"peer fp32": "peer_fp32_sec_per_epoch", "peer bf16 + channels-last": "peer_bf16_cl_sec_per_epoch",
            "clr fp32": "clr_fp32_sec_per_epoch", "clr bf16": "clr_bf16_sec_per_epoch"}[k]
     print(f"| {k} | {res[key]} | {res.get(r) if r else ''} |")
+for k in ("dist_world1", "dist_gloo_2proc"):
+    d = res[k].get("distributed") or {}
+    print(f"| {k}: {d.get('backend')} x {d.get('processes')} | {res[k].get('sec_per_epoch')} | all-reduce median "
+          f"{d.get('all_reduce_ms_median')} ms, status {res[k].get('status', res[k].get('error'))} |")
 PY

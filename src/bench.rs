@@ -43,12 +43,12 @@ pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<Bench
     let data = Data::load(&config.data, config.run.seed, device, false)?;
     let mut learner = Learner::new(&config.model, &config.run, data.classes, device);
 
-    let timing = time_training(config, &data, &mut learner, steps, warmup);
+    let timing = time_training(config, &data, &mut learner, steps, warmup)?;
     let train_seconds = timing.seconds;
 
-    learner.evaluate(&data, &data.test, EVAL_BATCH, Some(1));
+    learner.evaluate(&data, &data.test, EVAL_BATCH, Some(1))?;
     let eval_started = Instant::now();
-    learner.evaluate(&data, &data.test, EVAL_BATCH, None);
+    learner.evaluate(&data, &data.test, EVAL_BATCH, None)?;
     let eval_seconds = eval_started.elapsed().as_secs_f64();
 
     let (peak_memory_bytes, peak_memory_kind) = peak_memory(device);
@@ -82,7 +82,7 @@ struct Timing {
 /// Train `warmup` steps, then time `steps` full batches of the same step `train` runs. A step
 /// that is not representative (an epoch's first: it draws and uploads the plan; its short last:
 /// a new shape, which cuDNN's benchmark mode tunes for) runs with the clock stopped.
-fn time_training(config: &Config, data: &Data, learner: &mut Learner, steps: u64, warmup: u64) -> Timing {
+fn time_training(config: &Config, data: &Data, learner: &mut Learner, steps: u64, warmup: u64) -> Result<Timing> {
     let mut stream = BatchStream::new(data, config.run.seed, config.model.batch_size, 0);
     let spe = stream.steps_per_epoch();
     let short_last = !data.train.len.is_multiple_of(config.model.batch_size);
@@ -96,7 +96,7 @@ fn time_training(config: &Config, data: &Data, learner: &mut Learner, steps: u64
         let timing_this = k >= warmup && !boundary(k);
         clock.run(timing_this, last.take());
         let batch = stream.next().expect("the stream is endless");
-        let (loss, _) = learner.step(&batch.images, &batch.labels, 0.01, config.model.momentum);
+        let (loss, _) = learner.step(&batch, 0.01, config.model.momentum)?;
         if timing_this {
             (timed, timing.images) = (timed + 1, timing.images + batch.len());
         }
@@ -104,7 +104,7 @@ fn time_training(config: &Config, data: &Data, learner: &mut Learner, steps: u64
     }
     clock.run(false, last);
     timing.seconds = clock.elapsed;
-    timing
+    Ok(timing)
 }
 
 /// A clock that runs only while told to; at each change it waits for the device, so that queued

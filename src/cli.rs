@@ -85,6 +85,9 @@ pub struct RunArgs {
     /// Plain log lines instead of a progress bar
     #[arg(long)]
     pub no_progress: bool,
+    /// Several processes: options of the launch, not stored in config.json (see dist::setup).
+    #[command(flatten)]
+    pub dist: crate::dist::DistArgs,
 }
 
 #[derive(Debug, Args)]
@@ -105,7 +108,8 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub run: RunArgs,
     /// Continue the stopped run in this folder from its last checkpoint, with its config.json
-    /// (only --device, --threads, --no-progress and the data-location flags may be given)
+    /// (only --device, --threads, --no-progress, the data-location flags and the Distributed
+    /// options may be given: a run may continue on another number of processes)
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
 }

@@ -1,15 +1,22 @@
 //! A model with its optimiser: one SGD step on a batch, and evaluation on the test split.
 //! Shared by `train`, `range-test` and `bench`, so the three time and train the same thing.
+//!
+//! In a distributed run each rank holds a replica and steps on its share of the global batch;
+//! the step's one gradient all-reduce (weighted by the shares) keeps the replicas identical, and
+//! evaluation runs on a share of the test set and is summed over the ranks (see `dist`).
 
 use crate::config::Precision;
 use crate::config::{ModelSettings, RunSettings};
+use crate::data::batches::Batch;
 use crate::data::{Data, Split};
+use crate::dist::{replica, Dist};
 use crate::model::resnet::{ResNet, ResNetConfig};
 use crate::optim::sgd::Sgd;
 use crate::runtime::autocast::Bf16Autocast;
 use crate::runtime::device;
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
+use std::rc::Rc;
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Reduction, Tensor};
 
@@ -23,6 +30,10 @@ pub struct Learner {
     precision: Precision,
     /// Convolutions in NHWC layout (faster on the CPU's oneDNN kernels and with bf16 on CUDA).
     channels_last: bool,
+    /// The ranks this replica trains with (alone: no collective runs).
+    dist: Rc<Dist>,
+    /// Whether the batch-norm statistics are the ranks' average since the last step.
+    stats_synced: bool,
 }
 
 impl Learner {
@@ -44,7 +55,22 @@ impl Learner {
             }
         }
         let sgd = Sgd::new(&vs, model.weight_decay, model.nesterov);
-        Learner { vs, net, sgd, precision: run.precision, channels_last }
+        let dist = Rc::new(Dist::single());
+        Learner { vs, net, sgd, precision: run.precision, channels_last, dist, stats_synced: true }
+    }
+
+    /// This learner as one replica of a distributed run (its values are its own until
+    /// [`Learner::copy_from_root`]).
+    pub fn in_group(self, dist: Rc<Dist>) -> Learner {
+        Learner { dist, ..self }
+    }
+
+    pub fn dist(&self) -> &Dist {
+        &self.dist
+    }
+
+    pub fn dist_rc(&self) -> &Rc<Dist> {
+        &self.dist
     }
 
     /// The model's variables by name (parameters and batch-norm statistics), for checkpoints.
@@ -77,6 +103,51 @@ impl Learner {
         }
     }
 
+    /// The batch-norm running statistics (the variables that are not trained), by name.
+    fn statistics(&self) -> Vec<Tensor> {
+        let mut stats: Vec<(String, Tensor)> =
+            self.vs.variables().into_iter().filter(|(_, t)| !t.requires_grad()).collect();
+        stats.sort_by(|a, b| a.0.cmp(&b.0));
+        stats.into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// Every rank takes rank 0's replica: parameters, statistics and momentum buffers (at the
+    /// start, and after rank 0 has read a checkpoint).
+    pub fn copy_from_root(&mut self) -> Result<()> {
+        if !self.dist.is_distributed() {
+            return Ok(());
+        }
+        let has_buffer = replica::root_has(&self.dist, !self.sgd.buffers().is_empty())?;
+        let mut tensors = vec![self.sgd.params()];
+        tensors.extend(self.sgd.flat_buffer(has_buffer));
+        tensors.extend(self.statistics());
+        replica::broadcast(&self.dist, &tensors)?;
+        self.stats_synced = true;
+        Ok(())
+    }
+
+    /// Average the batch-norm running statistics over the ranks (each rank updates its own from
+    /// its share of the batch, as PyTorch's DDP does): before an evaluation or a checkpoint, so
+    /// that neither depends on the rank. The running averages are linear in the batch
+    /// statistics, so averaging now and then equals averaging at every step.
+    pub fn sync_statistics(&mut self) -> Result<()> {
+        if self.stats_synced || !self.dist.is_distributed() {
+            return Ok(());
+        }
+        replica::average(&self.dist, &self.statistics())?;
+        self.stats_synced = true;
+        Ok(())
+    }
+
+    /// `DIR/WHAT-rank-R.txt` when the run was asked for digests of its replicas (at the end of a
+    /// run: every rank calls it; the statistics are averaged first, as for a checkpoint).
+    pub fn write_digest(&mut self, what: &str, steps: u64) -> Result<()> {
+        self.sync_statistics()?;
+        let mut all: Vec<(String, Tensor)> = self.variables().into_iter().collect();
+        all.extend(self.momentum_buffers().into_iter().map(|(k, v)| (format!("momentum.{k}"), v)));
+        replica::write_digest(&self.dist, what, steps, all)
+    }
+
     /// A batch in the layout the network runs in.
     fn layout(&self, x: &Tensor) -> Tensor {
         if self.channels_last {
@@ -91,36 +162,76 @@ impl Learner {
         (self.precision == Precision::Bf16).then(Bf16Autocast::enter)
     }
 
-    /// One SGD step. Returns the batch's mean loss and its number of correct predictions, as
-    /// device scalars (read them in bulk: reading forces a device synchronisation).
-    pub fn step(&mut self, x: &Tensor, y: &Tensor, lr: f64, momentum: f64) -> (Tensor, Tensor) {
-        let x = self.layout(x);
-        let (loss, correct) = {
-            let _autocast = self.autocast();
-            let logits = self.net.forward_t(&x, true);
-            let loss = logits.to_kind(Kind::Float).cross_entropy_for_logits(y);
-            let correct = logits.argmax(-1, false).eq_tensor(y).sum(Kind::Float);
-            (loss, correct)
-        };
+    /// One SGD step on this rank's share of a global batch. Returns this rank's part of the
+    /// global batch's mean loss and its number of correct predictions, as device scalars (read
+    /// them in bulk, summed over the ranks: see [`PendingLosses::read_agreed`]). Alone, that is
+    /// the batch's mean loss itself.
+    pub fn step(&mut self, batch: &Batch, lr: f64, momentum: f64) -> Result<(Tensor, Tensor)> {
         self.sgd.zero_grad();
-        loss.backward();
+        self.stats_synced = false;
+        let (mut loss, correct) = if batch.is_empty() {
+            // A share of nothing (a last batch shorter than the ranks): no gradient to add.
+            let zero = || Tensor::zeros([], (Kind::Float, self.sgd.params().device()));
+            (zero(), zero())
+        } else {
+            let x = self.layout(&batch.images);
+            let (loss, correct) = {
+                let _autocast = self.autocast();
+                let logits = self.net.forward_t(&x, true);
+                let loss = logits.to_kind(Kind::Float).cross_entropy_for_logits(&batch.labels);
+                let correct = logits.argmax(-1, false).eq_tensor(&batch.labels).sum(Kind::Float);
+                (loss, correct)
+            };
+            loss.backward();
+            (loss.detach(), correct)
+        };
+        if self.dist.is_distributed() {
+            let share = batch.len() as f64 / batch.global_len.max(1) as f64;
+            self.dist.reduce_gradients(&mut self.sgd.grads(), share)?;
+            loss *= share;
+        }
         self.sgd.step(lr, momentum);
-        (loss.detach(), correct)
+        Ok((loss, correct))
     }
 
-    /// Mean loss of the model in evaluation mode on the first `batches` batches of a split
-    /// (all of it when `batches` is None), with its accuracy.
-    pub fn evaluate(&self, data: &Data, split: &Split, batch_size: usize, batches: Option<usize>) -> (f64, f64) {
+    /// Mean loss and accuracy of the model in evaluation mode on the first `batches` batches of
+    /// a split (all of it when `batches` is None): each rank evaluates its share, and the sums
+    /// are added over the ranks.
+    pub fn evaluate(
+        &mut self,
+        data: &Data,
+        split: &Split,
+        batch_size: usize,
+        batches: Option<usize>,
+    ) -> Result<(f64, f64)> {
+        let mut part = self.evaluate_part(data, split, batch_size, batches)?;
+        self.dist.all_reduce_sum(&mut part)?;
+        let values: Vec<f64> = Vec::try_from(part.to_device(Device::Cpu))?;
+        Ok((values[0], values[1]))
+    }
+
+    /// This rank's part of `evaluate`'s loss and accuracy (its sums over the whole count), a
+    /// 2-element device tensor that is not read: summed over the ranks, the mean over the split.
+    pub fn evaluate_part(
+        &mut self,
+        data: &Data,
+        split: &Split,
+        batch_size: usize,
+        batches: Option<usize>,
+    ) -> Result<Tensor> {
+        self.sync_statistics()?;
         let _guard = tch::no_grad_guard();
         let device = split.images.device();
         let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
         let mut correct = Tensor::zeros([], (Kind::Double, device));
-        let mut seen = 0usize;
         let limit = batches.map_or(split.len, |b| (b * batch_size).min(split.len));
-        while seen < limit {
-            let n = batch_size.min(limit - seen) as i64;
-            let x = self.layout(&data.normalize(&split.images.narrow(0, seen as i64, n)));
-            let y = split.labels.narrow(0, seen as i64, n);
+        let (offset, count) = self.dist.share(limit);
+        let mut seen = 0usize;
+        while seen < count {
+            let n = batch_size.min(count - seen) as i64;
+            let at = (offset + seen) as i64;
+            let x = self.layout(&data.normalize(&split.images.narrow(0, at, n)));
+            let y = split.labels.narrow(0, at, n);
             let logits = {
                 let _autocast = self.autocast();
                 self.net.forward_t(&x, false)
@@ -130,11 +241,12 @@ impl Learner {
             correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Double);
             seen += n as usize;
         }
-        let sums = Tensor::stack(&[loss_sum, correct], 0).to_device(Device::Cpu);
-        let n = seen.max(1) as f64;
-        (sums.double_value(&[0]) / n, sums.double_value(&[1]) / n)
+        Ok(Tensor::stack(&[loss_sum, correct], 0) / limit.max(1) as f64)
     }
 }
+
+/// A pending item with its loss and correct count, read.
+pub type Read<T> = (T, f64, f64);
 
 /// Losses and correct counts of recent steps, still on the device, each with what the caller
 /// needs to log it. Reading a value synchronises the device, so they are read together every
@@ -164,13 +276,39 @@ impl<T> PendingLosses<T> {
 
     /// Every pending (item, loss, correct), in order, read from the device in one transfer.
     pub fn read(&mut self) -> Vec<(T, f64, f64)> {
-        if self.items.is_empty() {
-            return Vec::new();
+        let values = self.stacked(None).map(|v| v.to_device(Device::Cpu));
+        self.take(values)
+    }
+
+    /// `read`, each value summed over the ranks (this rank's parts of global values, as
+    /// [`Learner::step`] returns them), and whether any rank asked to `stop`: one all-reduce, so
+    /// that every rank logs the same values and stops at the same step. Every rank must call it
+    /// at the same steps.
+    pub fn read_agreed(&mut self, dist: &Dist, stop: bool) -> Result<(Vec<Read<T>>, bool)> {
+        if !dist.is_distributed() {
+            return Ok((self.read(), stop));
         }
-        let losses: Vec<Tensor> = self.items.iter().map(|p| p.1.to_kind(Kind::Double)).collect();
-        let correct: Vec<Tensor> = self.items.iter().map(|p| p.2.to_kind(Kind::Double)).collect();
-        let values = Tensor::stack(&[Tensor::stack(&losses, 0), Tensor::stack(&correct, 0)], 0).to_device(Device::Cpu);
-        let values: Vec<f64> = Vec::try_from(values.flatten(0, -1)).expect("a CPU tensor of doubles");
+        let flag = Tensor::from(f64::from(u8::from(stop)));
+        let mut values = self.stacked(Some(flag)).expect("a flag at least");
+        dist.all_reduce_sum(&mut values)?;
+        let values = values.to_device(Device::Cpu);
+        let stop = values.double_value(&[values.size()[0] - 1]) > 0.0;
+        Ok((self.take(Some(values)), stop))
+    }
+
+    /// Losses, then correct counts, then `extra`, as one flat tensor of doubles on the device.
+    fn stacked(&self, extra: Option<Tensor>) -> Option<Tensor> {
+        let device = self.items.first().map(|p| p.1.device());
+        let mut all: Vec<Tensor> = self.items.iter().map(|p| p.1.to_kind(Kind::Double).reshape([1])).collect();
+        all.extend(self.items.iter().map(|p| p.2.to_kind(Kind::Double).reshape([1])));
+        all.extend(extra.map(|e| e.to_kind(Kind::Double).reshape([1]).to_device(device.unwrap_or(Device::Cpu))));
+        (!all.is_empty()).then(|| Tensor::cat(&all, 0))
+    }
+
+    /// The items with their values (losses, then correct counts, on the CPU), emptied.
+    fn take(&mut self, values: Option<Tensor>) -> Vec<(T, f64, f64)> {
+        let Some(values) = values else { return Vec::new() };
+        let values: Vec<f64> = Vec::try_from(values).expect("a CPU tensor of doubles");
         let n = self.items.len();
         self.items.drain(..).enumerate().map(|(i, (item, _, _))| (item, values[i], values[n + i])).collect()
     }
@@ -209,8 +347,9 @@ mod tests {
             assert_eq!(learner.channels_last, channels_last);
             let conv = &learner.vs.variables()["layer1.0.conv1.weight"];
             assert_eq!(conv.stride()[1] == 1, channels_last);
-            let _ = learner.step(&x, &y, 0.1, 0.9);
-            losses.push(learner.step(&x, &y, 0.1, 0.9).0.double_value(&[]));
+            let batch = Batch::whole(&x, &y);
+            let _ = learner.step(&batch, 0.1, 0.9).unwrap();
+            losses.push(learner.step(&batch, 0.1, 0.9).unwrap().0.double_value(&[]));
         }
         assert!((losses[0] - losses[1]).abs() < 1e-4, "{losses:?}");
     }
@@ -243,7 +382,7 @@ mod tests {
         params.sort_by(|a, b| a.0.cmp(&b.0));
         let mut bufs: Vec<Option<Tensor>> = params.iter().map(|_| None).collect();
         for (lr, m) in [(0.1, 0.9), (0.05, 0.8), (0.2, 0.9)] {
-            let _ = flat.step(&x, &y, lr, m);
+            let _ = flat.step(&Batch::whole(&x, &y), lr, m).unwrap();
             for (_, p) in params.iter_mut() {
                 p.zero_grad();
             }
@@ -270,3 +409,7 @@ mod tests {
         assert!((grad_sum - flat_sum).abs() < 1e-6 * (1.0 + flat_sum.abs()), "{grad_sum} vs {flat_sum}");
     }
 }
+
+#[cfg(test)]
+#[path = "learner_dist_tests.rs"]
+mod dist_tests;

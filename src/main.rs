@@ -26,8 +26,8 @@ fn main() {
         let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         *PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(place);
     }));
-    let mut stdout = std::io::stdout();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| clr::commands::run(cli, &mut stdout)));
+    let (mut stdout, inv) = (std::io::stdout(), invocation());
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| clr::commands::run(cli, &mut stdout, &inv)));
     let code = match result {
         Ok(Ok(report)) => {
             for line in report.lines() {
@@ -59,6 +59,13 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// How this process was started: the library reads the environment (torchrun's and SLURM's
+/// variables) and starts workers of this binary through it alone.
+fn invocation() -> clr::dist::Invocation {
+    let exe = std::env::current_exe().unwrap_or_else(|_| std::env::args_os().next().unwrap_or_default().into());
+    clr::dist::Invocation::new(exe, std::env::args_os().skip(1).collect(), |name| std::env::var(name).ok())
 }
 
 /// Whether the error is a write to a pipe whose reader has gone.

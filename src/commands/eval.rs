@@ -26,7 +26,7 @@ pub fn run(a: EvalArgs) -> Result<Report> {
     data.set_statistics(ck.state.mean, ck.state.std);
     let mut learner = Learner::new(&config.model, &config.run, ck.state.num_classes, device);
     learner.restore(&ck.model, None)?;
-    let (test_loss, test_acc) = learner.evaluate(&data, &data.test, a.batch_size as usize, None);
+    let (test_loss, test_acc) = learner.evaluate(&data, &data.test, a.batch_size as usize, None)?;
     Ok(Report::Eval { test_acc, test_loss, images: data.test.len, source: data.source.clone() })
 }
 

@@ -3,6 +3,7 @@
 //! and turns it into the exit code.
 
 mod compare;
+mod dist;
 mod eval;
 mod schedule;
 mod train;
@@ -11,6 +12,7 @@ use crate::bench::BenchReport;
 use crate::cli::{Cli, Command, SettingsArgs};
 use crate::config::{Config, DatasetKind, Layer};
 use crate::data::download::{self, DownloadOptions};
+use crate::dist::Invocation;
 use crate::error::UsageError;
 use crate::lr_finder::{RangeTestReport, StopReason, SweepReport};
 use crate::train::summary::{Status, Summary};
@@ -60,10 +62,16 @@ pub enum Report {
         png: PathBuf,
         csv: Option<PathBuf>,
     },
+    /// Nothing to print, and an exit code: a rank other than 0 (rank 0 reports the run), or
+    /// `--nproc-per-node`'s launcher (its rank 0 printed the report).
+    Silent {
+        exit_code: i32,
+    },
 }
 
-/// Run a command; `output` receives the data a command writes to stdout (`clr schedule`'s CSV).
-pub fn run(cli: Cli, output: &mut dyn Write) -> Result<Report> {
+/// Run a command; `output` receives the data a command writes to stdout (`clr schedule`'s CSV);
+/// `inv` is how the process was started (the commands that train read the launchers' variables).
+pub fn run(cli: Cli, output: &mut dyn Write, inv: &Invocation) -> Result<Report> {
     match cli.command {
         Command::Download(a) => {
             let archive = match a.dataset {
@@ -74,20 +82,8 @@ pub fn run(cli: Cli, output: &mut dyn Write) -> Result<Report> {
             let opts = DownloadOptions::from_env(archive, a.data_dir, a.url, a.md5, !a.no_progress)?;
             Ok(Report::Download(download::download(&opts)?, archive.layout.name))
         }
-        Command::RangeTest(a) => {
-            let config = resolve(&a.run.settings, Layer::default())?;
-            let progress = !a.run.no_progress;
-            if let Some(sweep) = &a.sweep {
-                let name = format!("range-test-sweep-{}", sweep.param);
-                let out = a.run.out.unwrap_or_else(|| default_out(&name, &config));
-                let report = crate::lr_finder::run_sweep(&config, sweep, &out, progress)?;
-                return Ok(Report::RangeSweep { report, out });
-            }
-            let out = a.run.out.unwrap_or_else(|| default_out("range-test", &config));
-            let report = crate::lr_finder::run(&config, &out, progress)?;
-            Ok(Report::RangeTest { report, out })
-        }
-        Command::Train(a) => train::run(a),
+        Command::RangeTest(a) => range_test(a, inv),
+        Command::Train(a) => train::run(a, inv),
         Command::Schedule(a) => schedule::run(a, output),
         Command::Eval(a) => eval::run(a),
         Command::Plot(a) => Ok(Report::Plot(crate::plot::plot_run(&a.run_dir)?)),
@@ -133,6 +129,7 @@ impl Report {
                 let written = std::iter::once(png).chain(csv).map(|p| format!("wrote {}", p.display()));
                 table.iter().cloned().chain(written).collect()
             }
+            Report::Silent { .. } => Vec::new(),
         }
     }
 
@@ -144,6 +141,7 @@ impl Report {
             Report::RangeTest { report, .. } => report.stop_reason == StopReason::Interrupted,
             Report::TrainNotStarted { .. } => true,
             Report::RangeSweep { report, .. } => !report.complete,
+            Report::Silent { exit_code } => return *exit_code,
             _ => false,
         };
         if interrupted {
@@ -152,6 +150,34 @@ impl Report {
             0
         }
     }
+}
+
+/// `clr range-test` (one test, or a sweep), alone, on several processes, or launching them.
+fn range_test(a: crate::cli::RangeTestArgs, inv: &Invocation) -> Result<Report> {
+    let config = resolve(&a.run.settings, Layer::default())?;
+    let progress = !a.run.no_progress;
+    let name = a.sweep.as_ref().map_or("range-test".to_string(), |s| format!("range-test-sweep-{}", s.param));
+    let out = a.run.out.clone().unwrap_or_else(|| default_out(&name, &config));
+    let dist = match dist::start(&a.run.dist, inv, &config.run)? {
+        dist::Start::Launch(n) => {
+            // What can be refused is refused once, here, before any worker starts.
+            if let Some(sweep) = &a.sweep {
+                for &v in &sweep.values {
+                    crate::lr_finder::with_value(&config, sweep.param, v)?;
+                }
+            }
+            crate::run_dir::check_fresh(&out, false)?;
+            return dist::launch(inv, n, Some(&out), &a.run.dist);
+        }
+        dist::Start::Run(dist) => dist,
+    };
+    let report = match &a.sweep {
+        Some(sweep) => {
+            Report::RangeSweep { report: crate::lr_finder::run_sweep(&config, sweep, &out, progress, &dist)?, out }
+        }
+        None => Report::RangeTest { report: crate::lr_finder::run(&config, &out, progress, &dist)?, out },
+    };
+    Ok(dist::of_rank(report, &dist))
 }
 
 /// `preset` (a command's own defaults) < the config file < the flags given, merged.

@@ -22,7 +22,8 @@ pub fn run(a: ScheduleArgs, output: &mut dyn Write) -> Result<Report> {
     }
     // A range_test.json sets max_lr and base_lr as it does for `train`, so the dry run shows
     // the schedule that `train` would run.
-    resolve_max_lr(&mut config, Path::new("."), base_given, false)?;
+    let alone = std::rc::Rc::new(crate::dist::Dist::single());
+    resolve_max_lr(&mut config, Path::new("."), base_given, false, &alone)?;
     let steps_per_epoch = match a.steps_per_epoch {
         Some(0) => crate::usage!("--steps-per-epoch must be at least 1"),
         Some(n) => n,

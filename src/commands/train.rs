@@ -1,32 +1,52 @@
-//! `clr train`: a new run (with `--max-lr auto|FILE` turned into numbers first), or `--resume`.
+//! `clr train`: a new run (with `--max-lr auto|FILE` turned into numbers first), or `--resume`;
+//! alone, as one rank of several processes, or as `--nproc-per-node`'s launcher.
 
+use super::dist::{self, Start};
 use super::{default_out, merged, Report};
 use crate::cli::TrainArgs;
 use crate::config::{Config, DataLayer, Layer, MaxLr, RunLayer};
+use crate::dist::{Dist, Invocation};
 use crate::lr_finder::analysis::Suggestion;
 use crate::lr_finder::{self, LrFile, RangeTestReport, StopReason, SweepReport};
 use crate::train::summary::Summary;
 use anyhow::Result;
 use std::path::Path;
+use std::rc::Rc;
 
-pub fn run(a: TrainArgs) -> Result<Report> {
+pub fn run(a: TrainArgs, inv: &Invocation) -> Result<Report> {
     let progress = !a.run.no_progress;
     if let Some(dir) = a.resume {
+        // Every rank reads config.json (its device decides the group's backend); the checkpoint
+        // is rank 0's to read.
         let config = resume_config(&dir, &a.run)?;
-        let summary = crate::train::run(&config, &dir, true, progress)?;
-        return Ok(Report::Train { summary, out: dir });
+        let dist = match dist::start(&a.run.dist, inv, &config.run)? {
+            Start::Launch(n) => {
+                crate::run_dir::check_not_in_use(&dir)?;
+                return dist::launch(inv, n, None, &a.run.dist);
+            }
+            Start::Run(dist) => dist,
+        };
+        let summary = crate::train::run(&config, &dir, true, progress, Rc::clone(&dist))?;
+        return Ok(dist::of_rank(Report::Train { summary, out: dir }, &dist));
     }
     let layer = merged(&a.run.settings, Layer::default())?;
     // Given by a flag or by the file: both are in the merged layer.
     let base_given = layer.schedule.base_lr.is_some();
     let mut config = layer.resolve()?;
     let out = a.run.out.clone().unwrap_or_else(|| default_out("train", &config));
-    crate::train::check_fresh(&out)?;
-    if let Some(range_test) = resolve_max_lr(&mut config, &out, base_given, progress)? {
-        return Ok(Report::TrainNotStarted { range_test, out });
-    }
-    let summary = crate::train::run(&config, &out, false, progress)?;
-    Ok(Report::Train { summary, out })
+    let dist = match dist::start(&a.run.dist, inv, &config.run)? {
+        Start::Launch(n) => {
+            crate::train::check_fresh(&out)?;
+            return dist::launch(inv, n, Some(&out), &a.run.dist);
+        }
+        Start::Run(dist) => dist,
+    };
+    dist.on_root(|| Ok(crate::train::check_fresh(&out)?))?;
+    let report = match resolve_max_lr(&mut config, &out, base_given, progress, &dist)? {
+        Some(range_test) => Report::TrainNotStarted { range_test, out },
+        None => Report::Train { summary: crate::train::run(&config, &out, false, progress, Rc::clone(&dist))?, out },
+    };
+    Ok(dist::of_rank(report, &dist))
 }
 
 /// The config of a run to resume: its config.json, with only the flags that say where the data
@@ -67,18 +87,25 @@ pub(super) fn resolve_max_lr(
     out: &Path,
     base_given: bool,
     progress: bool,
+    dist: &Rc<Dist>,
 ) -> Result<Option<RangeTestReport>> {
+    // Every rank resolves the same numbers; rank 0 says so.
+    let say = |line: &str| {
+        if dist.is_primary() {
+            eprintln!("{line}");
+        }
+    };
     let (report, source) = match config.schedule.max_lr.clone() {
         MaxLr::Value(_) => return Ok(None),
         MaxLr::Auto => {
             let dir = out.join("range_test");
-            eprintln!("--max-lr auto: running the LR range test first, into {}", dir.display());
-            let report = lr_finder::run(config, &dir, progress)?;
+            say(&format!("--max-lr auto: running the LR range test first, into {}", dir.display()));
+            let report = lr_finder::run(config, &dir, progress, dist)?;
             if report.stop_reason == StopReason::Interrupted {
                 return Ok(Some(report));
             }
             for line in report.summary_lines() {
-                eprintln!("{line}");
+                say(&line);
             }
             (
                 report.suggestion,
@@ -87,7 +114,7 @@ pub(super) fn resolve_max_lr(
         }
         MaxLr::File(path) => match lr_finder::read_lr_file(&path)? {
             LrFile::RangeTest(report) => (report.suggestion, format!("--max-lr {}", path.display())),
-            LrFile::Sweep(sweep) => favoured_value(config, sweep, &path)?,
+            LrFile::Sweep(sweep) => favoured_value(config, sweep, &path, dist.is_primary())?,
         },
     };
     let s = &report;
@@ -102,7 +129,7 @@ pub(super) fn resolve_max_lr(
     }
     let base_lr = schedule.base_lr;
     config.lr_source = Some(format!("{source} (max_lr = lr_at_min_loss/10 = {}, base_lr = {base_lr})", s.max_lr));
-    eprintln!("using max_lr {} and base_lr {base_lr} ({source})", s.max_lr);
+    say(&format!("using max_lr {} and base_lr {base_lr} ({source})", s.max_lr));
     config.validate()?;
     Ok(None)
 }
@@ -110,7 +137,7 @@ pub(super) fn resolve_max_lr(
 /// A sweep's favoured value (`--max-lr sweep.json`): sets its hyper-parameter in `config`;
 /// returns its range test's proposal and the words for `lr_source`. A sweep that was interrupted
 /// or favoured nothing is refused: its choice would not be the rule's over the values asked for.
-fn favoured_value(config: &mut Config, sweep: SweepReport, path: &Path) -> Result<(Suggestion, String)> {
+fn favoured_value(config: &mut Config, sweep: SweepReport, path: &Path, say: bool) -> Result<(Suggestion, String)> {
     let place = format!("--max-lr {}", path.display());
     if !sweep.complete {
         crate::usage!("{place}: the sweep did not finish ({}); run it again to the end", sweep.reason);
@@ -120,7 +147,9 @@ fn favoured_value(config: &mut Config, sweep: SweepReport, path: &Path) -> Resul
     };
     let setting = format!("{} = {}", sweep.param.field(), sweep.param.value_text(favoured.value));
     *config = lr_finder::with_value(config, sweep.param, favoured.value)?;
-    eprintln!("{setting}: the value the sweep in {} favours", path.display());
+    if say {
+        eprintln!("{setting}: the value the sweep in {} favours", path.display());
+    }
     Ok((favoured.suggestion, format!("{place}: the sweep's favoured value {} sets {setting}", favoured.label)))
 }
 

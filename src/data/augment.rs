@@ -74,6 +74,12 @@ pub fn crop_flip(padded: &Tensor, index: &Tensor, dx: &Tensor, dy: &Tensor, flip
 /// Mini-batch `step` of an epoch: normalised float images and int64 labels, on the device.
 pub fn train_batch(data: &Data, plan: &EpochPlan, step: u64, batch_size: usize) -> (Tensor, Tensor) {
     let (start, len) = plan.batch_range(step, batch_size);
+    batch_at(data, plan, start, len)
+}
+
+/// The `len` images at positions `start..` of the epoch's order (a batch, or a rank's share of
+/// one), cropped, flipped and normalised, with their labels.
+pub fn batch_at(data: &Data, plan: &EpochPlan, start: i64, len: i64) -> (Tensor, Tensor) {
     let index = plan.order.narrow(0, start, len);
     let dx = plan.dx.index_select(0, &index);
     let dy = plan.dy.index_select(0, &index);

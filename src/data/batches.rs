@@ -2,22 +2,34 @@
 //! benchmark: `(data, seed, batch size, start step) → (step, epoch, images, labels)`.
 //! Each epoch's plan (order, crop offsets, flips) is drawn from (seed, epoch) when the stream
 //! enters it, so step s is the same batch whether the run started at 0 or resumed at s.
+//!
+//! In a distributed run every rank draws the same plan and takes its share of each global batch
+//! ([`BatchStream::shard`]): the ranks together see exactly the images one process would.
 
 use super::augment::{self, EpochPlan};
 use super::Data;
 use tch::Tensor;
 
-/// One mini-batch: normalised float images and int64 labels on the training device.
+/// One mini-batch (this rank's share of it): normalised float images and int64 labels on the
+/// training device.
 pub struct Batch {
     /// The global 0-based step.
     pub step: u64,
     pub epoch: u64,
     pub images: Tensor,
     pub labels: Tensor,
+    /// Images in the whole batch, over all ranks (= `len()` for a process alone).
+    pub global_len: usize,
 }
 
 impl Batch {
-    /// Images in the batch (the last one of an epoch may be short).
+    /// A whole batch of given images and labels (step 0), as a process alone trains on it.
+    pub fn whole(images: &Tensor, labels: &Tensor) -> Batch {
+        let global_len = labels.size()[0] as usize;
+        Batch { step: 0, epoch: 0, images: images.shallow_clone(), labels: labels.shallow_clone(), global_len }
+    }
+
+    /// Images in this share of the batch (the last batch of an epoch may be short).
     pub fn len(&self) -> usize {
         self.labels.size()[0] as usize
     }
@@ -35,12 +47,19 @@ pub struct BatchStream<'a> {
     steps_per_epoch: u64,
     next: u64,
     plan: Option<(u64, EpochPlan)>,
+    /// (rank, world size): the share of each batch this stream yields.
+    shard: (usize, usize),
 }
 
 impl<'a> BatchStream<'a> {
     pub fn new(data: &'a Data, seed: u64, batch_size: usize, start: u64) -> BatchStream<'a> {
         let steps_per_epoch = data.steps_per_epoch(batch_size);
-        BatchStream { data, seed, batch_size, steps_per_epoch, next: start, plan: None }
+        BatchStream { data, seed, batch_size, steps_per_epoch, next: start, plan: None, shard: (0, 1) }
+    }
+
+    /// Only rank `rank` of `world`'s share of every batch (see `dist::share`).
+    pub fn shard(self, rank: usize, world: usize) -> BatchStream<'a> {
+        BatchStream { shard: (rank, world), ..self }
     }
 
     pub fn steps_per_epoch(&self) -> u64 {
@@ -63,9 +82,11 @@ impl Iterator for BatchStream<'_> {
             self.plan = Some((epoch, plan));
         }
         let (_, plan) = self.plan.as_ref().expect("drawn above");
-        let (images, labels) = augment::train_batch(self.data, plan, step % self.steps_per_epoch, self.batch_size);
+        let (start, len) = plan.batch_range(step % self.steps_per_epoch, self.batch_size);
+        let (offset, count) = crate::dist::share(len as usize, self.shard.0, self.shard.1);
+        let (images, labels) = augment::batch_at(self.data, plan, start + offset as i64, count as i64);
         self.next += 1;
-        Some(Batch { step, epoch, images, labels })
+        Some(Batch { step, epoch, images, labels, global_len: len as usize })
     }
 }
 
@@ -90,5 +111,27 @@ mod tests {
             assert!(a.images.equal(&b.images) && a.labels.equal(&b.labels), "step {}", a.step);
         }
         assert!(!whole[0].labels.equal(&whole[4].labels.narrow(0, 0, 16)), "epochs reshuffle");
+    }
+
+    #[test]
+    fn the_shards_of_the_ranks_make_up_each_batch() {
+        let _rng = crate::rng_lock();
+        let (train, test) = synthetic(50, 4, 3);
+        let data = Data::from_raw(&train, &test, 10, Device::Cpu, "synthetic".into());
+        // Two epochs of 4 steps, the last of 2 images: with 3 ranks one gets nothing.
+        let whole: Vec<Batch> = BatchStream::new(&data, 7, 16, 0).take(8).collect();
+        for world in [2, 3] {
+            let shards: Vec<Vec<Batch>> =
+                (0..world).map(|r| BatchStream::new(&data, 7, 16, 0).shard(r, world).take(8).collect()).collect();
+            for (i, batch) in whole.iter().enumerate() {
+                let parts: Vec<&Batch> = shards.iter().map(|s| &s[i]).collect();
+                assert!(parts.iter().all(|p| p.step == batch.step && p.global_len == batch.len()));
+                let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+                assert_eq!(lens.iter().sum::<usize>(), batch.len(), "step {i}: {lens:?}");
+                let images = Tensor::cat(&parts.iter().map(|p| p.images.shallow_clone()).collect::<Vec<_>>(), 0);
+                let labels = Tensor::cat(&parts.iter().map(|p| p.labels.shallow_clone()).collect::<Vec<_>>(), 0);
+                assert!(images.equal(&batch.images) && labels.equal(&batch.labels), "world {world} step {i}");
+            }
+        }
     }
 }

@@ -1,14 +1,27 @@
-//! Data-parallel plumbing on PyTorch's c10d: the launchers' environment (`env`), process groups
-//! with their collectives (`c10d`; Gloo on the CPU, NCCL on CUDA) and a stand-alone TCPStore
-//! server (`store`).
+//! Data-parallel training on PyTorch's c10d: the launchers' environment (`env`), process groups
+//! with their collectives (`c10d`; Gloo on the CPU, NCCL on CUDA), a stand-alone TCPStore server
+//! (`store`), and what clr builds on them: a run's distributed context (`context`: shares of a
+//! batch, the gradient all-reduce, values agreed from rank 0), the replicas kept identical
+//! (`replica`), joining a group for a run (`setup`) and `--nproc-per-node`'s launcher (`launch`).
+//!
+//! A run on N processes trains exactly as one process would on the same global batch, but for
+//! batch-norm statistics, which each rank computes on its share (as PyTorch's DDP does); see the
+//! README's "Several processes" section for the whole contract.
 
 pub mod c10d;
+pub mod context;
 pub mod env;
+pub mod launch;
 mod reach;
+pub mod replica;
+pub mod setup;
 pub mod store;
 
 pub use c10d::{Backend, GroupOptions, ProcessGroup};
+pub use context::{share, Dist};
 pub use env::{DistEnv, Launcher};
+pub use launch::Invocation;
+pub use setup::{DistArgs, DistBackend};
 pub use store::StoreServer;
 
 use std::time::Duration;

@@ -6,6 +6,10 @@
 //! `--sweep NAME=V1,V2,…` runs that same test once per value of a second hyper-parameter
 //! (`sweep_param.rs`, pure: the flag), each from the same initial weights and data order
 //! (`sweep_run.rs`), and Smith's rule picks the value (`sweep_choice.rs`, pure).
+//!
+//! On several processes each rank steps on its share of every batch; the losses, summed over the
+//! ranks at each grouped read, are the ones one process would see, so every rank's tracker takes
+//! the same stop decision at the same step. Rank 0 alone writes the files.
 
 pub mod analysis;
 pub mod sweep;
@@ -20,6 +24,7 @@ pub use sweep_run::{run_sweep, with_value, SWEEP_FILE};
 use crate::config::Config;
 use crate::data::batches::BatchStream;
 use crate::data::Data;
+use crate::dist::{setup, Dist};
 use crate::learner::{Learner, PendingLosses};
 use crate::records::{LrFindRow, RowWriter};
 use crate::run_dir::RunLock;
@@ -28,8 +33,9 @@ use crate::runtime::{device, signals};
 use crate::tensorboard::EventWriter;
 use anyhow::{Context, Result};
 use std::path::Path;
+use std::rc::Rc;
 use sweep::sweep_lr;
-use tch::{Device, Tensor};
+use tch::Device;
 
 pub const REPORT_FILE: &str = "range_test.json";
 /// Steps between reads of the loss from the device (each read waits for it).
@@ -39,18 +45,18 @@ const DEFAULT_EPOCHS: u64 = 3;
 
 /// Run the test into `out` (lr_find.csv, range_test.json, range_test.png, config.json) and
 /// return its report.
-pub fn run(config: &Config, out: &Path, progress: bool) -> Result<RangeTestReport> {
-    let device = device::prepare(&config.run)?;
+pub fn run(config: &Config, out: &Path, progress: bool, dist: &Rc<Dist>) -> Result<RangeTestReport> {
+    let device = device::prepare(&dist.rank_settings(&config.run))?;
     // The data before the folder: a test that cannot start leaves nothing behind.
-    let data = Data::load(&config.data, config.run.seed, device, progress)?;
-    Ok(run_on(config, &data, device, out, progress)?.report)
+    let data = setup::load_data(&config.data, config.run.seed, device, progress, dist)?;
+    Ok(run_on(config, &data, device, out, progress, dist)?.report)
 }
 
 /// One range test on data already loaded: what `run` does, and what a sweep does per value.
 /// The model is initialised from `config.run.seed` and the batches drawn from it, so tests with
 /// the same seed start from the same weights and see the same images in the same order.
-fn run_on(config: &Config, data: &Data, device: Device, out: &Path, progress: bool) -> Result<Tested> {
-    test_on(config, data, device, out, progress, READ_EVERY)
+fn run_on(config: &Config, data: &Data, device: Device, out: &Path, progress: bool, dist: &Rc<Dist>) -> Result<Tested> {
+    test_on(config, data, device, out, progress && dist.is_primary(), READ_EVERY, dist)
 }
 
 /// `run_on`, reading the losses from the device every `read_every` steps.
@@ -61,67 +67,83 @@ fn test_on(
     out: &Path,
     progress: bool,
     read_every: usize,
+    dist: &Rc<Dist>,
 ) -> Result<Tested> {
-    let lock = RunLock::acquire(out)?;
-    lock.check_fresh(false)?;
-    config.save(out)?;
     let rt = &config.range_test;
     let stream = BatchStream::new(data, config.run.seed, config.model.batch_size, 0);
     let iters = rt.iters.unwrap_or(DEFAULT_EPOCHS * stream.steps_per_epoch());
-    let mut learner = Learner::new(&config.model, &config.run, data.classes, device);
+    let stream = stream.shard(dist.rank(), dist.world_size());
+    let mut log = TestLog::start(config, &data.source, out, iters, progress, dist)?;
+    let mut learner = Learner::new(&config.model, &config.run, data.classes, device).in_group(Rc::clone(dist));
+    learner.copy_from_root()?;
     let mut tracker = RangeTracker::new(TrackerSettings { smooth: rt.smooth, diverge: rt.diverge });
-    let mut log = TestLog::start(config, &data.source, out, iters, progress)?;
     signals::install();
 
     let mut pending = PendingLosses::default();
     for batch in stream.take(iters as usize) {
         let i = batch.step;
         let lr = sweep_lr(rt.start_lr, rt.end_lr, i, iters, rt.mode);
-        let (loss, correct) = learner.step(&batch.images, &batch.labels, lr, config.model.momentum);
+        let (loss, correct) = learner.step(&batch, lr, config.model.momentum)?;
         if rt.val_batches > 0 {
             // The held-out loss after this step: smoother than the training batch's loss.
-            let (held_out, _) = learner.evaluate(data, &data.test, config.model.batch_size, Some(rt.val_batches));
-            pending.push(lr, Tensor::from(held_out), correct);
+            let part = learner.evaluate_part(data, &data.test, config.model.batch_size, Some(rt.val_batches))?;
+            pending.push(lr, part.get(0), correct);
         } else {
             pending.push(lr, loss, correct);
         }
-        // Losses are read in groups (each read waits for the device): the test may run up to a
-        // group past its stop, but records exactly what reading every step would.
-        let stopped = if pending.len() >= read_every || i + 1 == iters || signals::requested() {
-            record(&mut tracker, &mut pending, &mut log)?
-        } else {
-            None
-        };
+        // Losses are read in groups (each read waits for the device, and for the other ranks):
+        // the test may run up to a group past its stop, but records exactly what reading every
+        // step would. Alone, a Ctrl-C is read at once; ranks agree on it at their next read.
+        let asked = signals::requested();
+        let read = pending.len() >= read_every || i + 1 == iters || (asked && !dist.is_distributed());
+        let (stopped, interrupted) =
+            if read { record(&mut tracker, &mut pending, &mut log, dist, asked)? } else { (None, false) };
         if let Some(reason) = stopped {
             let last = tracker.rows().last().map_or(lr, |r| r.lr);
             log.bar.line(&format!("stopped at lr {last:.4e}: {}", reason.describe(rt.diverge)));
             break;
         }
-        if signals::requested() {
+        if interrupted {
             tracker.interrupt();
             log.bar.line(&format!("interrupted at step {i}"));
             break;
         }
     }
     log.bar.finish();
+    learner.write_digest("range-test", tracker.rows().len() as u64)?;
     let report = RangeTestReport::new(&tracker, rt.start_lr, rt.end_lr, rt.mode.name(), iters)
         .context("the range test recorded too few steps to analyse: raise --iters or --end-lr")?;
-    crate::files::write_json(&out.join(REPORT_FILE), &report)?;
-    crate::plot::plot_run(out)?;
+    if dist.is_primary() {
+        crate::files::write_json(&out.join(REPORT_FILE), &report)?;
+        crate::plot::plot_run(out)?;
+    }
     Ok(Tested { report, curve: tracker.rows().to_vec() })
 }
 
 /// Where a range test reports: lr_find.csv, the progress bar and, with `--tensorboard`, event
-/// files (the raw and smoothed loss and the LR against the step).
+/// files (the raw and smoothed loss and the LR against the step). Rank 0 alone holds them (and
+/// the folder's lock); the other ranks get none of them and a silent bar.
 struct TestLog {
-    csv: RowWriter,
-    bar: Progress,
+    _lock: Option<RunLock>,
+    csv: Option<RowWriter>,
     events: Option<EventWriter>,
+    bar: Progress,
 }
 
 impl TestLog {
-    /// The files, and the test's first line.
-    fn start(config: &Config, source: &str, out: &Path, iters: u64, progress: bool) -> Result<TestLog> {
+    /// Rank 0's lock, config.json and files, then the test's first line, once it has them all.
+    fn start(config: &Config, source: &str, out: &Path, iters: u64, progress: bool, dist: &Dist) -> Result<TestLog> {
+        let opened = dist.on_root(|| {
+            let lock = RunLock::acquire(out)?;
+            lock.check_fresh(false)?;
+            config.save(out)?;
+            let csv = RowWriter::create::<LrFindRow>(&out.join("lr_find.csv"))?;
+            let events = config.run.tensorboard.then(|| EventWriter::create(out)).transpose()?;
+            Ok((lock, csv, events))
+        })?;
+        let Some((lock, csv, events)) = opened else {
+            return Ok(TestLog { _lock: None, csv: None, events: None, bar: Progress::silent() });
+        };
         let rt = &config.range_test;
         let mut bar = Progress::new(iters, progress);
         bar.line(&format!(
@@ -133,15 +155,13 @@ impl TestLog {
             config.model.batch_size,
             out.display()
         ));
-        Ok(TestLog {
-            csv: RowWriter::create::<LrFindRow>(&out.join("lr_find.csv"))?,
-            bar,
-            events: config.run.tensorboard.then(|| EventWriter::create(out)).transpose()?,
-        })
+        Ok(TestLog { _lock: Some(lock), csv: Some(csv), events, bar })
     }
 
     fn row(&mut self, row: &LrFindRow) -> Result<()> {
-        self.csv.write(row)?;
+        if let Some(csv) = &mut self.csv {
+            csv.write(row)?;
+        }
         if let Some(events) = &mut self.events {
             let values = [
                 ("range_test/loss", row.loss),
@@ -156,24 +176,28 @@ impl TestLog {
     }
 }
 
-/// Feed the pending (lr, loss) pairs to the tracker in order, logging each recorded row; the
-/// stop reason when one of them ends the test (those after it are dropped).
+/// Feed the pending (lr, loss) pairs, summed over the ranks, to the tracker in order, logging
+/// each recorded row; the stop reason when one of them ends the test (those after it are
+/// dropped), and whether a rank asked to stop (`asked` is this one's request).
 fn record(
     tracker: &mut RangeTracker,
     pending: &mut PendingLosses<f64>,
     log: &mut TestLog,
-) -> Result<Option<StopReason>> {
-    for (lr, loss, _) in pending.read() {
+    dist: &Dist,
+    asked: bool,
+) -> Result<(Option<StopReason>, bool)> {
+    let (values, interrupted) = pending.read_agreed(dist, asked)?;
+    for (lr, loss, _) in values {
         let recorded = tracker.rows().len();
         let stop = tracker.push(lr, loss);
         if let Some(row) = tracker.rows().get(recorded) {
             log.row(row)?;
         }
         if stop.is_some() {
-            return Ok(stop);
+            return Ok((stop, interrupted));
         }
     }
-    Ok(None)
+    Ok((None, interrupted))
 }
 
 /// What `--max-lr FILE` can read: one range test's report, or a sweep's.
@@ -230,8 +254,9 @@ mod tests {
         let config = layer.resolve().unwrap();
         let data = Data::load(&config.data, 0, Device::Cpu, false).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let every = test_on(&config, &data, Device::Cpu, &dir.path().join("1"), false, 1).unwrap();
-        let grouped = test_on(&config, &data, Device::Cpu, &dir.path().join("7"), false, 7).unwrap();
+        let alone = Rc::new(Dist::single());
+        let every = test_on(&config, &data, Device::Cpu, &dir.path().join("1"), false, 1, &alone).unwrap();
+        let grouped = test_on(&config, &data, Device::Cpu, &dir.path().join("7"), false, 7, &alone).unwrap();
         assert_eq!(every.report, grouped.report);
         assert_eq!(every.curve, grouped.curve);
         assert!(every.report.stopped_early, "the test reaches its stop inside a group");

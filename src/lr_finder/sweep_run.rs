@@ -2,18 +2,21 @@
 //! the config changed in that one field, into `OUT/NAME=V/` (a complete range-test folder), then
 //! `sweep.json`, `sweep.csv` and `sweep.png` in `OUT`. Those three are rewritten after every value,
 //! so a sweep stopped at any point (Ctrl-C, or killed) leaves them describing what ran. The data
-//! is loaded once; every test re-seeds the model and the batch order from `--seed`.
+//! is loaded once; every test re-seeds the model and the batch order from `--seed`. On several
+//! processes the values run one after another, every rank in each test; rank 0 writes.
 
 use super::sweep_choice::{Outcome, SweepReport};
 use super::sweep_param::{Sweep, SweepParam};
 use crate::config::Config;
 use crate::data::Data;
+use crate::dist::{setup, Dist};
 use crate::error::UsageError;
 use crate::records::{RowWriter, SweepRow};
 use crate::run_dir::RunLock;
 use crate::runtime::{device, signals};
 use anyhow::{bail, Result};
 use std::path::Path;
+use std::rc::Rc;
 
 /// The sweep's report, in the `--out` folder.
 pub const SWEEP_FILE: &str = "sweep.json";
@@ -38,22 +41,31 @@ pub fn with_value(config: &Config, param: SweepParam, value: f64) -> Result<Conf
 /// value is checked before the first test starts. A value whose test fails (too few points to
 /// analyse, out of memory) is recorded as failed and the sweep goes on; it is an error only when
 /// no value gave a usable test.
-pub fn run_sweep(config: &Config, sweep: &Sweep, out: &Path, progress: bool) -> Result<SweepReport> {
+pub fn run_sweep(config: &Config, sweep: &Sweep, out: &Path, progress: bool, dist: &Rc<Dist>) -> Result<SweepReport> {
     let configs: Vec<Config> =
         sweep.values.iter().map(|&v| with_value(config, sweep.param, v)).collect::<Result<_, _>>()?;
-    let device = device::prepare(&config.run)?;
-    let data = Data::load(&config.data, config.run.seed, device, progress)?;
-    let lock = RunLock::acquire(out)?;
-    lock.check_fresh(false)?;
+    let device = device::prepare(&dist.rank_settings(&config.run))?;
+    let data = setup::load_data(&config.data, config.run.seed, device, progress, dist)?;
+    let _lock = dist.on_root(|| {
+        let lock = RunLock::acquire(out)?;
+        lock.check_fresh(false)?;
+        Ok(lock)
+    })?;
     let labels = sweep.labels();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut report = SweepReport::new(sweep, &outcomes, false);
     for (i, (config, label)) in configs.iter().zip(&labels).enumerate() {
-        eprintln!("range-test sweep, value {} of {}: {label}", i + 1, labels.len());
-        outcomes.push(one_value(config, &data, device, &out.join(label), progress)?);
-        report = SweepReport::new(sweep, &outcomes, signals::requested());
-        write_outputs(out, &report)?;
-        if signals::requested() {
+        if dist.is_primary() {
+            eprintln!("range-test sweep, value {} of {}: {label}", i + 1, labels.len());
+        }
+        outcomes.push(one_value(config, &data, device, &out.join(label), progress, dist)?);
+        // Every rank goes on to the next value, or none does.
+        let stopped = dist.any(signals::requested())?;
+        report = SweepReport::new(sweep, &outcomes, stopped);
+        if dist.is_primary() {
+            write_outputs(out, &report)?;
+        }
+        if stopped {
             break;
         }
     }
@@ -69,8 +81,15 @@ pub fn run_sweep(config: &Config, sweep: &Sweep, out: &Path, progress: bool) -> 
 
 /// One value's test. A runtime failure, or a libtorch panic (out of memory at a large batch),
 /// becomes that value's outcome; a usage error stops the sweep.
-fn one_value(config: &Config, data: &Data, device: tch::Device, dir: &Path, progress: bool) -> Result<Outcome> {
-    let run = std::panic::AssertUnwindSafe(|| super::run_on(config, data, device, dir, progress));
+fn one_value(
+    config: &Config,
+    data: &Data,
+    device: tch::Device,
+    dir: &Path,
+    progress: bool,
+    dist: &Rc<Dist>,
+) -> Result<Outcome> {
+    let run = std::panic::AssertUnwindSafe(|| super::run_on(config, data, device, dir, progress, dist));
     match std::panic::catch_unwind(run) {
         Ok(Ok(report)) => Ok(Ok(report)),
         Ok(Err(e)) if e.chain().any(|c| c.is::<UsageError>()) => Err(e),

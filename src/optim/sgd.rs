@@ -85,10 +85,25 @@ impl Sgd {
         Sgd { segments, params, grads, buffer: None, weight_decay, nesterov }
     }
 
-    /// The flat gradient buffer (every parameter's `.grad` is a view into it).
-    #[cfg(test)]
-    pub(crate) fn grads(&self) -> &Tensor {
-        &self.grads
+    /// The flat gradient buffer (every parameter's `.grad` is a view into it): what the ranks
+    /// of a distributed run all-reduce, in one call.
+    pub fn grads(&self) -> Tensor {
+        self.grads.shallow_clone()
+    }
+
+    /// The flat parameter buffer (every parameter is a view into it).
+    pub fn params(&self) -> Tensor {
+        self.params.shallow_clone()
+    }
+
+    /// The flat momentum buffer when `present` (made, zero, when there is none yet), else none:
+    /// a rank that receives rank 0's buffers first makes its own look like rank 0's.
+    pub fn flat_buffer(&mut self, present: bool) -> Option<Tensor> {
+        if !present {
+            self.buffer = None;
+            return None;
+        }
+        Some(self.buffer.get_or_insert_with(|| Tensor::zeros_like(&self.params)).shallow_clone())
     }
 
     pub fn zero_grad(&mut self) {

@@ -9,6 +9,8 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     last_line: Instant,
     quiet_for: Duration,
+    /// Prints nothing at all (the ranks of a distributed run but rank 0).
+    silent: bool,
 }
 
 impl Progress {
@@ -25,7 +27,12 @@ impl Progress {
             );
             bar
         });
-        Progress { bar, last_line: Instant::now(), quiet_for: Duration::from_secs(10) }
+        Progress { bar, last_line: Instant::now(), quiet_for: Duration::from_secs(10), silent: false }
+    }
+
+    /// Progress that is never shown, lines included.
+    pub fn silent() -> Progress {
+        Progress { silent: true, ..Progress::new(0, false) }
     }
 
     /// Move to `pos` with a status message; without a bar, print it now and then.
@@ -45,6 +52,9 @@ impl Progress {
 
     /// A line that is always shown (above the bar, if any).
     pub fn line(&mut self, msg: &str) {
+        if self.silent {
+            return;
+        }
         match &self.bar {
             Some(bar) => bar.println(msg),
             None => eprintln!("{msg}"),

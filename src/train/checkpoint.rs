@@ -156,7 +156,8 @@ mod tests {
         let run = RunSettings { seed: 1, ..RunSettings::default() };
         let mut learner = Learner::new(&model, &run, 10, Device::Cpu);
         let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
-        let _ = learner.step(&x, &Tensor::from_slice(&[0i64, 1, 2, 3]), 0.1, 0.9);
+        let batch = crate::data::batches::Batch::whole(&x, &Tensor::from_slice(&[0i64, 1, 2, 3]));
+        let _ = learner.step(&batch, 0.1, 0.9).unwrap();
         let state = RunState {
             format: 1,
             depth: 8,

@@ -6,6 +6,9 @@
 //! - `trainer.rs`: the loop, one epoch at a time;
 //! - `log.rs`: steps.csv, epochs.csv and the progress bar behind one sink;
 //! - `checkpoint.rs`: the run's state and tensors in one file; `summary.rs`: summary.json.
+//!
+//! On several processes (`dist`), rank 0 holds the run folder: it locks it, starts or resumes the
+//! run in it and sends the run's state and its replica to the others; it alone writes.
 
 pub mod checkpoint;
 pub mod log;
@@ -14,6 +17,7 @@ pub mod trainer;
 
 use crate::config::Config;
 use crate::data::Data;
+use crate::dist::{setup, Dist};
 use crate::learner::Learner;
 use crate::optim::schedule::Schedule;
 use crate::records::{self, EpochRow, StepRow};
@@ -23,36 +27,34 @@ use anyhow::{bail, Result};
 use checkpoint::{EpochSums, RunState};
 use log::{LogPlan, RunLog};
 use std::path::Path;
+use std::rc::Rc;
 use summary::{RunFacts, Status, Summary};
 use trainer::{Divergence, EpochEnd, Trainer};
 
-/// Train with `config` into `out`; with `resume`, continue from `out`'s checkpoint.
-pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<Summary> {
-    let device = device::prepare(&config.run)?;
+/// Train with `config` into `out`; with `resume`, continue from `out`'s checkpoint. `dist` is the
+/// run's place among the processes that train it (alone: `Dist::single()`).
+pub fn run(config: &Config, out: &Path, resume: bool, progress: bool, dist: Rc<Dist>) -> Result<Summary> {
+    let device = device::prepare(&dist.rank_settings(&config.run))?;
     // The data before the folder: a run that cannot start leaves nothing behind.
-    let data = Data::load(&config.data, config.run.seed, device, progress)?;
+    let data = setup::load_data(&config.data, config.run.seed, device, progress, &dist)?;
     let steps_per_epoch = data.steps_per_epoch(config.model.batch_size);
     let schedule = Schedule::new(config.schedule_config()?, steps_per_epoch)?;
-    let learner = Learner::new(&config.model, &config.run, data.classes, device);
-    let lock = RunLock::acquire(out)?;
-    let mut trainer = if resume {
-        resumed(config, &data, schedule, learner, out, progress)?
-    } else {
-        lock.check_fresh(true)?;
-        fresh(config, &data, schedule, learner, out, progress)?
-    };
-    let facts = RunFacts {
+    let learner = Learner::new(&config.model, &config.run, data.classes, device).in_group(Rc::clone(&dist));
+    let (_lock, mut trainer) = start(config, &data, schedule, learner, out, resume, progress && dist.is_primary())?;
+    let mut facts = RunFacts {
         device: device::name(device),
         data: &data.source,
         train_images: data.train.len,
         batch_size: config.model.batch_size,
         depth: config.model.depth,
         policy: config.schedule.policy.to_string(),
+        distributed: None,
     };
-    trainer.log.line(&format!(
-        "train: {} on {}, depth {}, {} images, {steps_per_epoch} steps/epoch, {} steps, {} → {}",
+    trainer.line(&format!(
+        "train: {} on {}{}, depth {}, {} images, {steps_per_epoch} steps/epoch, {} steps, {} → {}",
         facts.policy,
         facts.device,
+        dist.describe(),
         facts.depth,
         facts.train_images,
         trainer.schedule.total_steps(),
@@ -61,12 +63,19 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
     ));
     if trainer.state.step > 0 {
         let step = trainer.state.step;
-        trainer.log.line(&format!("resuming at step {step} (epoch {})", step / steps_per_epoch));
+        trainer.line(&format!("resuming at step {step} (epoch {})", step / steps_per_epoch));
     }
     signals::install();
     let end = train_epochs(&mut trainer, out)?;
-    trainer.log.finish();
+    if let Some(log) = &trainer.log {
+        log.finish();
+    }
+    trainer.learner.write_digest("train", trainer.state.step)?;
     let status = end.as_ref().map_or(Status::Diverged, |s| *s);
+    if !dist.is_primary() {
+        return end.map(|_| Summary::of_rank(status, &trainer.state)).map_err(|d| diverged(&trainer, d));
+    }
+    facts.distributed = summary::Distributed::of(&dist);
     let summary = summary::write(out, &facts, &trainer.state, status);
     let drawn = draw(out);
     match end {
@@ -76,22 +85,63 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool) -> Result<
     }
 }
 
+/// This rank's trainer. Rank 0 takes the folder's lock and starts the run there (or resumes it
+/// from its checkpoint), then sends the run's state, or its failure, to the other ranks; every
+/// rank then takes rank 0's replica.
+fn start<'a>(
+    config: &'a Config,
+    data: &'a Data,
+    schedule: Schedule,
+    learner: Learner,
+    out: &Path,
+    resume: bool,
+    progress: bool,
+) -> Result<(Option<RunLock>, Trainer<'a>)> {
+    if !learner.dist().is_primary() {
+        let state: RunState = learner.dist().receive()?;
+        let mut trainer = Trainer {
+            config,
+            data,
+            schedule,
+            learner,
+            state,
+            log: None,
+            checkpoint: out.join(checkpoint::FILE_NAME),
+            stop: false,
+        };
+        trainer.learner.copy_from_root()?;
+        return Ok((None, trainer));
+    }
+    let dist = Rc::clone(learner.dist_rc());
+    let started = RunLock::acquire(out).and_then(|lock| {
+        let trainer = if resume {
+            resumed(config, data, schedule, learner, out, progress)?
+        } else {
+            lock.check_fresh(true)?;
+            fresh(config, data, schedule, learner, out, progress)?
+        };
+        Ok((lock, trainer))
+    });
+    dist.publish(started.as_ref().map(|(_, t)| &t.state))?;
+    let (lock, mut trainer) = started?;
+    trainer.learner.copy_from_root()?;
+    Ok((Some(lock), trainer))
+}
+
 /// Run epochs until the end, an interrupt (its status) or a divergence.
 fn train_epochs(trainer: &mut Trainer, out: &Path) -> Result<Result<Status, Divergence>> {
     let resume_hint = format!("continue with --resume {}", out.display());
     while !trainer.finished() {
         match trainer.run_epoch()? {
             EpochEnd::Done(row) => {
-                if signals::requested() && !trainer.finished() {
-                    trainer
-                        .log
-                        .line(&format!("interrupted after epoch {}: checkpoint saved; {resume_hint}", row.epoch));
+                if trainer.stop_requested() && !trainer.finished() {
+                    trainer.line(&format!("interrupted after epoch {}: checkpoint saved; {resume_hint}", row.epoch));
                     return Ok(Ok(Status::Interrupted));
                 }
             }
             EpochEnd::Interrupted => {
                 let step = trainer.state.step;
-                trainer.log.line(&format!("interrupted at step {step}: checkpoint saved; {resume_hint}"));
+                trainer.line(&format!("interrupted at step {step}: checkpoint saved; {resume_hint}"));
                 return Ok(Ok(Status::Interrupted));
             }
             EpochEnd::Diverged(d) => return Ok(Err(d)),
@@ -140,8 +190,8 @@ fn fresh<'a>(
     };
     let ck = out.join(checkpoint::FILE_NAME);
     checkpoint::save(&ck, &learner, &state)?;
-    let log = RunLog::create(out, log_plan(config, &schedule, progress))?;
-    Ok(Trainer { config, data, schedule, learner, state, log, checkpoint: ck })
+    let log = Some(RunLog::create(out, log_plan(config, &schedule, progress))?);
+    Ok(Trainer { config, data, schedule, learner, state, log, checkpoint: ck, stop: false })
 }
 
 /// A run continued from its checkpoint (the previous one when the latest is damaged), which
@@ -182,9 +232,9 @@ fn resumed<'a>(
         );
     }
     learner.restore(&ck.model, Some(&ck.momentum))?;
-    let log = RunLog::resume(out, ck.state.step, log_plan(config, &schedule, progress))?;
+    let log = Some(RunLog::resume(out, ck.state.step, log_plan(config, &schedule, progress))?);
     let path = out.join(checkpoint::FILE_NAME);
-    Ok(Trainer { config, data, schedule, learner, state: ck.state, log, checkpoint: path })
+    Ok(Trainer { config, data, schedule, learner, state: ck.state, log, checkpoint: path, stop: false })
 }
 
 fn log_plan(config: &Config, schedule: &Schedule, progress: bool) -> LogPlan {

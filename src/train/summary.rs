@@ -2,6 +2,7 @@
 //! a resume too) and the run's state, never from a second copy kept in memory.
 
 use super::checkpoint::RunState;
+use crate::dist::Dist;
 use crate::records::{self, EpochRow};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,55 @@ pub struct Summary {
     pub data: String,
     pub depth: usize,
     pub policy: String,
+    /// The processes of a distributed run (absent for a process alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distributed: Option<Distributed>,
+}
+
+/// How a distributed run (its last part, after a resume) ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Distributed {
+    pub processes: usize,
+    pub backend: String,
+    /// Gradient all-reduces of rank 0 (one per step) and their median time.
+    pub all_reduces: usize,
+    pub all_reduce_ms_median: Option<f64>,
+}
+
+impl Distributed {
+    pub fn of(dist: &Dist) -> Option<Distributed> {
+        let backend = dist.backend()?.to_string();
+        let timing = dist.gradient_reduce_ms();
+        Some(Distributed {
+            processes: dist.world_size(),
+            backend,
+            all_reduces: timing.map_or(0, |t| t.0),
+            all_reduce_ms_median: timing.map(|t| t.1),
+        })
+    }
+}
+
+impl Summary {
+    /// A rank other than 0 knows how the run ended and where, not its records (rank 0 writes
+    /// summary.json).
+    pub fn of_rank(status: Status, state: &RunState) -> Summary {
+        Summary {
+            status,
+            final_test_acc: None,
+            best_test_acc: None,
+            final_test_loss: None,
+            final_train_loss: None,
+            epochs: state.step / state.steps_per_epoch,
+            steps: state.step,
+            seconds: state.seconds,
+            train_images_per_sec: 0.0,
+            device: String::new(),
+            data: String::new(),
+            depth: state.depth,
+            policy: String::new(),
+            distributed: None,
+        }
+    }
 }
 
 /// What a run is, beside its state, for its summary.
@@ -43,6 +93,7 @@ pub struct RunFacts<'a> {
     pub batch_size: usize,
     pub depth: usize,
     pub policy: String,
+    pub distributed: Option<Distributed>,
 }
 
 /// Write `out/summary.json` and return it.
@@ -67,6 +118,7 @@ pub fn write(out: &Path, facts: &RunFacts, state: &RunState, status: Status) -> 
         data: facts.data.to_string(),
         depth: facts.depth,
         policy: facts.policy.clone(),
+        distributed: facts.distributed.clone(),
     };
     crate::files::write_json(&out.join("summary.json"), &summary)?;
     Ok(summary)

@@ -2,6 +2,10 @@
 //! the schedule's LR and momentum, losses read every few steps, evaluation and a checkpoint at the
 //! end of the epoch. [`Trainer::run_epoch`] says how the epoch ended; the caller decides what
 //! follows.
+//!
+//! In a distributed run every rank runs this loop on its share of each batch; the losses read
+//! every few steps are summed over the ranks together with their stop requests, so that every
+//! rank logs the same numbers and stops at the same step. Only rank 0 has a log and saves.
 
 use super::checkpoint::{self, EpochSums, RunState};
 use super::log::RunLog;
@@ -43,8 +47,11 @@ pub struct Trainer<'a> {
     pub schedule: Schedule,
     pub learner: Learner,
     pub state: RunState,
-    pub log: RunLog,
+    /// Rank 0's CSV files and progress; none on the other ranks.
+    pub log: Option<RunLog>,
     pub checkpoint: PathBuf,
+    /// A stop (Ctrl-C, SIGTERM) that every rank agreed on at the last read of the losses.
+    pub stop: bool,
 }
 
 impl Trainer<'_> {
@@ -56,9 +63,27 @@ impl Trainer<'_> {
         self.state.step >= self.schedule.total_steps()
     }
 
-    /// Save a checkpoint of where the run stands.
-    pub fn save(&self) -> Result<()> {
+    /// Save a checkpoint of where the run stands (every rank calls it: the batch-norm statistics
+    /// are averaged over the ranks first; rank 0 writes).
+    pub fn save(&mut self) -> Result<()> {
+        self.learner.sync_statistics()?;
+        if !self.learner.dist().is_primary() {
+            return Ok(());
+        }
         checkpoint::save(&self.checkpoint, &self.learner, &self.state)
+    }
+
+    /// Whether the run is to stop: agreed by every rank; a process alone also stops for a
+    /// signal that came after the last read.
+    pub fn stop_requested(&self) -> bool {
+        self.stop || (!self.learner.dist().is_distributed() && signals::requested())
+    }
+
+    /// A line that is always shown (rank 0 only).
+    pub fn line(&mut self, msg: &str) {
+        if let Some(log) = &mut self.log {
+            log.line(msg);
+        }
     }
 
     /// Train the rest of the current epoch.
@@ -67,23 +92,30 @@ impl Trainer<'_> {
         let epoch_end = ((epoch + 1) * self.steps_per_epoch()).min(self.schedule.total_steps());
         let started = Instant::now();
         let (seed, batch_size) = (self.config.run.seed, self.config.model.batch_size);
-        let stream = BatchStream::new(self.data, seed, batch_size, self.state.step);
+        let (rank, world) = (self.learner.dist().rank(), self.learner.dist().world_size());
+        let stream = BatchStream::new(self.data, seed, batch_size, self.state.step).shard(rank, world);
+        let alone = !self.learner.dist().is_distributed();
         let mut pending = PendingLosses::default();
         for batch in stream.take((epoch_end - self.state.step) as usize) {
             let (lr, momentum) = self.schedule.lr_and_momentum(batch.step);
-            let (loss, correct) = self.learner.step(&batch.images, &batch.labels, lr, momentum);
+            let (loss, correct) = self.learner.step(&batch, lr, momentum)?;
             pending.push(StepRow { step: batch.step, epoch, lr, momentum, loss: f64::NAN }, loss, correct);
-            self.state.sums.seen += batch.len() as f64;
+            self.state.sums.seen += batch.global_len as f64;
             self.state.step += 1;
-            let stop = signals::requested();
-            if pending.len() >= LOG_EVERY || self.state.step == epoch_end || stop {
-                if let Some(d) = self.log_steps(&mut pending)? {
+            // Alone, a stop is read at once; ranks agree on it at their next read.
+            let asked = signals::requested();
+            if pending.len() >= LOG_EVERY || self.state.step == epoch_end || (alone && asked) {
+                let (rows, stop) = pending.read_agreed(self.learner.dist(), asked)?;
+                self.stop = stop;
+                if let Some(d) = self.log_steps(rows)? {
                     return Ok(EpochEnd::Diverged(d));
                 }
                 let msg = self.progress_message(lr, started);
-                self.log.progress(self.state.step, msg);
+                if let Some(log) = &mut self.log {
+                    log.progress(self.state.step, msg);
+                }
             }
-            if stop && self.state.step < epoch_end {
+            if self.stop && self.state.step < epoch_end {
                 self.add_seconds(started.elapsed().as_secs_f64());
                 self.save()?;
                 return Ok(EpochEnd::Interrupted);
@@ -96,7 +128,7 @@ impl Trainer<'_> {
     /// Evaluate, log the epoch's row and save its checkpoint; weights blown up by a step whose
     /// own loss was still finite show in the test loss, and then nothing is saved.
     fn finish_epoch(&mut self, epoch: u64, epoch_end: u64, seconds: f64) -> Result<EpochEnd> {
-        let (test_loss, test_acc) = self.learner.evaluate(self.data, &self.data.test, EVAL_BATCH, None);
+        let (test_loss, test_acc) = self.learner.evaluate(self.data, &self.data.test, EVAL_BATCH, None)?;
         let last = epoch_end - 1;
         if !test_loss.is_finite() {
             let what = format!("the test loss after this step is {test_loss}");
@@ -112,7 +144,9 @@ impl Trainer<'_> {
             test_acc,
             seconds: sums.seconds + seconds,
         };
-        self.log.epoch(&row)?;
+        if let Some(log) = &mut self.log {
+            log.epoch(&row)?;
+        }
         self.state.sums = EpochSums::default();
         self.state.seconds += seconds;
         self.save()?;
@@ -121,8 +155,8 @@ impl Trainer<'_> {
 
     /// Log the pending steps; the first non-finite loss stops there (rows before it are logged,
     /// it and those after are not) and is returned.
-    fn log_steps(&mut self, pending: &mut PendingLosses<StepRow>) -> Result<Option<Divergence>> {
-        for (row, loss, correct) in pending.read() {
+    fn log_steps(&mut self, rows: Vec<(StepRow, f64, f64)>) -> Result<Option<Divergence>> {
+        for (row, loss, correct) in rows {
             if !loss.is_finite() {
                 self.state.step = row.step;
                 return Ok(Some(Divergence {
@@ -131,7 +165,9 @@ impl Trainer<'_> {
                     what: format!("the training loss is {loss}"),
                 }));
             }
-            self.log.step(&StepRow { loss, ..row })?;
+            if let Some(log) = &mut self.log {
+                log.step(&StepRow { loss, ..row })?;
+            }
             self.state.sums.loss_sum += loss;
             self.state.sums.correct += correct;
         }

@@ -1,0 +1,50 @@
+//! The commands that train (`train`, `range-test`) on several processes: which role this process
+//! plays (alone, `--nproc-per-node`'s launcher, or one rank of a launch), and what a rank reports.
+
+use super::Report;
+use crate::config::RunSettings;
+use crate::dist::setup::{self, Role, DIGEST_VAR};
+use crate::dist::{Dist, DistArgs, Invocation};
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// What this process does for the command.
+pub(super) enum Start {
+    /// Start this many workers and wait for them.
+    Launch(usize),
+    /// Run the command, alone or as one rank.
+    Run(Rc<Dist>),
+}
+
+/// This process's part from the flags and the environment; a rank joins its group here (with
+/// the device `run` asks for).
+pub(super) fn start(args: &DistArgs, inv: &Invocation, run: &RunSettings) -> Result<Start> {
+    let digest = inv.var(DIGEST_VAR).filter(|d| !d.is_empty()).map(PathBuf::from);
+    Ok(match setup::role(args, run, &|name| inv.var(name))? {
+        Role::Launcher(n) => Start::Launch(n),
+        Role::Rank(env) => {
+            if let Some(pid) = inv.var(crate::dist::launch::LAUNCHER_VAR).and_then(|p| p.parse().ok()) {
+                crate::dist::launch::watch_launcher(pid);
+            }
+            Start::Run(setup::join(&env, args, run, digest)?)
+        }
+        Role::Single => Start::Run(Rc::new(Dist::single().with_digest_dir(digest))),
+    })
+}
+
+/// Start `n` workers of this command (with `out` as their `--out`) and wait: their exit code;
+/// rank 0 printed the report.
+pub(super) fn launch(inv: &Invocation, n: usize, out: Option<&Path>, args: &DistArgs) -> Result<Report> {
+    let exit_code = crate::dist::launch::launch(inv, n, out, args.timeout())?;
+    Ok(Report::Silent { exit_code })
+}
+
+/// Rank 0's report as it is; the other ranks print nothing and exit as rank 0 does.
+pub(super) fn of_rank(report: Report, dist: &Dist) -> Report {
+    if dist.is_primary() {
+        report
+    } else {
+        Report::Silent { exit_code: report.exit_code() }
+    }
+}

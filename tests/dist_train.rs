@@ -1,0 +1,476 @@
+//! Training and range tests on several processes, for real: Gloo on 127.0.0.1, the CPU, ResNet-8
+//! and 512 generated images. Launched by `--nproc-per-node`, by torchrun (the set-up's venv), and
+//! rank by rank with torchrun's variables. The ranks' replicas are compared through the digest
+//! each rank writes when `CLR_DIST_DIGEST` names a folder (MD5 of every parameter, batch-norm
+//! statistic and momentum buffer, and the steps it ran); files are checked row by row.
+
+mod common;
+#[path = "dist/ranks.rs"]
+mod ranks;
+
+use common::runs::{epochs, steps};
+use common::{cifar, read_json, Cmd};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The longest any one command here may take on a loaded 2-core machine.
+const LIMIT: Duration = Duration::from_secs(240);
+
+/// The launchers' variables: a command here gets only those its test sets.
+const CONTRACT: &[&str] = &[
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "TORCHELASTIC_USE_AGENT_STORE",
+    "SLURM_PROCID",
+    "SLURM_NTASKS",
+    "SLURM_LOCALID",
+    "OMP_NUM_THREADS",
+    "CLR_DIST_DIGEST",
+];
+
+/// 512 training images in two files and 200 test images, learnable.
+fn data(dir: &Path) -> PathBuf {
+    cifar::write_learnable(dir, 2, 256, 200, 11);
+    dir.to_path_buf()
+}
+
+/// Training at a fixed LR for `epochs` epochs, at a global batch of 25: 21 steps per epoch whose
+/// shares over 2 ranks are uneven (12 and 13), the last one of 12 images.
+fn fixed(d: &Path, out: &Path, epochs: &str) -> Cmd {
+    Cmd::tiny("train").data(d).out(out).args([
+        "--batch-size",
+        "25",
+        "--seed",
+        "5",
+        "--policy",
+        "fixed",
+        "--base-lr",
+        "0.05",
+        "--epochs",
+        epochs,
+    ])
+}
+
+/// `cmd` as a process, with `env` and none of the launchers' variables inherited.
+fn command(cmd: &Cmd, env: &[(&str, String)]) -> Command {
+    let mut c = common::clr();
+    c.args(cmd.strs());
+    for var in CONTRACT {
+        c.env_remove(var);
+    }
+    c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    c
+}
+
+fn spawn(c: &mut Command) -> Child {
+    c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start clr")
+}
+
+/// Wait for `child` (at most `LIMIT`: past it, kill it and fail) and take what it printed.
+fn finish(child: Child) -> Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(LIMIT) {
+        Ok(out) => out.expect("wait for clr"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("clr (pid {pid}) still running after {LIMIT:?}");
+        }
+    }
+}
+
+fn run(cmd: &Cmd, env: &[(&str, String)]) -> Output {
+    finish(spawn(&mut command(cmd, env)))
+}
+
+fn run_ok(cmd: &Cmd, env: &[(&str, String)]) -> Output {
+    let out = run(cmd, env);
+    assert!(out.status.success(), "clr {:?} failed:\n{}", cmd.strs(), common::stderr(&out));
+    out
+}
+
+/// The digests the ranks wrote for `what` (`train`, `range-test`), by rank, without the line that
+/// names the rank: equal replicas give equal texts.
+fn digests(dir: &Path, what: &str, ranks: usize) -> Vec<String> {
+    (0..ranks)
+        .map(|r| {
+            let path = dir.join(format!("{what}-rank-{r}.txt"));
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(text.starts_with(&format!("rank {r} of {ranks}\n")), "{text}");
+            text.lines().skip(1).collect::<Vec<_>>().join("\n")
+        })
+        .collect()
+}
+
+fn digest_env(dir: &Path) -> Vec<(&'static str, String)> {
+    vec![("CLR_DIST_DIGEST", dir.display().to_string())]
+}
+
+/// Every step 0..n logged exactly once, in order.
+fn assert_each_step_once(dir: &Path, n: u64) {
+    let logged: Vec<u64> = steps(dir).iter().map(|r| r.step).collect();
+    assert_eq!(logged, (0..n).collect::<Vec<_>>(), "{}", dir.display());
+}
+
+#[test]
+fn two_processes_keep_identical_replicas_and_write_every_file_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let (out, dig) = (tmp.path().join("run"), tmp.path().join("digests"));
+    let output = run_ok(&fixed(&d, &out, "2").args(["--nproc-per-node", "2"]), &digest_env(&dig));
+
+    // One report on stdout, rank 0's; the launcher names its workers on stderr.
+    let stdout = common::stdout(&output);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.starts_with("Completed: 2 epochs, 42 steps") && stdout.contains("outputs in"), "{stdout}");
+    assert!(common::stderr(&output).contains("clr: 2 workers on this host"), "{}", common::stderr(&output));
+
+    let d0 = digests(&dig, "train", 2);
+    assert_eq!(d0[0], d0[1], "the replicas differ at the end");
+    assert!(d0[0].starts_with("steps 42\n"), "{}", d0[0]);
+
+    // One writer: every row once.
+    assert_each_step_once(&out, 42);
+    assert_eq!(epochs(&out).iter().map(|r| r.epoch).collect::<Vec<_>>(), [0, 1]);
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["status"], "completed");
+    assert_eq!(summary["distributed"]["processes"], 2);
+    assert_eq!(summary["distributed"]["backend"], "gloo");
+    assert_eq!(summary["distributed"]["all_reduces"], 42, "one gradient all-reduce per step");
+    assert!(summary["distributed"]["all_reduce_ms_median"].as_f64().unwrap() > 0.0);
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(!config.contains("nproc") && !config.contains("dist"), "launch options are not run settings: {config}");
+    assert_eq!(clr::train::checkpoint::load(&out.join("checkpoint.pt")).unwrap().state.step, 42);
+
+    // torchrun (its own agent store, the workers' variables set by PyTorch) runs the same run:
+    // the same shares, so the same losses and the same replicas, bit for bit.
+    let (out_t, dig_t) = (tmp.path().join("torchrun"), tmp.path().join("digests-torchrun"));
+    let mut torchrun = Command::new(ranks::venv_python());
+    torchrun.args(["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "--no-python"]);
+    torchrun.arg(env!("CARGO_BIN_EXE_clr")).args(fixed(&d, &out_t, "2").strs());
+    for var in CONTRACT {
+        torchrun.env_remove(var);
+    }
+    let output = finish(spawn(torchrun.env("CLR_DIST_DIGEST", &dig_t)));
+    assert!(output.status.success(), "torchrun failed:\n{}", common::stderr(&output));
+    assert_eq!(digests(&dig_t, "train", 2), d0, "torchrun's replicas differ from --nproc-per-node's");
+    assert_eq!(steps(&out_t), steps(&out));
+}
+
+/// The same global batch on one process and on two: the same images at every step, the same
+/// initial weights and the same summed gradient, but batch-norm normalises each rank's share (12
+/// or 13 images) by its own statistics instead of the whole batch's (see the unit test
+/// `two_ranks_step_as_one_process_accumulating_their_shares` for the step's exactness). At step 0,
+/// with identical weights, that alone moves the loss by about 0.03%; the difference then grows
+/// through the weights, to about 0.2% by the end of the first epoch (measured), and the two runs
+/// drift apart as any two runs of SGD do. Tolerances: 1% at step 0, 2% through the first epoch,
+/// and the same learning at the end (train loss within 25%, both far above chance).
+#[test]
+fn one_process_agrees_with_two_on_the_same_global_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    run_ok(&fixed(&d, &one, "3"), &[]);
+    run_ok(&fixed(&d, &two, "3").args(["--nproc-per-node", "2"]), &[]);
+    let (a, b) = (steps(&one), steps(&two));
+    assert_eq!(a.len(), 63);
+    assert_eq!(
+        a.iter().map(|r| (r.step, r.lr)).collect::<Vec<_>>(),
+        b.iter().map(|r| (r.step, r.lr)).collect::<Vec<_>>()
+    );
+    let rel = |x: f64, y: f64| (x - y).abs() / x.abs();
+    assert!(rel(a[0].loss, b[0].loss) < 0.01, "step 0: {} vs {}", a[0].loss, b[0].loss);
+    for (x, y) in a.iter().zip(&b).take(21) {
+        assert!(rel(x.loss, y.loss) < 0.02, "step {}: {} vs {}", x.step, x.loss, y.loss);
+    }
+    let (ea, eb) = (epochs(&one), epochs(&two));
+    let (la, lb) = (ea[2].train_loss, eb[2].train_loss);
+    assert!(rel(la, lb) < 0.25, "last epoch's train loss: {la} alone, {lb} on two processes");
+    assert!(ea[2].train_acc > 0.4 && eb[2].train_acc > 0.4, "both learn: {} and {}", ea[2].train_acc, eb[2].train_acc);
+    assert!(ea[0].train_loss > la && eb[0].train_loss > lb);
+}
+
+#[test]
+fn a_distributed_range_test_stops_every_rank_at_the_same_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let (out, dig) = (tmp.path().join("rt"), tmp.path().join("digests"));
+    let test = Cmd::tiny("range-test").data(&d).out(&out).args([
+        "--batch-size",
+        "25",
+        "--start-lr",
+        "1e-3",
+        "--end-lr",
+        "1e3",
+        "--iters",
+        "80",
+    ]);
+    let output = run_ok(&test.clone().args(["--nproc-per-node", "2"]), &digest_env(&dig));
+    let report = read_json(&out.join("range_test.json"));
+    assert_eq!(report["stopped_early"], true, "{report}");
+    let recorded = report["steps"].as_u64().unwrap();
+    assert!(recorded < 80, "stopped at {recorded}");
+    let ranks = digests(&dig, "range-test", 2);
+    assert_eq!(ranks[0], ranks[1], "the ranks stopped at different steps, or hold different weights");
+    assert!(ranks[0].starts_with(&format!("steps {recorded}\n")), "{}", ranks[0]);
+    let rows = std::fs::read_to_string(out.join("lr_find.csv")).unwrap();
+    assert_eq!(rows.lines().count() as u64, recorded + 1, "one row per recorded step, once");
+    assert_eq!(common::stdout(&output).matches("outputs in").count(), 1);
+
+    // The same test alone stops within a few steps of it (batch-norm statistics differ).
+    let alone = tmp.path().join("alone");
+    run_ok(&test.out(&alone), &[]);
+    let alone = read_json(&alone.join("range_test.json"))["steps"].as_u64().unwrap();
+    assert!(alone.abs_diff(recorded) <= 3, "alone {alone}, two processes {recorded}");
+
+    // A sweep runs its values one after another on both ranks.
+    let sweep = tmp.path().join("sweep");
+    let cmd = Cmd::tiny("range-test").data(&d).out(&sweep).args(["--batch-size", "25", "--iters", "30"]);
+    run_ok(&cmd.args(["--sweep", "momentum=0.8,0.9", "--nproc-per-node", "2"]), &[]);
+    let report = read_json(&sweep.join("sweep.json"));
+    assert_eq!(report["complete"], true);
+    assert_eq!(report["results"].as_array().unwrap().len(), 2, "{report}");
+}
+
+/// Start `cmd` on 2 processes by `--nproc-per-node`, stop it with SIGTERM once `rows` steps are
+/// logged; it must stop as a whole, resumable, with 143.
+fn stopped_run(cmd: &Cmd, out: &Path, rows: usize) {
+    let mut child = spawn(&mut command(&cmd.clone().args(["--nproc-per-node", "2"]), &[]));
+    common::runs::wait_for_rows(&mut child, out, rows);
+    common::runs::signal(&child, "-TERM");
+    let output = finish(child);
+    assert_eq!(output.status.code(), Some(143), "{}", common::stderr(&output));
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["status"], "interrupted");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_distributed_run_resumes_on_two_processes_and_on_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let (whole, parts, alone) = (tmp.path().join("whole"), tmp.path().join("parts"), tmp.path().join("alone"));
+    let total = 8 * 21;
+    run_ok(&fixed(&d, &whole, "8").args(["--nproc-per-node", "2"]), &[]);
+    stopped_run(&fixed(&d, &parts, "8"), &parts, 30);
+    let stopped_at = read_json(&parts.join("summary.json"))["steps"].as_u64().unwrap();
+    assert!(stopped_at < total, "stopped at {stopped_at}: too late to test a resume");
+    copy_dir(&parts, &alone);
+    let resume = |dir: &Path| Cmd::new("train").args(["--resume", &dir.display().to_string(), "--no-progress"]);
+
+    // On two processes again: the very same run as the one never stopped. Batch-norm running
+    // statistics were averaged at the stop as well as at the epochs' ends; averaging is linear,
+    // so they (and the test metrics) agree to rounding, and nothing else depends on them.
+    run_ok(&resume(&parts).args(["--nproc-per-node", "2"]), &[]);
+    assert_eq!(steps(&parts), steps(&whole), "the loss trace differs");
+    let (w, p) = (common::runs::weights(&whole), common::runs::weights(&parts));
+    assert_eq!(w.len(), p.len());
+    for ((name, a), (_, b)) in w.iter().zip(&p) {
+        let diff = (a - b).abs().max().double_value(&[]);
+        let tol = if name.contains("running_") { 1e-5 } else { 0.0 };
+        assert!(diff <= tol, "{name} differs by {diff}");
+    }
+    for (a, b) in epochs(&whole).iter().zip(&epochs(&parts)) {
+        assert_eq!((a.epoch, a.train_loss, a.train_acc), (b.epoch, b.train_loss, b.train_acc));
+        assert!((a.test_loss - b.test_loss).abs() < 1e-4 && (a.test_acc - b.test_acc).abs() < 1e-9);
+    }
+
+    // On one process: the same global batches from the same step, every row once.
+    let output = run_ok(&resume(&alone), &[]);
+    assert!(common::stdout(&output).starts_with("Completed: 8 epochs"), "{}", common::stdout(&output));
+    assert_each_step_once(&alone, total);
+    assert_eq!(steps(&alone)[..stopped_at as usize], steps(&whole)[..stopped_at as usize]);
+    assert_eq!(read_json(&alone.join("summary.json"))["status"], "completed");
+    assert!(read_json(&alone.join("summary.json")).get("distributed").is_none());
+}
+
+/// Ranks 0 and 1 of `cmd`, started with torchrun's variables on a free port.
+fn start_ranks(cmd: &Cmd, env: &[(&str, String)]) -> Vec<Child> {
+    let port = ranks::free_port().to_string();
+    (0..2)
+        .map(|rank| {
+            let mut vars = vec![
+                ("RANK", rank.to_string()),
+                ("LOCAL_RANK", rank.to_string()),
+                ("WORLD_SIZE", "2".to_string()),
+                ("LOCAL_WORLD_SIZE", "2".to_string()),
+                ("MASTER_ADDR", "127.0.0.1".to_string()),
+                ("MASTER_PORT", port.clone()),
+            ];
+            vars.extend(env.iter().cloned());
+            spawn(&mut command(cmd, &vars))
+        })
+        .collect()
+}
+
+/// Rank 0's end after rank 1 is sent `sig` mid-run: a failure (exit 1) within `timeout` and a
+/// little, one error line naming the operation and the rank; the run stays resumable.
+fn rank_0_after_rank_1_gets(sig: &str, timeout_s: u64) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    let cmd = fixed(&d, &out, "50").args(["--dist-timeout", &timeout_s.to_string()]);
+    let mut children = start_ranks(&cmd, &[]);
+    common::runs::wait_for_rows(&mut children[0], &out, 10);
+    common::runs::signal(&children[1], sig);
+    let start = Instant::now();
+    let rank1 = children.pop().unwrap();
+    let output = finish(children.pop().unwrap());
+    let took = start.elapsed();
+    let err = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(took < Duration::from_secs(timeout_s + 10), "rank 0 gave up after {took:?}");
+    let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("no error line:\n{err}"));
+    assert!(line.contains("on rank 0 of 2 (gloo)"), "{line}");
+    clr::train::checkpoint::load(&out.join("checkpoint.pt")).expect("the run stays resumable");
+    common::runs::signal(&rank1, "-KILL");
+    let _ = finish(rank1);
+    println!("after {took:.1?}: {line}");
+    line.to_string()
+}
+
+#[test]
+fn a_killed_rank_makes_the_other_fail_within_the_timeout() {
+    rank_0_after_rank_1_gets("-KILL", 20);
+}
+
+#[test]
+fn a_stalled_rank_makes_the_other_fail_at_the_timeout() {
+    let line = rank_0_after_rank_1_gets("-STOP", 4);
+    assert!(line.to_lowercase().contains("timed out") || line.to_lowercase().contains("timeout"), "{line}");
+}
+
+#[test]
+fn the_launcher_names_a_worker_that_dies_and_stops_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    let cmd = fixed(&d, &out, "50").args(["--nproc-per-node", "2", "--dist-timeout", "30"]);
+    let mut child = command(&cmd, &[]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    // The launcher names its workers' pids on stderr.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let pid = loop {
+        let mut line = String::new();
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0, "no pids in:\n{seen}");
+        seen.push_str(&line);
+        if let Some(rest) = line.split("rank 1 pid ").nth(1) {
+            break rest.split(|c: char| !c.is_ascii_digit()).next().unwrap().to_string();
+        }
+    };
+    let rest = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
+    common::runs::wait_for_rows(&mut child, &out, 10);
+    let start = Instant::now();
+    assert!(Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
+    let code = finish(child).status.code();
+    let err = rest.join().unwrap();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(40), "the launcher took {:?}", start.elapsed());
+    let want = format!("error: worker rank 1 of 2 (pid {pid}) was killed by signal 9 (SIGKILL)");
+    assert!(err.lines().any(|l| l.starts_with(&want)), "{err}");
+}
+
+/// A command that fails at once with exit 2 and one line on stderr; that line.
+fn usage_error(cmd: &Cmd, env: &[(&str, String)]) -> String {
+    common::one_line_error(&run(cmd, env), 2)
+}
+
+#[test]
+fn bad_launch_environments_are_usage_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cmd = Cmd::tiny("train")
+        .out(tmp.path().join("run"))
+        .args(["--dataset", "synthetic", "--synthetic-train", "64", "--synthetic-test", "16"])
+        .args(["--policy", "fixed", "--epochs", "1"]);
+    let env = |pairs: &[(&'static str, &str)]| pairs.iter().map(|(k, v)| (*k, v.to_string())).collect::<Vec<_>>();
+    let no_port = env(&[("RANK", "0"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "127.0.0.1")]);
+    assert!(usage_error(&cmd, &no_port).contains("MASTER_PORT is not set"));
+    let zero = env(&[("RANK", "0"), ("WORLD_SIZE", "0"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29500")]);
+    assert!(usage_error(&cmd, &zero).contains("WORLD_SIZE must be at least 1"));
+    let past = env(&[("RANK", "2"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29500")]);
+    assert!(usage_error(&cmd, &past).contains("RANK=2 is out of range"));
+
+    // Nobody listens at the master's port: a usage error within --dist-timeout.
+    let port = ranks::free_port().to_string();
+    let lost = env(&[("RANK", "1"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", &port)]);
+    let start = Instant::now();
+    let line = usage_error(&cmd.clone().args(["--dist-timeout", "2"]), &lost);
+    assert!(start.elapsed() < Duration::from_secs(12), "{:?}", start.elapsed());
+    assert!(line.contains("rank 1 of 2 could not join") && line.contains("MASTER_ADDR"), "{line}");
+
+    let one = env(&[("RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", &port)]);
+    assert!(usage_error(&cmd.clone().args(["--nproc-per-node", "2"]), &one).contains("already rank 0 of 1"));
+    assert!(usage_error(&cmd.clone().args(["--dist-backend", "nccl"]), &one).contains("needs CUDA"));
+    assert!(usage_error(&cmd.clone().args(["--nproc-per-node", "0"]), &[]).contains("--nproc-per-node"));
+    assert!(usage_error(&cmd.clone().args(["--dist-timeout", "0"]), &[]).contains("--dist-timeout"));
+    assert!(usage_error(&cmd.clone().args(["--dist-backend", "mpi"]), &[]).contains("gloo"));
+}
+
+/// One process in a group of one (as torchrun --nproc-per-node 1 starts it) trains exactly as a
+/// process alone: the same numbers, through the real collectives.
+#[test]
+fn a_group_of_one_trains_as_a_process_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let (alone, group) = (tmp.path().join("alone"), tmp.path().join("group"));
+    run_ok(&fixed(&d, &alone, "1"), &[]);
+    let port = ranks::free_port().to_string();
+    let vars = [("RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", port.as_str())];
+    run_ok(&fixed(&d, &group, "1"), &vars.map(|(k, v)| (k, v.to_string())));
+    assert_eq!(steps(&alone), steps(&group));
+    assert_eq!(epochs(&alone), epochs(&group));
+    assert_eq!(read_json(&group.join("summary.json"))["distributed"]["processes"], 1);
+}
+
+/// A launcher killed outright (SIGKILL: it cannot forward anything) leaves no worker behind: each
+/// notices and stops as on one SIGTERM, at the same step, and rank 0 saves the run, resumable.
+#[test]
+fn workers_whose_launcher_is_killed_stop_and_save() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    let mut child = spawn(&mut command(&fixed(&d, &out, "50").args(["--nproc-per-node", "2"]), &[]));
+    common::runs::wait_for_rows(&mut child, &out, 30);
+    common::runs::signal(&child, "-KILL");
+    let _ = finish(child);
+    // The workers are not this test's children: wait for rank 0 to let go of the folder.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while clr::run_dir::check_not_in_use(&out).is_err() || !out.join("summary.json").exists() {
+        assert!(Instant::now() < deadline, "the workers are still running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["status"], "interrupted", "{summary}");
+    let step = clr::train::checkpoint::load(&out.join("checkpoint.pt")).unwrap().state.step;
+    assert_eq!(summary["steps"].as_u64(), Some(step), "the checkpoint is of the step the run stopped at");
+    assert_each_step_once(&out, step);
+}
+
+/// Data that has to be downloaded is fetched once, by rank 0, while the other rank waits, then
+/// read by both.
+#[test]
+fn rank_0_downloads_the_data_once_while_the_others_wait() {
+    let common::http::Fixture { archive, md5, .. } = common::http::fixture(11);
+    let server = common::http::Server::start("/cifar-10-binary.tar.gz", archive);
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, out) = (tmp.path().join("fresh"), tmp.path().join("run"));
+    let cmd = Cmd::tiny("train").out(&out).args(["--data-dir", &d.display().to_string(), "--url", &server.url()]);
+    let cmd = cmd.args(["--md5", &md5, "--batch-size", "8", "--policy", "fixed", "--epochs", "1"]);
+    run_ok(&cmd.args(["--nproc-per-node", "2"]), &[]);
+    assert_eq!(server.requests().len(), 1, "{:?}", server.requests());
+    assert!(d.join(clr::data::download::BATCH_DIR).join("data_batch_2.bin").is_file());
+    assert_each_step_once(&out, 5);
+}
