@@ -213,8 +213,9 @@ fn eval(a: EvalArgs) -> Result<()> {
     let mut flags = config::given(serde_json::to_value(&a.data)?);
     flags.insert("device".into(), Value::String(a.device.clone()));
     flags.insert("depth".into(), Value::from(ck.meta.depth));
+    flags.insert("precision".into(), serde_json::to_value(a.precision)?);
     let config = Config::resolve(Map::new(), None, flags)?;
-    let device = crate::device::resolve(&config.device)?;
+    let device = crate::device::prepare(&config)?;
     let mut data = crate::dataset::Data::load(&config, device, true)?;
     // Normalise as the model was trained.
     data.set_statistics(ck.meta.mean, ck.meta.std);

@@ -101,7 +101,7 @@ pub struct ConfigArgs {
     /// auto, cpu, cuda or cuda:N; auto picks CUDA when present [default: auto]
     #[arg(long, help_heading = "Run")]
     pub device: Option<String>,
-    /// fp32, or bf16 autocast on CUDA [default: fp32]
+    /// fp32, or bf16 autocast (on the CPU or CUDA; batch norm, loss and SGD stay fp32) [default: fp32]
     #[arg(long, value_enum, help_heading = "Run")]
     pub precision: Option<Precision>,
     /// Seed of the initialisation, the shuffle and the augmentation [default: 0]
@@ -225,6 +225,9 @@ pub struct EvalArgs {
     /// Evaluation batch size
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
+    /// fp32, or bf16 autocast (the checkpoint is fp32 either way)
+    #[arg(long, value_enum, default_value = "fp32")]
+    pub precision: Precision,
 }
 
 #[derive(Debug, Args)]

@@ -26,7 +26,7 @@ pub enum DatasetKind {
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     Fp32,
-    /// bf16 autocast (CUDA only); batch norm and the optimiser stay in fp32.
+    /// bf16 autocast on the CPU or CUDA; batch-norm statistics, the loss and the optimiser stay in fp32.
     Bf16,
 }
 

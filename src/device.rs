@@ -49,13 +49,13 @@ pub fn resolve(s: &str) -> Result<Device> {
 }
 
 /// The device of a run, with libtorch set up for it: `--threads`, cuDNN's benchmark mode
-/// (fixed input shapes: it picks the fastest convolution algorithms once), and the check that
-/// bf16 has a GPU to run on.
+/// (fixed input shapes: it picks the fastest convolution algorithms once), and for bf16 on a
+/// CPU without bf16 instructions a warning that it will be slow (see `cpu_bf16`).
 pub fn prepare(config: &crate::config::Config) -> Result<Device> {
     let device = resolve(&config.device)?;
     set_threads(config.threads);
     if config.precision == crate::config::Precision::Bf16 && device == Device::Cpu {
-        crate::usage!("--precision bf16 (precision) needs a CUDA device; this run is on the CPU");
+        crate::cpu_bf16::warn_if_emulated();
     }
     tch::Cuda::cudnn_set_benchmark(true);
     Ok(device)

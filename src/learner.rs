@@ -47,23 +47,23 @@ impl Learner {
         }
     }
 
-    fn autocast<T>(&self, f: impl FnOnce() -> T) -> T {
-        match self.precision {
-            Precision::Fp32 => f(),
-            Precision::Bf16 => crate::autocast::bf16(f),
-        }
+    /// An autocast region for the model's device when the run is bf16 (None in fp32): the
+    /// forward pass runs while it lives; dropping it (also on a panic) turns autocast off.
+    fn autocast(&self) -> Option<crate::autocast::Bf16Guard> {
+        (self.precision == Precision::Bf16).then(|| crate::autocast::bf16(self.vs.device()))
     }
 
     /// One SGD step. Returns the batch's mean loss and its number of correct predictions, as
     /// device scalars (read them in bulk: reading forces a device synchronisation).
     pub fn step(&mut self, x: &Tensor, y: &Tensor, lr: f64, momentum: f64) -> (Tensor, Tensor) {
         let x = self.layout(x);
-        let (loss, correct) = self.autocast(|| {
+        let (loss, correct) = {
+            let _autocast = self.autocast();
             let logits = self.net.forward_t(&x, true);
             let loss = logits.to_kind(Kind::Float).cross_entropy_for_logits(y);
             let correct = logits.argmax(-1, false).eq_tensor(y).sum(Kind::Float);
             (loss, correct)
-        });
+        };
         self.sgd.zero_grad();
         loss.backward();
         self.sgd.step(lr, momentum);
@@ -83,7 +83,11 @@ impl Learner {
             let n = batch_size.min(limit - seen) as i64;
             let x = self.layout(&data.normalize(&split.images.narrow(0, seen as i64, n)));
             let y = split.labels.narrow(0, seen as i64, n);
-            let logits = self.autocast(|| self.net.forward_t(&x, false)).to_kind(Kind::Float);
+            let logits = {
+                let _autocast = self.autocast();
+                self.net.forward_t(&x, false)
+            }
+            .to_kind(Kind::Float);
             loss_sum += logits.cross_entropy_loss::<Tensor>(&y, None, Reduction::Sum, -100, 0.0).to_kind(Kind::Double);
             correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Double);
             seen += n as usize;
@@ -130,5 +134,29 @@ mod tests {
             losses.push(learner.step(&x, &y, 0.1, 0.9).0.double_value(&[]));
         }
         assert!((losses[0] - losses[1]).abs() < 1e-4, "{losses:?}");
+    }
+
+    #[test]
+    fn a_bf16_step_keeps_fp32_parameters_gradients_and_statistics() {
+        let _rng = crate::rng_lock();
+        let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 1, 2, 3]);
+        let mut losses = Vec::new();
+        for precision in [Precision::Fp32, Precision::Bf16] {
+            let config = Config { depth: 8, precision, ..Config::default() };
+            let mut learner = Learner::new(&config, Device::Cpu);
+            let (loss, _) = learner.step(&x, &y, 0.1, 0.9);
+            assert_eq!(loss.kind(), Kind::Float);
+            assert!(!crate::autocast::is_bf16(Device::Cpu), "the step leaves autocast off");
+            for (name, v) in learner.vs.variables() {
+                assert_eq!(v.kind(), Kind::Float, "{name}");
+                if v.requires_grad() {
+                    assert_eq!(v.grad().kind(), Kind::Float, "{name}.grad");
+                }
+            }
+            losses.push(loss.double_value(&[]));
+        }
+        // The same initialisation: bf16 differs from fp32 by rounding only.
+        assert!((losses[0] - losses[1]).abs() < 0.05 * losses[0], "{losses:?}");
     }
 }

@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod cifar;
 pub mod cli;
 pub mod config;
+pub mod cpu_bf16;
 pub mod dataset;
 pub mod device;
 pub mod download;

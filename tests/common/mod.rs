@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests: a loopback HTTP server and archive builders
-//! (`http`), data sets in the CIFAR-10 binary layout (`cifar`), and running the binary (`run`).
+//! (`http`), data sets in the CIFAR-10 binary layout (`cifar`), running the binary (`run`), and
+//! stop-then-resume comparisons of training runs (`resume`).
 #![allow(dead_code)]
 
 pub mod cifar;
 pub mod http;
+pub mod resume;
 
 use std::path::Path;
 use std::process::{Command, Output};
