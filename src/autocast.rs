@@ -98,6 +98,7 @@ mod tests {
 
     #[test]
     fn cpu_convolutions_run_in_bf16_and_batch_norm_statistics_stay_fp32() {
+        let _rng = crate::rng_lock();
         let x = Tensor::randn([2, 3, 8, 8], (Kind::Float, Device::Cpu));
         let w = Tensor::randn([4, 3, 3, 3], (Kind::Float, Device::Cpu));
         let plain = x.conv2d(&w, None::<Tensor>, [1, 1], [1, 1], [1, 1], 1);

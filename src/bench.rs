@@ -17,6 +17,9 @@ pub struct BenchReport {
     pub train_images_per_sec: f64,
     pub eval_images_per_sec: f64,
     pub seconds_per_step: f64,
+    /// CPU seconds of the whole process per timed step (all threads; a steadier figure than the
+    /// wall clock on a shared machine, best compared at `--threads 1`). None where unknown.
+    pub cpu_seconds_per_step: Option<f64>,
     /// Peak memory: on CUDA the device memory the process holds (nvidia-smi), on the CPU the
     /// peak resident set size (VmHWM). None when it cannot be read.
     pub peak_memory_bytes: Option<u64>,
@@ -44,12 +47,14 @@ pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<Bench
     let mut plan = EpochPlan::new(data.train.len, config.seed, 0, true, device);
     let mut timed_images = 0usize;
     let mut started = Instant::now();
+    let mut cpu_started = crate::cpu_time::process_seconds();
     let mut last_loss = None;
     for i in 0..warmup + steps {
         if i == warmup {
             // Everything queued so far belongs to the warm-up.
             sync(last_loss.take());
             started = Instant::now();
+            cpu_started = crate::cpu_time::process_seconds();
         }
         let step = i % steps_per_epoch;
         if i > 0 && step == 0 {
@@ -64,6 +69,7 @@ pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<Bench
     }
     sync(last_loss);
     let train_seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = crate::cpu_time::process_seconds().zip(cpu_started).map(|(end, start)| end - start);
 
     learner.evaluate(&data, &data.test, EVAL_BATCH, Some(1));
     let eval_started = Instant::now();
@@ -75,6 +81,7 @@ pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<Bench
         train_images_per_sec: timed_images as f64 / train_seconds,
         eval_images_per_sec: data.test.len as f64 / eval_seconds,
         seconds_per_step: train_seconds / steps as f64,
+        cpu_seconds_per_step: cpu_seconds.map(|s| s / steps as f64),
         peak_memory_bytes,
         peak_memory_kind,
         device: crate::device::name(device),
@@ -131,6 +138,9 @@ fn print_table(r: &BenchReport) {
     println!("{:<24} {}", "precision", r.precision);
     println!("{:<24} {:.1}", "train images/s", r.train_images_per_sec);
     println!("{:<24} {:.4}", "seconds/step", r.seconds_per_step);
+    if let Some(cpu) = r.cpu_seconds_per_step {
+        println!("{:<24} {:.4}", "CPU seconds/step", cpu);
+    }
     println!("{:<24} {:.1}", "eval images/s", r.eval_images_per_sec);
     match r.peak_memory_bytes {
         Some(b) => println!("{:<24} {:.1} MiB ({})", "peak memory", b as f64 / 1048576.0, r.peak_memory_kind),

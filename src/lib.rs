@@ -3,6 +3,8 @@
 //! Data flows config → data → model → schedule → train loop → logs and plots:
 //! `cli` → `config` → `download`/`cifar`/`dataset`/`augment` → `resnet`/`sgd`/`learner` →
 //! `schedule` → `train`/`range_test`/`bench` → `records`/`checkpoint`/`plot`.
+//! Speed on the CPU: `gather` (the batch in one pass), `fused` (batch norm + ReLU kernels),
+//! `layout` (channels-last gradients), `autocast` and `cpu_bf16` (bf16), `cpu_time` (bench), `malloc` (no page faults per step).
 
 pub mod app;
 pub mod atomic;
@@ -14,11 +16,16 @@ pub mod cifar;
 pub mod cli;
 pub mod config;
 pub mod cpu_bf16;
+pub mod cpu_time;
 pub mod dataset;
 pub mod device;
 pub mod download;
 pub mod error;
+pub mod fused;
+pub mod gather;
+pub mod layout;
 pub mod learner;
+pub mod malloc;
 pub mod plot;
 pub mod progress;
 pub mod range_finder;
