@@ -12,7 +12,6 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -58,16 +57,16 @@ Isa detect() {
 
 const Isa ISA = detect();
 
-// Set by tests to run the kernels of a lesser instruction set than this CPU's (-1: none).
-std::atomic<int> forced_isa{-1};
+// Set by tests to run the kernels of a lesser instruction set than this CPU's (-1: none). Per
+// thread, so that one test's choice never reaches another's; read on the calling thread before
+// the work is spread over libtorch's threads.
+thread_local int forced_isa = -1;
 
-Isa current_isa() {
-    const int f = forced_isa.load(std::memory_order_relaxed);
-    return f >= 0 ? static_cast<Isa>(f) : ISA;
-}
+Isa current_isa() { return forced_isa >= 0 ? static_cast<Isa>(forced_isa) : ISA; }
 
+// `isa` is a local of the calling function, read once with current_isa().
 #define CLR_DISPATCH(call)                          \
-    switch (current_isa()) {                        \
+    switch (isa) {                                  \
         case Isa::Avx512: isa_avx512::call; break;  \
         case Isa::Avx2: isa_avx2::call; break;      \
         default: isa_base::call; break;             \
@@ -117,6 +116,7 @@ struct RunningStats {
 template <typename T>
 at::Tensor forward_impl(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                         const at::Tensor& res, RunningStats& running, double momentum, double eps) {
+    const Isa isa = current_isa();
     const int64_t C = x.size(1), rows = x.numel() / C;
     TORCH_CHECK(rows > 1, "batch norm in training mode needs more than one value per channel");
     // Shift by the first row: sums of x - shift keep their precision when |mean| >> std.
@@ -169,6 +169,7 @@ variable_list backward_impl(AutogradContext* ctx, const at::Tensor& grad) {
     const at::Tensor invstd_t = ctx->saved_data["invstd"].toTensor();
     const bool has_res = ctx->saved_data["residual"].toBool();
     const at::Tensor gy = grad.to(x.scalar_type()).contiguous(at::MemoryFormat::ChannelsLast);
+    const Isa isa = current_isa();
     const int64_t C = x.size(1), rows = x.numel() / C;
     const float* mean = mean_t.data_ptr<float>();
     // With a residual, its gradient is ReLU's masked gradient: written by the first pass, then
@@ -233,10 +234,11 @@ bool param(const at::Tensor& t, int64_t C) {
 extern "C" {
 
 // Run the kernels of instruction set `isa` (0 AVX-512, 1 AVX2, 2 baseline; -1: this CPU's best)
-// from now on, so that tests cover every variant. Returns 0 when this CPU lacks that set.
+// on this thread from now on, so that tests cover every variant. Returns 0 when this CPU lacks
+// that set.
 int clr_bn_relu_force_isa(int isa) {
     if (isa >= 0 && isa < static_cast<int>(ISA)) return 0;
-    forced_isa.store(isa, std::memory_order_relaxed);
+    forced_isa = isa;
     return 1;
 }
 

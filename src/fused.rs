@@ -31,7 +31,8 @@ extern "C" {
 
 #[cfg(test)]
 extern "C" {
-    /// Tests only: run the kernels of a lesser instruction set (0 AVX-512, 1 AVX2, 2 baseline).
+    /// Tests only: run the kernels of a lesser instruction set (0 AVX-512, 1 AVX2, 2 baseline) on
+    /// this thread.
     fn clr_bn_relu_force_isa(isa: std::os::raw::c_int) -> std::os::raw::c_int;
 }
 
