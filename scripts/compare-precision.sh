@@ -23,7 +23,8 @@ for s in $(seq 0 $((SEEDS - 1))); do
     for p in fp32 bf16; do
         target/release/clr train --data-dir "$TMP/digits" --no-download --depth "$DEPTH" --batch-size $BATCH \
             --policy one-cycle --base-lr $BASE --max-lr $MAX --final-lr $FINAL --phases $UP,$DOWN,$TAIL \
-            --device cpu --precision $p --seed "$s" --no-progress --out "$TMP/$p-$s" > /dev/null
+            --device cpu --precision $p --seed "$s" --no-progress --out "$TMP/$p-$s" > /dev/null 2> "$TMP/$p-$s.log" \
+            || { cat "$TMP/$p-$s.log" >&2; exit 1; }
     done
 done
 
