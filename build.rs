@@ -38,6 +38,28 @@ fn main() {
     // The bf16 autocast shim (csrc/autocast.cpp).
     shim("csrc/autocast.cpp").compile("clr_autocast");
 
+    // The CPU kernels: the batch gather and the fused batch norm + residual + ReLU. Their
+    // at::parallel_for is an inline `#pragma omp parallel`: without OpenMP they would run on one
+    // thread. They must use libtorch's own OpenMP runtime (the pip wheel ships libgomp.so.1
+    // beside libtorch), never a second one; without it they stay serial.
+    let mut kernels = shim("csrc/gather.cpp");
+    kernels.file("csrc/bn_relu.cpp");
+    println!("cargo:rerun-if-changed=csrc/bn_relu.cpp");
+    println!("cargo:rerun-if-changed=csrc/bn_relu_kernels.inc");
+    let gomp = std::fs::read_dir(&lib).ok().and_then(|dir| {
+        dir.filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .find(|n| n.starts_with("libgomp") && n.contains(".so"))
+    });
+    match &gomp {
+        Some(name) => {
+            kernels.flag("-fopenmp");
+            println!("cargo:rustc-link-arg=-l:{name}");
+        }
+        None => println!("cargo:warning=clr: no libgomp beside libtorch: the CPU kernels run on one thread"),
+    }
+    kernels.compile("clr_kernels");
+
     // The c10d shim (csrc/dist.cpp): each backend only when its headers are here, so that clr
     // builds without them; asking for a missing backend at run time says what to install.
     let mut dist = shim("csrc/dist.cpp");

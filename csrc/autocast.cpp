@@ -1,30 +1,37 @@
-// bf16 autocast for CUDA. tch's autocast only switches autocast on, through deprecated calls
-// that warn at every use, and leaves CUDA's autocast dtype at its default, float16; clr's
-// --precision bf16 needs bfloat16. These three functions are the whole interface.
+// bf16 autocast for the run's device (CPU or CUDA). tch's autocast only switches CUDA's
+// autocast on, through deprecated calls that warn at every use, and leaves its dtype at
+// float16; clr's --precision bf16 needs bfloat16, on the CPU as on CUDA. These three functions
+// are the whole interface; `device_type` is c10::DeviceType's value (CPU 0, CUDA 1).
 #include <ATen/autocast_mode.h>
 
 extern "C" {
 
-// Enter an autocast region for CUDA in bfloat16; returns whether autocast was on before.
-int clr_autocast_bf16_enter() {
-    bool previous = at::autocast::is_autocast_enabled(at::kCUDA);
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
+// Enter an autocast region for `device_type` in bfloat16. Returns the state to restore: bit 0
+// whether autocast was on, the bits above it the previous autocast dtype.
+int clr_autocast_bf16_enter(int device_type) {
+    auto device = static_cast<at::DeviceType>(device_type);
+    int previous = (static_cast<int>(at::autocast::get_autocast_dtype(device)) << 1) |
+                   (at::autocast::is_autocast_enabled(device) ? 1 : 0);
+    at::autocast::set_autocast_dtype(device, at::kBFloat16);
+    at::autocast::set_autocast_enabled(device, true);
     at::autocast::increment_nesting();
-    return previous ? 1 : 0;
+    return previous;
 }
 
-// Leave the region entered by clr_autocast_bf16_enter.
-void clr_autocast_exit(int previous) {
+// Leave the region entered by clr_autocast_bf16_enter, restoring what it returned. The cache of
+// casted weights lives as long as the outermost region, as with torch.autocast.
+void clr_autocast_exit(int device_type, int previous) {
+    auto device = static_cast<at::DeviceType>(device_type);
     if (at::autocast::decrement_nesting() == 0) {
         at::autocast::clear_cache();
     }
-    at::autocast::set_autocast_enabled(at::kCUDA, previous != 0);
+    at::autocast::set_autocast_enabled(device, (previous & 1) != 0);
+    at::autocast::set_autocast_dtype(device, static_cast<at::ScalarType>(previous >> 1));
 }
 
-// 1 when CUDA autocast is on in bfloat16 (for tests).
-int clr_autocast_is_bf16() {
-    return at::autocast::is_autocast_enabled(at::kCUDA) &&
-           at::autocast::get_autocast_dtype(at::kCUDA) == at::kBFloat16;
+// 1 when autocast for `device_type` is on in bfloat16 on this thread (for tests).
+int clr_autocast_is_bf16(int device_type) {
+    auto device = static_cast<at::DeviceType>(device_type);
+    return at::autocast::is_autocast_enabled(device) && at::autocast::get_autocast_dtype(device) == at::kBFloat16;
 }
 }

@@ -17,6 +17,9 @@ pub struct BenchReport {
     pub train_images_per_sec: f64,
     pub eval_images_per_sec: f64,
     pub seconds_per_step: f64,
+    /// CPU seconds of the whole process per timed step (all threads; a steadier figure than the
+    /// wall clock on a shared machine, best compared at `--threads 1`). None where unknown.
+    pub cpu_seconds_per_step: Option<f64>,
     /// Peak memory: on CUDA the caching allocator's peak (else the GPU's memory used, from
     /// nvidia-smi), on the CPU the peak resident set size (VmHWM). None when it cannot be read.
     pub peak_memory_bytes: Option<u64>,
@@ -55,6 +58,7 @@ pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<Bench
     let report = BenchReport {
         train_images_per_sec: timing.images as f64 / train_seconds,
         timed_images: timing.images,
+        cpu_seconds_per_step: timing.cpu_seconds.map(|s| s / steps as f64),
         eval_images_per_sec: data.test.len as f64 / eval_seconds,
         seconds_per_step: train_seconds / steps as f64,
         peak_memory_bytes,
@@ -76,6 +80,8 @@ pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<Bench
 /// What the timed steps took.
 struct Timing {
     seconds: f64,
+    /// Process CPU seconds (every thread) over the same steps; None where unknown.
+    cpu_seconds: Option<f64>,
     images: usize,
 }
 
@@ -89,7 +95,7 @@ fn time_training(config: &Config, data: &Data, learner: &mut Learner, steps: u64
     // With one or two steps an epoch every step is a boundary: time them all after the warm-up.
     let boundary = |k: u64| spe > 2 && (k.is_multiple_of(spe) || (short_last && k % spe == spe - 1));
     let mut clock = Stopwatch::default();
-    let mut timing = Timing { seconds: 0.0, images: 0 };
+    let mut timing = Timing { seconds: 0.0, cpu_seconds: None, images: 0 };
     let (mut timed, mut last) = (0, None);
     while timed < steps {
         let k = stream.position();
@@ -103,7 +109,7 @@ fn time_training(config: &Config, data: &Data, learner: &mut Learner, steps: u64
         last = Some(loss);
     }
     clock.run(false, last);
-    timing.seconds = clock.elapsed;
+    (timing.seconds, timing.cpu_seconds) = (clock.elapsed, clock.cpu_elapsed);
     Ok(timing)
 }
 
@@ -112,7 +118,8 @@ fn time_training(config: &Config, data: &Data, learner: &mut Learner, steps: u64
 #[derive(Default)]
 struct Stopwatch {
     elapsed: f64,
-    since: Option<Instant>,
+    cpu_elapsed: Option<f64>,
+    since: Option<(Instant, Option<f64>)>,
 }
 
 impl Stopwatch {
@@ -124,9 +131,14 @@ impl Stopwatch {
         if let Some(l) = last {
             let _ = l.double_value(&[]);
         }
+        let cpu_now = crate::runtime::cpu_time::process_seconds();
         match self.since.take() {
-            Some(t) => self.elapsed += t.elapsed().as_secs_f64(),
-            None => self.since = Some(Instant::now()),
+            Some((t, cpu)) => {
+                self.elapsed += t.elapsed().as_secs_f64();
+                let spent = cpu_now.zip(cpu).map(|(now, then)| now - then);
+                self.cpu_elapsed = spent.map(|s| s + self.cpu_elapsed.unwrap_or(0.0));
+            }
+            None => self.since = Some((Instant::now(), cpu_now)),
         }
     }
 }
@@ -167,8 +179,11 @@ impl BenchReport {
             format!("{:<24} {}", "precision", self.precision),
             format!("{:<24} {:.1}", "train images/s", self.train_images_per_sec),
             format!("{:<24} {:.4}", "seconds/step", self.seconds_per_step),
-            format!("{:<24} {:.1}", "eval images/s", self.eval_images_per_sec),
         ];
+        if let Some(cpu) = self.cpu_seconds_per_step {
+            lines.push(format!("{:<24} {:.4}", "CPU seconds/step", cpu));
+        }
+        lines.push(format!("{:<24} {:.1}", "eval images/s", self.eval_images_per_sec));
         lines.push(match self.peak_memory_bytes {
             Some(b) => format!("{:<24} {:.1} MiB ({})", "peak memory", b as f64 / 1048576.0, self.peak_memory_kind),
             None => format!("{:<24} unknown", "peak memory"),

@@ -3,7 +3,7 @@
 //! `[default: …]` of each is added to its help from `Config::default()`, where it is stated once.
 
 use crate::config::{Config, DataLayer, Layer};
-use crate::config::{DatasetKind, DeviceSpec};
+use crate::config::{DatasetKind, DeviceSpec, Precision};
 use crate::lr_finder::sweep_param::Sweep;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
@@ -143,6 +143,9 @@ pub struct EvalArgs {
     /// Evaluation batch size
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: u64,
+    /// fp32, or bf16 autocast (the checkpoint is fp32 either way)
+    #[arg(long, default_value = "fp32")]
+    pub precision: Precision,
 }
 
 #[derive(Debug, Args)]

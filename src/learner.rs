@@ -12,7 +12,7 @@ use crate::data::{Data, Split};
 use crate::dist::{replica, Dist};
 use crate::model::resnet::{ResNet, ResNetConfig};
 use crate::optim::sgd::Sgd;
-use crate::runtime::autocast::Bf16Autocast;
+use crate::runtime::autocast::{self, Bf16Guard};
 use crate::runtime::device;
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
@@ -157,9 +157,10 @@ impl Learner {
         }
     }
 
-    /// bf16 autocast while the guard lives, when the run asks for it.
-    fn autocast(&self) -> Option<Bf16Autocast> {
-        (self.precision == Precision::Bf16).then(Bf16Autocast::enter)
+    /// An autocast region for the model's device when the run is bf16 (None in fp32): the
+    /// forward pass runs while it lives; dropping it (also on a panic) turns autocast off.
+    fn autocast(&self) -> Option<Bf16Guard> {
+        (self.precision == Precision::Bf16).then(|| autocast::bf16(self.vs.device()))
     }
 
     /// One SGD step on this rank's share of a global batch. Returns this rank's part of the
@@ -407,6 +408,31 @@ mod tests {
             got.values().filter(|t| t.requires_grad()).map(|t| t.grad().sum(Kind::Double).double_value(&[])).sum();
         let flat_sum = flat.sgd.grads().sum(Kind::Double).double_value(&[]);
         assert!((grad_sum - flat_sum).abs() < 1e-6 * (1.0 + flat_sum.abs()), "{grad_sum} vs {flat_sum}");
+    }
+
+    #[test]
+    fn a_bf16_step_keeps_fp32_parameters_gradients_and_statistics() {
+        let _rng = crate::rng_lock();
+        let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 1, 2, 3]);
+        let mut losses = Vec::new();
+        for precision in [Precision::Fp32, Precision::Bf16] {
+            let model = ModelSettings { depth: 8, ..ModelSettings::default() };
+            let run = RunSettings { precision, ..RunSettings::default() };
+            let mut learner = Learner::new(&model, &run, 10, Device::Cpu);
+            let (loss, _) = learner.step(&Batch::whole(&x, &y), 0.1, 0.9).unwrap();
+            assert_eq!(loss.kind(), Kind::Float);
+            assert!(!autocast::is_bf16(Device::Cpu), "the step leaves autocast off");
+            for (name, v) in learner.vs.variables() {
+                assert_eq!(v.kind(), Kind::Float, "{name}");
+                if v.requires_grad() {
+                    assert_eq!(v.grad().kind(), Kind::Float, "{name}.grad");
+                }
+            }
+            losses.push(loss.double_value(&[]));
+        }
+        // The same initialisation: bf16 differs from fp32 by rounding only.
+        assert!((losses[0] - losses[1]).abs() < 0.05 * losses[0], "{losses:?}");
     }
 }
 

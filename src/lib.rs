@@ -5,11 +5,11 @@
 //! | layer | modules |
 //! | --- | --- |
 //! | input | `cli` (clap structs) → `config` (typed layers, one validated [`config::Config`]) |
-//! | data | `data` (`cifar`, `download`, `synthetic`, `augment`, `batches`: one batch stream) |
-//! | model | `model` (`resnet`), `optim` (`sgd`; `schedule`, pure), `learner` (one step, evaluation) |
+//! | data | `data` (`cifar`, `download`, `synthetic`, `augment`, `gather`, `batches`: one batch stream) |
+//! | model | `model` (`resnet`, `fused`, `layout`), `optim` (`sgd`; `schedule`, pure), `learner` (one step, evaluation) |
 //! | loops | `train` (the trainer, checkpoints, summary), `lr_finder` (the range test and `--sweep`; `analysis`, `sweep_choice`, pure), `bench` |
 //! | output | `records` (CSV rows), `tensorboard` (event files), `plot` (PNGs), `files` (atomic writes), `run_dir` (a run folder's lock) |
-//! | runtime | `runtime` (device, autocast, progress, signals), `dist` (c10d process groups, torchrun's env) |
+//! | runtime | `runtime` (device, autocast, cpu_bf16, malloc, cpu_time, progress, signals), `dist` (c10d process groups, torchrun's env) |
 //! | commands | `commands` (one function per command, returning a report), `main` (prints, exit codes) |
 //!
 //! Pure modules (`optim::schedule`, `lr_finder::{analysis, sweep, sweep_choice, sweep_param}`) use neither

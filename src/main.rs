@@ -6,6 +6,8 @@ use clap::FromArgMatches;
 use std::sync::Mutex;
 
 fn main() {
+    // Reuse freed activation memory instead of page-faulting it in again at every step.
+    clr::runtime::malloc::tune();
     let cli = match clr::cli::command().try_get_matches().and_then(|m| clr::cli::Cli::from_arg_matches(&m)) {
         Ok(cli) => cli,
         Err(err) => match err.kind() {

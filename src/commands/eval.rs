@@ -15,12 +15,12 @@ pub fn run(a: EvalArgs) -> Result<Report> {
     let layer = Layer {
         data: a.data,
         model: ModelLayer { depth: Some(ck.state.depth), ..ModelLayer::default() },
-        run: RunLayer { device: Some(a.device), ..RunLayer::default() },
+        run: RunLayer { device: Some(a.device), precision: Some(a.precision), ..RunLayer::default() },
         ..Layer::default()
     };
     let config = layer.resolve()?;
     check_classes(&a.checkpoint, &ck.state, &config.data)?;
-    let device = device::resolve(config.run.device)?;
+    let device = device::prepare(&config.run)?;
     let mut data = Data::load(&config.data, config.run.seed, device, true)?;
     // Normalise as the model was trained.
     data.set_statistics(ck.state.mean, ck.state.std);

@@ -79,7 +79,7 @@ impl<'de> Deserialize<'de> for DeviceSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precision {
     Fp32,
-    /// bf16 autocast (CUDA only); batch norm and the optimiser stay in fp32.
+    /// bf16 autocast on the CPU or CUDA; batch-norm statistics, the loss and the optimiser stay in fp32.
     Bf16,
 }
 crate::named_enum!(Precision, "precision", Fp32 => "fp32", Bf16 => "bf16");

@@ -157,7 +157,7 @@ settings! {
         epochs: f64 => Option<f64> = None;
         /// auto, cpu, cuda or cuda:N; auto picks CUDA when present
         device: DeviceSpec => DeviceSpec = DeviceSpec::Auto;
-        /// fp32, or bf16 autocast on CUDA
+        /// fp32, or bf16 autocast (on the CPU or CUDA; batch-norm statistics, loss and SGD stay fp32)
         precision: Precision => Precision = Precision::Fp32;
         /// Seed of the initialisation, the shuffle and the augmentation
         seed: u64 => u64 = 0;

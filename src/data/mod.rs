@@ -9,6 +9,7 @@ pub mod augment;
 pub mod batches;
 pub mod cifar;
 pub mod download;
+pub mod gather;
 pub mod synthetic;
 
 use crate::config::{DataSettings, DatasetKind, Labels};

@@ -4,7 +4,10 @@
 //! norm, global average pooling and a 10-way linear layer. He (Kaiming normal, fan-in)
 //! initialisation of convolutions and the linear layer, as the PyTorch peer.
 //! Parameter names follow PyTorch: conv1, bn1, layer1.0.conv1, …, fc.
+//! Batch norm and ReLU (with the residual add) run fused on channels-last CPU tensors in
+//! training (`fused`); the shortcut and the pool keep the gradients' layout (`layout`).
 
+use super::{fused, layout};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
@@ -41,7 +44,13 @@ fn conv3x3(vs: nn::Path, c_in: i64, c_out: i64, stride: i64) -> nn::Conv2D {
 
 fn batch_norm(vs: nn::Path, c: i64) -> nn::BatchNorm {
     // PyTorch's defaults: weight 1, bias 0, momentum 0.1, eps 1e-5 (tch's weight default is U(0,1)).
-    let cfg = nn::BatchNormConfig { ws_init: nn::Init::Const(1.0), ..Default::default() };
+    // The fused CPU kernels (`fused`) apply the same momentum and eps.
+    let cfg = nn::BatchNormConfig {
+        ws_init: nn::Init::Const(1.0),
+        momentum: fused::MOMENTUM,
+        eps: fused::EPS,
+        ..Default::default()
+    };
     nn::batch_norm2d(vs, c, cfg)
 }
 
@@ -70,12 +79,14 @@ impl BasicBlock {
 
 impl ModuleT for BasicBlock {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let y = x.apply(&self.conv1).apply_t(&self.bn1, train).relu().apply(&self.conv2).apply_t(&self.bn2, train);
+        let h = fused::bn_relu(&x.apply(&self.conv1), &self.bn1, None, train);
+        let y = h.apply(&self.conv2);
         let shortcut = match self.shortcut_pad {
             None => x.shallow_clone(),
-            Some(p) => x.slice(2, 0, None, 2).slice(3, 0, None, 2).constant_pad_nd([0, 0, 0, 0, p, p]),
+            Some(p) => layout::subsample_pad_channels(x, p),
         };
-        (y + shortcut).relu()
+        // relu(bn2(y) + shortcut)
+        fused::bn_relu(&y, &self.bn2, Some(&shortcut), train)
     }
 }
 
@@ -114,11 +125,11 @@ impl ResNet {
 
 impl ModuleT for ResNet {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut h = x.apply(&self.conv1).apply_t(&self.bn1, train).relu();
+        let mut h = fused::bn_relu(&x.apply(&self.conv1), &self.bn1, None, train);
         for block in &self.blocks {
             h = block.forward_t(&h, train);
         }
-        h.adaptive_avg_pool2d([1, 1]).flatten(1, -1).apply(&self.fc)
+        layout::global_avg_pool(&h).apply(&self.fc)
     }
 }
 

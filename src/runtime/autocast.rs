@@ -1,68 +1,126 @@
-//! bf16 autocast on CUDA, through the C++ shim in `csrc/autocast.cpp` (tch's `autocast` leaves
-//! CUDA's autocast dtype at float16 and warns at every call).
+//! bf16 autocast on the run's device (CPU or CUDA), through the C++ shim in `csrc/autocast.cpp`
+//! (tch's `autocast` is CUDA only, leaves the dtype at float16 and warns at every call).
+//!
+//! The region is a guard: autocast is on from [`bf16`] until the guard is dropped, and the
+//! previous state (on or off, and its dtype) comes back on drop, also when a panic unwinds
+//! through the region. Autocast state is per thread in libtorch, so the guard is not `Send`.
 
+use std::marker::PhantomData;
 use std::os::raw::c_int;
+use tch::Device;
 
 extern "C" {
-    fn clr_autocast_bf16_enter() -> c_int;
-    fn clr_autocast_exit(previous: c_int);
-    fn clr_autocast_is_bf16() -> c_int;
+    fn clr_autocast_bf16_enter(device_type: c_int) -> c_int;
+    fn clr_autocast_exit(device_type: c_int, previous: c_int);
+    fn clr_autocast_is_bf16(device_type: c_int) -> c_int;
 }
 
-/// While it lives, CUDA autocast is on in bfloat16 on this thread: matrix products and
-/// convolutions in bf16; batch norm's parameters and statistics, reductions and the loss in fp32
-/// (PyTorch's autocast policy). Dropping it (also while unwinding from a panic) restores the
-/// state it found. No effect on CPU tensors.
-pub struct Bf16Autocast {
+/// c10::DeviceType of a device, for the devices that have an autocast mode.
+fn device_type(device: Device) -> Option<c_int> {
+    match device {
+        Device::Cpu => Some(0),
+        Device::Cuda(_) => Some(1),
+        Device::Mps => Some(13),
+        Device::Vulkan => None,
+    }
+}
+
+/// An autocast region in bfloat16; leaving it (dropping the guard) restores the state before.
+#[must_use = "autocast is on only while the guard lives"]
+pub struct Bf16Guard {
+    /// None on a device without autocast: the guard then does nothing.
+    device_type: Option<c_int>,
     previous: c_int,
+    /// libtorch's autocast state is thread-local: the guard must end on the thread it began on.
+    _thread_bound: PhantomData<*const ()>,
 }
 
-impl Bf16Autocast {
-    pub fn enter() -> Bf16Autocast {
-        // SAFETY: the shim only reads and sets libtorch's thread-local autocast state.
-        Bf16Autocast { previous: unsafe { clr_autocast_bf16_enter() } }
-    }
+/// Turn autocast on for `device` in bfloat16 until the guard is dropped: convolutions and
+/// matrix products run in bf16, batch-norm statistics, reductions and the loss stay in fp32
+/// (PyTorch's autocast policy for that device). Regions nest.
+pub fn bf16(device: Device) -> Bf16Guard {
+    let device_type = device_type(device);
+    // SAFETY: the shim only reads and sets libtorch's thread-local autocast state.
+    let previous = device_type.map_or(0, |d| unsafe { clr_autocast_bf16_enter(d) });
+    Bf16Guard { device_type, previous, _thread_bound: PhantomData }
 }
 
-impl Drop for Bf16Autocast {
+impl Drop for Bf16Guard {
     fn drop(&mut self) {
-        // SAFETY: as in `enter`; restores what `enter` found.
-        unsafe { clr_autocast_exit(self.previous) };
+        if let Some(d) = self.device_type {
+            // SAFETY: restores the state that `bf16` read on this same thread.
+            unsafe { clr_autocast_exit(d, self.previous) };
+        }
     }
 }
 
-/// Whether CUDA autocast is on in bfloat16 on this thread.
-pub fn is_bf16() -> bool {
+/// Whether autocast for `device` is on in bfloat16 on this thread.
+pub fn is_bf16(device: Device) -> bool {
     // SAFETY: reads libtorch's thread-local autocast state.
-    unsafe { clr_autocast_is_bf16() != 0 }
+    device_type(device).is_some_and(|d| unsafe { clr_autocast_is_bf16(d) != 0 })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::{Kind, Tensor};
 
     #[test]
-    fn the_guard_sets_and_restores_the_state() {
-        assert!(!is_bf16());
+    fn the_guard_sets_the_state_and_restores_it_on_drop() {
+        // Each test runs on its own thread, and the state is per thread: no lock needed.
+        assert!(!is_bf16(Device::Cpu));
         {
-            let _outer = Bf16Autocast::enter();
-            assert!(is_bf16());
+            let _outer = bf16(Device::Cpu);
+            assert!(is_bf16(Device::Cpu));
+            assert!(!is_bf16(Device::Cuda(0)), "only the device asked for");
             {
-                let _inner = Bf16Autocast::enter();
-                assert!(is_bf16(), "nested regions");
+                let _inner = bf16(Device::Cpu);
+                assert!(is_bf16(Device::Cpu));
             }
-            assert!(is_bf16(), "leaving the inner region keeps the outer one");
+            assert!(is_bf16(Device::Cpu), "leaving a nested region keeps the outer one on");
         }
-        assert!(!is_bf16());
+        assert!(!is_bf16(Device::Cpu));
     }
 
     #[test]
-    fn a_panic_inside_the_region_restores_the_state() {
+    fn a_panic_inside_the_region_leaves_autocast_off() {
         let result = std::panic::catch_unwind(|| {
-            let _guard = Bf16Autocast::enter();
+            let _guard = bf16(Device::Cpu);
+            assert!(is_bf16(Device::Cpu));
             panic!("inside the region");
         });
         assert!(result.is_err());
-        assert!(!is_bf16());
+        assert!(!is_bf16(Device::Cpu), "the unwinding dropped the guard");
+        // And the next region still works from a clean state.
+        let _guard = bf16(Device::Cpu);
+        assert!(is_bf16(Device::Cpu));
+    }
+
+    #[test]
+    fn cpu_convolutions_run_in_bf16_and_batch_norm_statistics_stay_fp32() {
+        let _rng = crate::rng_lock();
+        let x = Tensor::randn([2, 3, 8, 8], (Kind::Float, Device::Cpu));
+        let w = Tensor::randn([4, 3, 3, 3], (Kind::Float, Device::Cpu));
+        let plain = x.conv2d(&w, None::<Tensor>, [1, 1], [1, 1], [1, 1], 1);
+        assert_eq!(plain.kind(), Kind::Float);
+        let _guard = bf16(Device::Cpu);
+        let y = x.conv2d(&w, None::<Tensor>, [1, 1], [1, 1], [1, 1], 1);
+        assert_eq!(y.kind(), Kind::BFloat16);
+        let diff = (y.to_kind(Kind::Float) - &plain).abs().max().double_value(&[]);
+        assert!(diff < 0.1 * plain.abs().max().double_value(&[]), "bf16 rounding only: {diff}");
+        let running_mean = Tensor::zeros([4], (Kind::Float, Device::Cpu));
+        let running_var = Tensor::ones([4], (Kind::Float, Device::Cpu));
+        let _ = y.batch_norm(
+            None::<Tensor>,
+            None::<Tensor>,
+            Some(running_mean.shallow_clone()),
+            Some(running_var.shallow_clone()),
+            true,
+            0.1,
+            1e-5,
+            false,
+        );
+        assert_eq!(running_mean.kind(), Kind::Float);
+        assert!(running_mean.abs().sum(Kind::Double).double_value(&[]) > 0.0, "statistics updated in fp32");
     }
 }

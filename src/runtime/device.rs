@@ -51,8 +51,8 @@ pub fn auto_fallback_warning(cuda_available: bool, traces: &[std::path::PathBuf]
 }
 
 /// The device of a run, with libtorch set up for it: `--threads`, cuDNN's benchmark mode
-/// (fixed input shapes: it picks the fastest convolution algorithms once), and the check that
-/// bf16 has a GPU to run on.
+/// (fixed input shapes: it picks the fastest convolution algorithms once), and for bf16 on a
+/// CPU without bf16 instructions a warning that it will be slow (see `cpu_bf16`).
 pub fn prepare(run: &RunSettings) -> Result<Device> {
     let device = resolve(run.device)?;
     if let Some(n) = run.threads {
@@ -63,7 +63,7 @@ pub fn prepare(run: &RunSettings) -> Result<Device> {
         tch::set_num_threads(n as i32);
     }
     if run.precision == Precision::Bf16 && device == Device::Cpu {
-        crate::usage!("--precision bf16 (precision) needs a CUDA device; this run is on the CPU");
+        crate::runtime::cpu_bf16::warn_if_emulated();
     }
     tch::Cuda::cudnn_set_benchmark(true);
     Ok(device)

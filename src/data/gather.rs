@@ -1,0 +1,110 @@
+//! The CPU batch gather in one pass (`csrc/gather.cpp`): crop, flip and normalise a mini-batch
+//! from the padded uint8 training set straight into channels-last float memory. The tensor
+//! version in `augment` does the same in five passes; on CUDA that one stays.
+
+use anyhow::{anyhow, Result};
+use std::ffi::CStr;
+use std::os::raw::c_char;
+use tch::Tensor;
+use torch_sys::C_tensor;
+
+extern "C" {
+    #[allow(clippy::too_many_arguments)]
+    fn clr_gather_normalize(
+        padded: *const C_tensor,
+        index: *const C_tensor,
+        dx: *const C_tensor,
+        dy: *const C_tensor,
+        flip: *const C_tensor,
+        mean: *const f32,
+        inv_std: *const f32,
+        out: *mut *mut C_tensor,
+    ) -> *mut c_char;
+    fn clr_free_error(message: *mut c_char);
+}
+
+/// Images `index[b]` of `padded` (N×3×H×W uint8 on the CPU) cropped 32×32 at (`dy[b]`,
+/// `dx[b]`), mirrored where `flip[b]`, normalised with `mean` and `std`: a B×3×32×32 float
+/// tensor with NHWC strides, equal to `(crop_flip(..).float() - mean) / std` bit for bit.
+pub fn gather_normalize(
+    padded: &Tensor,
+    index: &Tensor,
+    dx: &Tensor,
+    dy: &Tensor,
+    flip: &Tensor,
+    mean: [f64; 3],
+    std: [f64; 3],
+) -> Result<Tensor> {
+    // The same float values as the tensor path's shift and scale (f64 rounded to f32).
+    let mean = mean.map(|m| m as f32);
+    let inv_std = std.map(|s| (1.0 / s) as f32);
+    let mut out: *mut C_tensor = std::ptr::null_mut();
+    // SAFETY: the tensors outlive the call; the shim checks shapes, kinds and ranges, and on
+    // success hands over a new at::Tensor that tch then owns (and frees).
+    let error = unsafe {
+        clr_gather_normalize(
+            padded.as_ptr(),
+            index.as_ptr(),
+            dx.as_ptr(),
+            dy.as_ptr(),
+            flip.as_ptr(),
+            mean.as_ptr(),
+            inv_std.as_ptr(),
+            &mut out,
+        )
+    };
+    if !error.is_null() {
+        // SAFETY: a NUL-terminated message from strdup, freed once here.
+        let message = unsafe { CStr::from_ptr(error) }.to_string_lossy().into_owned();
+        unsafe { clr_free_error(error) };
+        return Err(anyhow!("batch gather: {message}"));
+    }
+    // SAFETY: a fresh at::Tensor allocated by the shim for us.
+    Ok(unsafe { Tensor::from_ptr(out) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::augment::{crop_flip, EpochPlan};
+    use crate::data::Data;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn equals_the_tensor_gather_bit_for_bit_in_channels_last() {
+        let _rng = crate::rng_lock();
+        let (train, test) = crate::data::synthetic::synthetic(50, 5, 3);
+        let data = Data::from_raw(&train, &test, 10, Device::Cpu, "test".into());
+        for (epoch, augment) in [(0, true), (1, true), (2, false)] {
+            let plan = EpochPlan::new(50, 9, epoch, augment, Device::Cpu);
+            let index = plan.order.narrow(0, 10, 17);
+            let (dx, dy, flip) =
+                (plan.dx.index_select(0, &index), plan.dy.index_select(0, &index), plan.flip.index_select(0, &index));
+            let want = data.normalize(&crop_flip(&data.train.images, &index, &dx, &dy, &flip));
+            let got = gather_normalize(&data.train.images, &index, &dx, &dy, &flip, data.mean, data.std).unwrap();
+            assert_eq!(got.kind(), Kind::Float);
+            assert!(crate::model::layout::is_channels_last(&got), "NHWC strides: {:?}", got.stride());
+            assert!(got.equal(&want), "epoch {epoch}");
+        }
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_crash() {
+        let padded = Tensor::zeros([2, 3, 40, 40], (Kind::Uint8, Device::Cpu));
+        let offsets = Tensor::from_slice(&[0i64, 8]);
+        let flip = Tensor::from_slice(&[false, true]);
+        let ok =
+            gather_normalize(&padded, &Tensor::from_slice(&[1i64, 0]), &offsets, &offsets, &flip, [0.0; 3], [1.0; 3]);
+        assert_eq!(ok.unwrap().size(), [2, 3, 32, 32]);
+        let err =
+            gather_normalize(&padded, &Tensor::from_slice(&[2i64, 0]), &offsets, &offsets, &flip, [0.0; 3], [1.0; 3]);
+        assert!(err.unwrap_err().to_string().contains("image index out of range"));
+        let far = Tensor::from_slice(&[0i64, 9]);
+        let err = gather_normalize(&padded, &Tensor::from_slice(&[1i64, 0]), &far, &offsets, &flip, [0.0; 3], [1.0; 3]);
+        assert!(err.unwrap_err().to_string().contains("crop outside"));
+        let floats = Tensor::zeros([2, 3, 40, 40], (Kind::Float, Device::Cpu));
+        let err =
+            gather_normalize(&floats, &Tensor::from_slice(&[1i64, 0]), &offsets, &offsets, &flip, [0.0; 3], [1.0; 3]);
+        assert!(err.unwrap_err().to_string().contains("uint8"));
+    }
+}
