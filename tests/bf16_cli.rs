@@ -6,31 +6,12 @@ mod common;
 
 use common::runs::{stop_resume_compare, weights};
 use common::{cifar, ok, read_json, stderr, stdout, Cmd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-
-/// 512 training images in two files, 200 test images (learnable: one pattern per class).
-fn data(dir: &Path) -> PathBuf {
-    cifar::write_learnable(dir, 2, 256, 200, 11);
-    dir.to_path_buf()
-}
 
 /// A bf16 one-cycle run of ResNet-8, batch 32: 16 steps per epoch, 5 epochs.
 fn bf16_run(data: &Path, out: &Path) -> Cmd {
-    Cmd::tiny("train").data(data).out(out).args([
-        "--policy",
-        "one-cycle",
-        "--base-lr",
-        "0.04",
-        "--max-lr",
-        "0.4",
-        "--phases",
-        "2,2,1",
-        "--precision",
-        "bf16",
-        "--seed",
-        "5",
-    ])
+    Cmd::tiny("train").data(data).out(out).one_cycle("2,2,1").args(["--precision", "bf16", "--seed", "5"])
 }
 
 /// The warning about emulated bf16 appears exactly once on a CPU without bf16 instructions,
@@ -51,7 +32,7 @@ fn accuracy(eval_stdout: &str) -> f64 {
 #[test]
 fn a_bf16_cpu_run_learns_and_keeps_an_fp32_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     let out = tmp.path().join("run");
     let output = bf16_run(&d, &out).ok();
     check_emulation_warning(&stderr(&output));
@@ -86,7 +67,7 @@ fn a_bf16_cpu_run_learns_and_keeps_an_fp32_checkpoint() {
 #[test]
 fn a_bf16_run_interrupted_then_resumed_equals_an_uninterrupted_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     stop_resume_compare(
         tmp.path(),
         |o| bf16_run(&d, o),
@@ -105,7 +86,7 @@ fn a_bf16_run_interrupted_then_resumed_equals_an_uninterrupted_one() {
 #[test]
 fn range_test_and_bench_run_in_bf16() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     let rt = tmp.path().join("rt");
     let output = Cmd::tiny("range-test").data(&d).out(&rt).args(["--iters", "24", "--precision", "bf16"]).ok();
     check_emulation_warning(&stderr(&output));

@@ -10,7 +10,7 @@ mod ranks;
 
 use common::runs::{epochs, steps};
 use common::{cifar, read_json, Cmd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -32,12 +32,6 @@ const CONTRACT: &[&str] = &[
     "OMP_NUM_THREADS",
     "CLR_DIST_DIGEST",
 ];
-
-/// 512 training images in two files and 200 test images, learnable.
-fn data(dir: &Path) -> PathBuf {
-    cifar::write_learnable(dir, 2, 256, 200, 11);
-    dir.to_path_buf()
-}
 
 /// Training at a fixed LR for `epochs` epochs, at a global batch of 25: 21 steps per epoch whose
 /// shares over 2 ranks are uneven (12 and 13), the last one of 12 images.
@@ -121,7 +115,7 @@ fn assert_each_step_once(dir: &Path, n: u64) {
 #[test]
 fn two_processes_keep_identical_replicas_and_write_every_file_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     let (out, dig) = (tmp.path().join("run"), tmp.path().join("digests"));
     let output = run_ok(&fixed(&d, &out, "2").args(["--nproc-per-node", "2"]), &digest_env(&dig));
 
@@ -174,7 +168,7 @@ fn two_processes_keep_identical_replicas_and_write_every_file_once() {
 #[test]
 fn one_process_agrees_with_two_on_the_same_global_batch() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
     run_ok(&fixed(&d, &one, "3"), &[]);
     run_ok(&fixed(&d, &two, "3").args(["--nproc-per-node", "2"]), &[]);
@@ -199,7 +193,7 @@ fn one_process_agrees_with_two_on_the_same_global_batch() {
 #[test]
 fn a_distributed_range_test_stops_every_rank_at_the_same_step() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     let (out, dig) = (tmp.path().join("rt"), tmp.path().join("digests"));
     let test = Cmd::tiny("range-test").data(&d).out(&out).args([
         "--batch-size",
@@ -261,7 +255,7 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn a_distributed_run_resumes_on_two_processes_and_on_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     let (whole, parts, alone) = (tmp.path().join("whole"), tmp.path().join("parts"), tmp.path().join("alone"));
     let total = 8 * 21;
     run_ok(&fixed(&d, &whole, "8").args(["--nproc-per-node", "2"]), &[]);
@@ -320,7 +314,7 @@ fn start_ranks(cmd: &Cmd, env: &[(&str, String)]) -> Vec<Child> {
 /// little, one error line naming the operation and the rank; the run stays resumable.
 fn rank_0_after_rank_1_gets(sig: &str, timeout_s: u64) -> String {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     let out = tmp.path().join("run");
     let cmd = fixed(&d, &out, "50").args(["--dist-timeout", &timeout_s.to_string()]);
     let mut children = start_ranks(&cmd, &[]);
@@ -356,7 +350,7 @@ fn a_stalled_rank_makes_the_other_fail_at_the_timeout() {
 #[test]
 fn the_launcher_names_a_worker_that_dies_and_stops_the_others() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     let out = tmp.path().join("run");
     let cmd = fixed(&d, &out, "50").args(["--nproc-per-node", "2", "--dist-timeout", "30"]);
     let mut child = command(&cmd, &[]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
@@ -424,7 +418,7 @@ fn bad_launch_environments_are_usage_errors() {
 #[test]
 fn a_group_of_one_trains_as_a_process_alone() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     let (alone, group) = (tmp.path().join("alone"), tmp.path().join("group"));
     run_ok(&fixed(&d, &alone, "1"), &[]);
     let port = ranks::free_port().to_string();
@@ -440,7 +434,7 @@ fn a_group_of_one_trains_as_a_process_alone() {
 #[test]
 fn workers_whose_launcher_is_killed_stop_and_save() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     let out = tmp.path().join("run");
     let mut child = spawn(&mut command(&fixed(&d, &out, "50").args(["--nproc-per-node", "2"]), &[]));
     common::runs::wait_for_rows(&mut child, &out, 30);

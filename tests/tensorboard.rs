@@ -114,17 +114,7 @@ fn tiny_data(dir: &Path) -> std::path::PathBuf {
 }
 
 fn one_cycle(data: &Path, out: &Path) -> common::Cmd {
-    common::Cmd::tiny("train").data(data).out(out).args([
-        "--policy",
-        "one-cycle",
-        "--base-lr",
-        "0.04",
-        "--max-lr",
-        "0.4",
-        "--phases",
-        "1,1,1",
-        "--tensorboard",
-    ])
+    common::Cmd::tiny("train").data(data).out(out).one_cycle("1,1,1").args(["--tensorboard"])
 }
 
 /// Every step and epoch of a run's CSVs is in its event files, once, with the same value.

@@ -7,32 +7,15 @@ use common::{cifar, read_json, run, stderr, Cmd, ONE_FIXED_EPOCH};
 use std::path::Path;
 use std::time::Duration;
 
-/// 512 training images in two files, 200 test images; depth 8, batch 32: 16 steps per epoch.
-fn data(dir: &Path) -> std::path::PathBuf {
-    cifar::write_learnable(dir, 2, 256, 200, 11);
-    dir.to_path_buf()
-}
-
 /// A one-cycle run of 5 epochs (2 up, 2 down, 1 tail) of 16 steps on `data`, into `out`.
 fn one_cycle(data: &Path, out: &Path) -> Cmd {
-    Cmd::tiny("train").data(data).out(out).args([
-        "--policy",
-        "one-cycle",
-        "--base-lr",
-        "0.04",
-        "--max-lr",
-        "0.4",
-        "--phases",
-        "2,2,1",
-        "--seed",
-        "5",
-    ])
+    Cmd::tiny("train").data(data).out(out).one_cycle("2,2,1").args(["--seed", "5"])
 }
 
 #[test]
 fn learns_writes_every_file_and_evaluates() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     let out = tmp.path().join("run");
     let output = one_cycle(&d, &out).ok();
     assert!(common::stdout(&output).contains("Completed"));
@@ -69,7 +52,7 @@ fn shuffled_labels_stay_at_chance() {
     // the test above comes from the labels travelling with their images.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
-    data(&dir);
+    cifar::usual(&dir);
     for f in ["data_batch_1.bin", "data_batch_2.bin"] {
         let p = dir.join(f);
         let mut bytes = std::fs::read(&p).unwrap();
@@ -88,7 +71,7 @@ fn shuffled_labels_stay_at_chance() {
 #[test]
 fn interrupted_then_resumed_equals_uninterrupted() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     stop_resume_compare(
         tmp.path(),
         |o| one_cycle(&d, o),
@@ -108,7 +91,7 @@ fn interrupted_then_resumed_equals_uninterrupted() {
 #[test]
 fn killed_at_a_random_moment_leaves_valid_files_and_resumes_exactly() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let at = 18 + (nanos % 50) as usize;
     let delay = Duration::from_millis((nanos % 200) as u64);
@@ -137,7 +120,7 @@ fn killed_at_a_random_moment_leaves_valid_files_and_resumes_exactly() {
 #[test]
 fn a_huge_lr_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     let out = tmp.path().join("run");
     let o = out.display().to_string();
     // One sane epoch, then the LR of its config.json is raised by hand and the run resumed.
@@ -201,7 +184,7 @@ fn interrupted_on_an_epoch_boundary_then_resumed_equals_uninterrupted() {
 #[test]
 fn a_new_run_never_writes_over_an_old_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     let out = tmp.path().join("run");
     let run = Cmd::tiny("train").data(&d).out(&out).args(ONE_FIXED_EPOCH);
     run.ok();
@@ -215,7 +198,7 @@ fn a_new_run_never_writes_over_an_old_one() {
 #[test]
 fn a_run_killed_in_its_first_epoch_resumes_from_step_0() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
+    let d = cifar::usual(&tmp.path().join("data"));
     stop_resume_compare(
         tmp.path(),
         |o| one_cycle(&d, o),

@@ -20,6 +20,13 @@ pub fn write_learnable(dir: &Path, files: usize, per_file: usize, test: usize, s
     std::fs::write(dir.join("test_batch.bin"), encode_records(&test_split)).unwrap();
 }
 
+/// The tests' usual training set in `dir`: 512 learnable images in two files, 200 test images
+/// (16 steps per epoch at batch 32).
+pub fn usual(dir: &Path) -> std::path::PathBuf {
+    write_learnable(dir, 2, 256, 200, 11);
+    dir.to_path_buf()
+}
+
 /// The same data as `(member path, bytes)` for an archive in the official layout.
 pub fn learnable_members(files: usize, per_file: usize, test: usize, seed: u64) -> Vec<(String, Vec<u8>)> {
     let tmp = tempfile::tempdir().unwrap();

@@ -42,6 +42,12 @@ impl Cmd {
         self.args(["--out", &dir.as_ref().display().to_string()])
     }
 
+    /// A linear one-cycle from LR 0.04 up to 0.4, back, and to 0.004 over `phases` epochs
+    /// ("UP,DOWN,TAIL").
+    pub fn one_cycle(self, phases: &str) -> Cmd {
+        self.args(["--policy", "one-cycle", "--base-lr", "0.04", "--max-lr", "0.4", "--phases", phases])
+    }
+
     pub fn args<S: AsRef<str>>(mut self, more: impl IntoIterator<Item = S>) -> Cmd {
         self.args.extend(more.into_iter().map(|s| s.as_ref().to_string()));
         self
