@@ -17,22 +17,6 @@ use std::time::{Duration, Instant};
 /// The longest any one command here may take on a loaded 2-core machine.
 const LIMIT: Duration = Duration::from_secs(240);
 
-/// The launchers' variables: a command here gets only those its test sets.
-const CONTRACT: &[&str] = &[
-    "RANK",
-    "WORLD_SIZE",
-    "LOCAL_RANK",
-    "LOCAL_WORLD_SIZE",
-    "MASTER_ADDR",
-    "MASTER_PORT",
-    "TORCHELASTIC_USE_AGENT_STORE",
-    "SLURM_PROCID",
-    "SLURM_NTASKS",
-    "SLURM_LOCALID",
-    "OMP_NUM_THREADS",
-    "CLR_DIST_DIGEST",
-];
-
 /// Training at a fixed LR for `epochs` epochs, at a global batch of 25: 21 steps per epoch whose
 /// shares over 2 ranks are uneven (12 and 13), the last one of 12 images.
 fn fixed(d: &Path, out: &Path, epochs: &str) -> Cmd {
@@ -54,9 +38,7 @@ fn fixed(d: &Path, out: &Path, epochs: &str) -> Cmd {
 fn command(cmd: &Cmd, env: &[(&str, String)]) -> Command {
     let mut c = common::clr();
     c.args(cmd.strs());
-    for var in CONTRACT {
-        c.env_remove(var);
-    }
+    ranks::without_launch_env(&mut c);
     c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
     c
 }
@@ -148,9 +130,7 @@ fn two_processes_keep_identical_replicas_and_write_every_file_once() {
     let mut torchrun = Command::new(ranks::venv_python());
     torchrun.args(["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "--no-python"]);
     torchrun.arg(env!("CARGO_BIN_EXE_clr")).args(fixed(&d, &out_t, "2").strs());
-    for var in CONTRACT {
-        torchrun.env_remove(var);
-    }
+    ranks::without_launch_env(&mut torchrun);
     let output = finish(spawn(torchrun.env("CLR_DIST_DIGEST", &dig_t)));
     assert!(output.status.success(), "torchrun failed:\n{}", common::stderr(&output));
     assert_eq!(digests(&dig_t, "train", 2), d0, "torchrun's replicas differ from --nproc-per-node's");

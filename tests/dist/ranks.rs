@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 /// Set in the processes a test starts; the test function then plays one rank.
 pub const ROLE: &str = "CLR_TEST_DIST_ROLE";
 
-/// The variables of the launchers' contracts: a child gets only those its test sets.
+/// The variables of the launchers' contracts, and those the tests set: a child gets only those
+/// its test sets.
 const CONTRACT: &[&str] = &[
     "RANK",
     "WORLD_SIZE",
@@ -24,7 +25,17 @@ const CONTRACT: &[&str] = &[
     "SLURM_NTASKS",
     "SLURM_LOCALID",
     "GLOO_SOCKET_IFNAME",
+    "OMP_NUM_THREADS",
+    "CLR_DIST_DIGEST",
 ];
+
+/// Remove from `cmd`'s environment every launcher variable this process inherited.
+pub fn without_launch_env(cmd: &mut Command) -> &mut Command {
+    for var in CONTRACT {
+        cmd.env_remove(var);
+    }
+    cmd
+}
 
 /// Whether this process is a rank started by a test.
 pub fn is_rank() -> bool {
@@ -36,10 +47,7 @@ pub fn rank_command(name: &str) -> Command {
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut cmd = Command::new(exe);
     cmd.args([name, "--exact", "--nocapture", "--test-threads=1"]);
-    for var in CONTRACT {
-        cmd.env_remove(var);
-    }
-    cmd.env(ROLE, "1");
+    without_launch_env(&mut cmd).env(ROLE, "1");
     cmd
 }
 
@@ -51,10 +59,7 @@ pub fn torchrun_command(python: &std::path::Path, nproc: usize, name: &str) -> C
     cmd.args(["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", &nproc.to_string(), "--no-python"])
         .arg(exe)
         .args([name, "--exact", "--nocapture", "--test-threads=1"]);
-    for var in CONTRACT {
-        cmd.env_remove(var);
-    }
-    cmd.env(ROLE, "1");
+    without_launch_env(&mut cmd).env(ROLE, "1");
     cmd
 }
 
