@@ -3,22 +3,12 @@
 
 use super::*;
 use crate::config::DeviceSpec;
-use crate::dist::{Backend, GroupOptions, ProcessGroup};
+use crate::dist::{GroupOptions, ProcessGroup};
 use std::sync::{Arc, Barrier, Mutex};
-use std::time::Duration;
 
 /// Rank `rank` of 2 on `port`, on the CPU.
 fn rank_dist(rank: usize, port: u16) -> Rc<Dist> {
-    let opts = GroupOptions {
-        backend: Backend::Gloo,
-        master_addr: "127.0.0.1".into(),
-        master_port: port,
-        rank,
-        world_size: 2,
-        client_only_store: false,
-        timeout: Duration::from_secs(60),
-        cuda_device: None,
-    };
+    let opts = GroupOptions::gloo_loopback(rank, 2, port);
     Rc::new(Dist::in_group(ProcessGroup::new(&opts).unwrap(), DeviceSpec::Cpu, Device::Cpu))
 }
 

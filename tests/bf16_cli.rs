@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::runs::{stop_resume_compare, weights};
+use common::runs::{assert_interrupted, stop_resume_compare, weights};
 use common::{cifar, ok, read_json, stderr, stdout, Cmd};
 use std::path::Path;
 use std::time::Duration;
@@ -74,12 +74,7 @@ fn a_bf16_run_interrupted_then_resumed_equals_an_uninterrupted_one() {
         21,
         Duration::ZERO,
         &["-INT"],
-        |parts, code| {
-            assert_eq!(code, Some(130), "an interrupted run exits 130");
-            let summary = read_json(&parts.join("summary.json"));
-            assert_eq!(summary["status"], "interrupted");
-            assert!(summary["steps"].as_u64().unwrap() < 80, "the interrupt came too late to test anything");
-        },
+        |parts, code| assert_interrupted(parts, code, 130, 80),
     );
 }
 

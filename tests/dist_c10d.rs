@@ -155,16 +155,7 @@ fn a_stalled_rank_fails_the_next_collective_at_the_timeout() {
 
 /// Join as rank `rank` of 2 on a loopback port; the error, and how long it took to come.
 fn failed_join(rank: usize, port: u16, client_only_store: bool, timeout: Duration) -> (String, Duration) {
-    let opts = GroupOptions {
-        backend: Backend::Gloo,
-        master_addr: "127.0.0.1".into(),
-        master_port: port,
-        rank,
-        world_size: 2,
-        client_only_store,
-        timeout,
-        cuda_device: None,
-    };
+    let opts = GroupOptions { client_only_store, timeout, ..GroupOptions::gloo_loopback(rank, 2, port) };
     let start = Instant::now();
     let err = ProcessGroup::new(&opts).err().expect("no group can form").to_string();
     (err, start.elapsed())

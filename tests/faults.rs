@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::runs::{assert_same_run, signal, stop_resume_compare, wait_for_rows};
+use common::runs::{assert_interrupted, assert_same_run, signal, stop_resume_compare, wait_for_rows};
 use common::{cifar, ok, one_line_error, read_json, run, stderr, Cmd, ONE_FIXED_EPOCH};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -64,37 +64,24 @@ fn non_finite_numbers_are_usage_errors_naming_the_flag() {
     assert!(line.contains("huge.json"), "{line}");
 }
 
-#[test]
-fn a_second_ctrl_c_quits_at_once_cleanly_and_the_run_resumes() {
+/// A fixed-LR run of 40 epochs of 2 steps, stopped by `sigs` after 9 steps, then resumed: it must
+/// equal the same run uninterrupted.
+fn stop_fixed_run_then_resume(sigs: &[&str], check: impl FnOnce(&Path, Option<i32>)) {
     let tmp = tempfile::tempdir().unwrap();
     let d = data(&tmp.path().join("data"));
-    stop_resume_compare(
-        tmp.path(),
-        |o| fixed(&d, o, "40"),
-        9,
-        Duration::ZERO,
-        &["-INT", "-INT"],
-        |_, code| {
-            assert_eq!(code, Some(130), "a second Ctrl-C exits 130 (not a crash)");
-        },
-    );
+    stop_resume_compare(tmp.path(), |o| fixed(&d, o, "40"), 9, Duration::ZERO, sigs, check);
+}
+
+#[test]
+fn a_second_ctrl_c_quits_at_once_cleanly_and_the_run_resumes() {
+    stop_fixed_run_then_resume(&["-INT", "-INT"], |_, code| {
+        assert_eq!(code, Some(130), "a second Ctrl-C exits 130 (not a crash)");
+    });
 }
 
 #[test]
 fn sigterm_saves_like_ctrl_c_and_exits_143() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
-    stop_resume_compare(
-        tmp.path(),
-        |o| fixed(&d, o, "40"),
-        9,
-        Duration::ZERO,
-        &["-TERM"],
-        |parts, code| {
-            assert_eq!(code, Some(143));
-            assert_eq!(read_json(&parts.join("summary.json"))["status"], "interrupted");
-        },
-    );
+    stop_fixed_run_then_resume(&["-TERM"], |parts, code| assert_interrupted(parts, code, 143, 80));
 }
 
 #[test]

@@ -36,34 +36,24 @@ struct Expect {
     source: Option<&'static str>,
 }
 
+/// The reference run: 0.08 → 0.8 over 41 epochs, → 0.08 over 41, → 0.008 over 13.
+const REFERENCE: Expect = Expect {
+    file: "one-cycle.json",
+    steps_per_epoch: 98,
+    steps: 9310,
+    first_lr: 0.08,
+    peak_lr: 0.8,
+    peak_step: 41 * 98,
+    last_lr: 0.008,
+    cycles: 1,
+    momentum: (0.9, 0.9),
+    drops: &[],
+    source: None,
+};
+
 const PRESETS: &[Expect] = &[
-    // The reference run: 0.08 → 0.8 over 41 epochs, → 0.08 over 41, → 0.008 over 13.
-    Expect {
-        file: "one-cycle.json",
-        steps_per_epoch: 98,
-        steps: 9310,
-        first_lr: 0.08,
-        peak_lr: 0.8,
-        peak_step: 41 * 98,
-        last_lr: 0.008,
-        cycles: 1,
-        momentum: (0.9, 0.9),
-        drops: &[],
-        source: None,
-    },
-    Expect {
-        file: "one-cycle-cyclic-momentum.json",
-        steps_per_epoch: 98,
-        steps: 9310,
-        first_lr: 0.08,
-        peak_lr: 0.8,
-        peak_step: 41 * 98,
-        last_lr: 0.008,
-        cycles: 1,
-        momentum: (0.85, 0.95),
-        drops: &[],
-        source: Some("1803.09820"),
-    },
+    REFERENCE,
+    Expect { file: "one-cycle-cyclic-momentum.json", momentum: (0.85, 0.95), source: Some("1803.09820"), ..REFERENCE },
     // 10,000 iterations at batch 1,000: 200 epochs of 50 steps, one cycle of 5,000 + 5,000.
     Expect {
         file: "super-convergence.json",
@@ -120,19 +110,7 @@ const PRESETS: &[Expect] = &[
         source: None,
     },
     // A range test sets no schedule: the default one, the reference run's.
-    Expect {
-        file: "range-test.json",
-        steps_per_epoch: 98,
-        steps: 9310,
-        first_lr: 0.08,
-        peak_lr: 0.8,
-        peak_step: 41 * 98,
-        last_lr: 0.008,
-        cycles: 1,
-        momentum: (0.9, 0.9),
-        drops: &[],
-        source: None,
-    },
+    Expect { file: "range-test.json", ..REFERENCE },
 ];
 
 fn configs() -> PathBuf {

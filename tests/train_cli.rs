@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::runs::{epochs, steps, stop_resume_compare};
+use common::runs::{assert_interrupted, epochs, steps, stop_resume_compare};
 use common::{cifar, read_json, run, stderr, Cmd, ONE_FIXED_EPOCH};
 use std::path::Path;
 use std::time::Duration;
@@ -78,13 +78,7 @@ fn interrupted_then_resumed_equals_uninterrupted() {
         21,
         Duration::ZERO,
         &["-INT"],
-        |parts, code| {
-            assert_eq!(code, Some(130), "an interrupted run exits 130");
-            let summary = read_json(&parts.join("summary.json"));
-            assert_eq!(summary["status"], "interrupted");
-            let stopped_at = summary["steps"].as_u64().unwrap();
-            assert!(stopped_at < 80, "stopped at {stopped_at}: the interrupt came too late to test anything");
-        },
+        |parts, code| assert_interrupted(parts, code, 130, 80),
     );
 }
 

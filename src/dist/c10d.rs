@@ -118,6 +118,23 @@ pub struct GroupOptions {
     pub cuda_device: Option<usize>,
 }
 
+impl GroupOptions {
+    /// Rank `rank` of `world_size` in a Gloo group whose store rank 0 hosts on 127.0.0.1:`port`,
+    /// waiting at most a minute: one machine's group, as the tests use.
+    pub fn gloo_loopback(rank: usize, world_size: usize, port: u16) -> GroupOptions {
+        GroupOptions {
+            backend: Backend::Gloo,
+            master_addr: "127.0.0.1".into(),
+            master_port: port,
+            rank,
+            world_size,
+            client_only_store: false,
+            timeout: Duration::from_secs(60),
+            cuda_device: None,
+        }
+    }
+}
+
 /// One rank's membership of a c10d process group. Collectives must be called in the same order
 /// on every rank.
 pub struct ProcessGroup {

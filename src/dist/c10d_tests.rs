@@ -6,16 +6,7 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Options for rank `rank` of `world_size` on loopback.
 fn loopback(port: u16, rank: usize, world_size: usize, client_only_store: bool) -> GroupOptions {
-    GroupOptions {
-        backend: Backend::Gloo,
-        master_addr: "127.0.0.1".into(),
-        master_port: port,
-        rank,
-        world_size,
-        client_only_store,
-        timeout: TIMEOUT,
-        cuda_device: None,
-    }
+    GroupOptions { client_only_store, timeout: TIMEOUT, ..GroupOptions::gloo_loopback(rank, world_size, port) }
 }
 
 #[test]

@@ -62,6 +62,16 @@ pub fn signal(child: &Child, sig: &str) {
     assert!(status.success());
 }
 
+/// A run stopped by a signal exited with `code` (130 for Ctrl-C, 143 for SIGTERM), said so in
+/// its summary.json, and stopped before its last step, so that resuming it still has work to do.
+pub fn assert_interrupted(parts: &Path, code: Option<i32>, expected: i32, total_steps: u64) {
+    assert_eq!(code, Some(expected), "an interrupted run exits {expected}");
+    let summary = super::read_json(&parts.join("summary.json"));
+    assert_eq!(summary["status"], "interrupted");
+    let stopped_at = summary["steps"].as_u64().unwrap();
+    assert!(stopped_at < total_steps, "stopped at step {stopped_at} of {total_steps}: too late to test a resume");
+}
+
 /// Train `make(out)` uninterrupted into TMP/whole, and again into TMP/parts stopped by the
 /// signals `sigs` (a few milliseconds apart) once its steps.csv has `rows` rows (and `delay`
 /// more); `check` looks at the stopped run and its exit code; then resume it and require the same
