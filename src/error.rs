@@ -28,6 +28,24 @@ macro_rules! usage {
     };
 }
 
+/// A failure every rank reaches together (a divergence), which rank 0 reports: another rank
+/// exits 1 with it and prints nothing, so that the message appears once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportedByRank0;
+
+impl fmt::Display for ReportedByRank0 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("rank 0 reports this failure")
+    }
+}
+
+impl std::error::Error for ReportedByRank0 {}
+
+/// Whether the error is one that rank 0 reports for this rank.
+pub fn reported_by_rank_0(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.is::<ReportedByRank0>())
+}
+
 /// Exit code for an error chain: 2 when any link is a usage error, else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     if err.chain().any(|e| e.is::<UsageError>()) {

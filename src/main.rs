@@ -39,6 +39,8 @@ fn main() {
         }
         // `clr schedule | head`: the reader has what it wanted.
         Ok(Err(err)) if broken_pipe(&err) => 0,
+        // Rank 0 prints it; the message once is enough.
+        Ok(Err(err)) if clr::error::reported_by_rank_0(&err) => 1,
         Ok(Err(err)) => {
             let code = clr::error::exit_code(&err);
             if code == 2 {

@@ -433,6 +433,65 @@ fn workers_whose_launcher_is_killed_stop_and_save() {
     assert_each_step_once(&out, step);
 }
 
+/// The pids of `parent`'s children, from /proc.
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // "pid (comm) state ppid …": the command name may hold spaces, never a ')' here.
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// A scheduler stopping a job (SLURM at a time limit, `pkill`) signals every process of it: each
+/// worker then hears the SIGTERM from outside and again from its launcher. That is one stop, not
+/// "a second signal, quit at once": the run saves at a step the ranks agree on, says so once,
+/// exits 143, and resumes.
+#[test]
+fn a_sigterm_to_every_process_of_a_launch_is_one_stop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cifar::usual(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    let mut child = spawn(&mut command(&fixed(&d, &out, "4").args(["--nproc-per-node", "2"]), &[]));
+    common::runs::wait_for_rows(&mut child, &out, 30);
+    let workers = children_of(child.id());
+    assert_eq!(workers.len(), 2, "the launcher's workers: {workers:?}");
+    let every: Vec<String> = std::iter::once(child.id()).chain(workers).map(|p| p.to_string()).collect();
+    assert!(Command::new("kill").arg("-TERM").args(&every).status().unwrap().success());
+    let output = finish(child);
+    let err = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(143), "{err}");
+    assert_eq!(err.matches("SIGTERM: finishing the current step").count(), 1, "said once, by rank 0:\n{err}");
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["status"], "interrupted", "{summary}");
+    let step = summary["steps"].as_u64().unwrap();
+    assert_eq!(clr::train::checkpoint::load(&out.join("checkpoint.pt")).unwrap().state.step, step);
+    assert!(step < 4 * 21, "stopped at step {step}: too late to test a resume");
+    let resume = Cmd::new("train").args(["--resume", &out.display().to_string(), "--no-progress"]);
+    run_ok(&resume.args(["--nproc-per-node", "2"]), &[]);
+    assert_each_step_once(&out, 4 * 21);
+}
+
+/// A divergence is reached by every rank at the same step; rank 0 reports it, once.
+#[test]
+fn a_diverged_distributed_run_is_reported_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cifar::usual(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    let cmd = Cmd::tiny("train").data(&d).out(&out).args(["--policy", "fixed", "--base-lr", "1e30", "--epochs", "2"]);
+    let output = run(&cmd.args(["--nproc-per-node", "2"]), &[]);
+    let err = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("training diverged").count(), 1, "{err}");
+    assert!(err.contains("lr 1.000e30"), "{err}");
+    assert_eq!(read_json(&out.join("summary.json"))["status"], "diverged");
+}
+
 /// Data that has to be downloaded is fetched once, by rank 0, while the other rank waits, then
 /// read by both.
 #[test]

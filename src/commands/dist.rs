@@ -5,6 +5,7 @@ use super::Report;
 use crate::config::RunSettings;
 use crate::dist::setup::{self, Role, DIGEST_VAR};
 use crate::dist::{Dist, DistArgs, Invocation};
+use crate::runtime::signals;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -25,9 +26,13 @@ pub(super) fn start(args: &DistArgs, inv: &Invocation, run: &RunSettings) -> Res
         Role::Launcher(n) => Start::Launch(n),
         Role::Rank(env) => {
             if let Some(pid) = inv.var(crate::dist::launch::LAUNCHER_VAR).and_then(|p| p.parse().ok()) {
+                signals::set_launcher(pid);
                 crate::dist::launch::watch_launcher(pid);
             }
-            Start::Run(setup::join(&env, args, run, digest)?)
+            let dist = setup::join(&env, args, run, digest)?;
+            // Rank 0 says what a Ctrl-C does; the others stop with it, silently.
+            signals::set_announce(dist.is_primary());
+            Start::Run(dist)
         }
         Role::Single => Start::Run(Rc::new(Dist::single().with_digest_dir(digest))),
     })

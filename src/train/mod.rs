@@ -18,6 +18,7 @@ pub mod trainer;
 use crate::config::Config;
 use crate::data::Data;
 use crate::dist::{setup, Dist};
+use crate::error::ReportedByRank0;
 use crate::learner::Learner;
 use crate::optim::schedule::Schedule;
 use crate::records::{self, EpochRow, StepRow};
@@ -73,7 +74,7 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool, dist: Rc<D
     trainer.learner.write_digest("train", trainer.state.step)?;
     let status = end.as_ref().map_or(Status::Diverged, |s| *s);
     if !dist.is_primary() {
-        return end.map(|_| Summary::of_rank(status, &trainer.state)).map_err(|d| diverged(&trainer, d));
+        return end.map(|_| Summary::of_rank(status, &trainer.state)).map_err(|_| ReportedByRank0.into());
     }
     facts.distributed = summary::Distributed::of(&dist);
     let summary = summary::write(out, &facts, &trainer.state, status);
@@ -153,7 +154,7 @@ fn train_epochs(trainer: &mut Trainer, out: &Path) -> Result<Result<Status, Dive
 /// The error that reports a diverged run.
 fn diverged(trainer: &Trainer, d: Divergence) -> anyhow::Error {
     anyhow::anyhow!(
-        "training diverged: {} at step {} (epoch {}, lr {:.6}); the last good checkpoint ({}) and every log \
+        "training diverged: {} at step {} (epoch {}, lr {:.3e}); the last good checkpoint ({}) and every log \
          row before that step are kept. Lower --max-lr or --base-lr.",
         d.what,
         d.step,
