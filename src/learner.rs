@@ -13,7 +13,7 @@ use crate::dist::{replica, Dist};
 use crate::model::resnet::{ResNet, ResNetConfig};
 use crate::optim::sgd::Sgd;
 use crate::runtime::autocast::{self, Bf16Guard};
-use crate::runtime::device;
+use crate::runtime::{device, signals};
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -282,18 +282,22 @@ impl<T> PendingLosses<T> {
     }
 
     /// `read`, each value summed over the ranks (this rank's parts of global values, as
-    /// [`Learner::step`] returns them), and whether any rank asked to `stop`: one all-reduce, so
-    /// that every rank logs the same values and stops at the same step. Every rank must call it
-    /// at the same steps.
-    pub fn read_agreed(&mut self, dist: &Dist, stop: bool) -> Result<(Vec<Read<T>>, bool)> {
+    /// [`Learner::step`] returns them), and the stop the ranks agree on (`asked` is this one's
+    /// stop signal; see [`signals::agreed`]): one all-reduce, so that every rank logs the same
+    /// values, stops at the same step and exits with the same status. Every rank must call it at
+    /// the same steps.
+    pub fn read_agreed(&mut self, dist: &Dist, asked: Option<i32>) -> Result<(Vec<Read<T>>, Option<i32>)> {
         if !dist.is_distributed() {
-            return Ok((self.read(), stop));
+            return Ok((self.read(), asked));
         }
-        let flag = Tensor::from(f64::from(u8::from(stop)));
+        let flag = Tensor::from(signals::flag(asked));
         let mut values = self.stacked(Some(flag)).expect("a flag at least");
         dist.all_reduce_sum(&mut values)?;
         let values = values.to_device(Device::Cpu);
-        let stop = values.double_value(&[values.size()[0] - 1]) > 0.0;
+        let stop = signals::agreed(values.double_value(&[values.size()[0] - 1]));
+        if let Some(signal) = stop {
+            signals::adopt(signal);
+        }
         Ok((self.take(Some(values)), stop))
     }
 

@@ -477,6 +477,150 @@ fn a_sigterm_to_every_process_of_a_launch_is_one_stop() {
     assert_each_step_once(&out, 4 * 21);
 }
 
+/// A SIGTERM to the launcher at any moment of the start-up (spawning the workers, their data,
+/// their group) stops the run as asked: exit 143, no error, nothing half-made.
+#[test]
+fn a_stop_during_the_start_up_exits_143_without_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cifar::usual(&tmp.path().join("data"));
+    for (i, delay_ms) in [20u64, 150, 400, 900].into_iter().enumerate() {
+        let out = tmp.path().join(format!("run{i}"));
+        let child = spawn(&mut command(&fixed(&d, &out, "4").args(["--nproc-per-node", "2"]), &[]));
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        common::runs::signal(&child, "-TERM");
+        let output = finish(child);
+        let err = common::stderr(&output);
+        // Before the launcher listens (its first milliseconds, no worker started yet), SIGTERM
+        // ends it the default way: the same status as far as a shell or scheduler can tell.
+        let by_signal = std::os::unix::process::ExitStatusExt::signal(&output.status) == Some(libc::SIGTERM);
+        assert!(output.status.code() == Some(143) || by_signal, "after {delay_ms} ms: {:?}\n{err}", output.status);
+        assert!(!err.contains("error"), "after {delay_ms} ms:\n{err}");
+        if out.join("summary.json").exists() {
+            assert_eq!(read_json(&out.join("summary.json"))["status"], "interrupted");
+        }
+    }
+}
+
+/// A SIGTERM that reaches one rank only (the user's `kill` of a worker) stops every rank at the
+/// same step, and all of them, the launcher too, exit 143.
+#[test]
+fn a_sigterm_to_one_rank_stops_the_run_with_143() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cifar::usual(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    let mut child = spawn(&mut command(&fixed(&d, &out, "4").args(["--nproc-per-node", "2"]), &[]));
+    common::runs::wait_for_rows(&mut child, &out, 30);
+    let mut workers = children_of(child.id());
+    workers.sort();
+    assert_eq!(workers.len(), 2, "the launcher's workers: {workers:?}");
+    // The workers are started in rank order.
+    assert!(Command::new("kill").args(["-TERM", &workers[1].to_string()]).status().unwrap().success());
+    let output = finish(child);
+    let err = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(143), "{err}");
+    assert_eq!(err.matches("SIGTERM: finishing the current step").count(), 1, "rank 0 says so:\n{err}");
+    assert_eq!(read_json(&out.join("summary.json"))["status"], "interrupted");
+}
+
+/// The usual escalation of a supervisor (`timeout -k`): SIGTERM to the launcher, then SIGKILL.
+/// The workers got the SIGTERM forwarded, then lose their launcher: still one stop, and saved.
+#[test]
+fn sigterm_then_sigkill_to_the_launcher_still_saves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cifar::usual(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    // Steps slow enough (ResNet-20, batch 128) that the ranks' next agreed read, up to 10 steps
+    // away, comes after the workers notice that their launcher is gone (they look every 0.5 s).
+    let slow = Cmd::new("train").data(&d).out(&out).args([
+        "--depth",
+        "20",
+        "--batch-size",
+        "128",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--policy",
+        "fixed",
+        "--base-lr",
+        "0.05",
+        "--epochs",
+        "50",
+    ]);
+    let mut child = spawn(&mut command(&slow.args(["--nproc-per-node", "2"]), &[]));
+    common::runs::wait_for_rows(&mut child, &out, 6);
+    common::runs::signal(&child, "-TERM");
+    std::thread::sleep(Duration::from_millis(20));
+    common::runs::signal(&child, "-KILL");
+    let _ = finish(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while clr::run_dir::check_not_in_use(&out).is_err() || !out.join("summary.json").exists() {
+        assert!(Instant::now() < deadline, "the workers are still running, or saved nothing");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["status"], "interrupted", "{summary}");
+    let step = clr::train::checkpoint::load(&out.join("checkpoint.pt")).unwrap().state.step;
+    assert_eq!(summary["steps"].as_u64(), Some(step), "the checkpoint is of the step the run stopped at");
+    assert!(step >= 6, "saved at step {step}, before the stop");
+}
+
+/// Under torchrun, a SIGTERM to every process (torchrun and its workers, as a scheduler sends)
+/// reaches each worker directly and again from torchrun: one stop, saved at an agreed step.
+#[test]
+fn a_sigterm_to_every_process_under_torchrun_is_one_stop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cifar::usual(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    let mut torchrun = Command::new(ranks::venv_python());
+    torchrun.args(["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "--no-python"]);
+    torchrun.arg(env!("CARGO_BIN_EXE_clr")).args(fixed(&d, &out, "50").strs());
+    ranks::without_launch_env(&mut torchrun);
+    let mut child = spawn(&mut torchrun);
+    common::runs::wait_for_rows(&mut child, &out, 30);
+    let workers = children_of(child.id());
+    assert_eq!(workers.len(), 2, "torchrun's workers: {workers:?}");
+    let every: Vec<String> = std::iter::once(child.id()).chain(workers).map(|p| p.to_string()).collect();
+    assert!(Command::new("kill").arg("-TERM").args(&every).status().unwrap().success());
+    let output = finish(child);
+    let err = common::stderr(&output);
+    assert!(err.contains("interrupted at step"), "rank 0 saved and said so:\n{err}");
+    assert!(!err.contains("all-reduce failed"), "{err}");
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["status"], "interrupted", "{summary}");
+    let step = clr::train::checkpoint::load(&out.join("checkpoint.pt")).unwrap().state.step;
+    assert_eq!(summary["steps"].as_u64(), Some(step));
+}
+
+/// On several processes a sweep value that fails on one rank (rank 0 cannot write its CSV: the
+/// disk is full) stops the sweep with that error, not with a collective mismatch.
+#[test]
+fn a_distributed_sweep_whose_rank_0_fails_reports_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cifar::usual(&tmp.path().join("data"));
+    let (mnt, report) = (tmp.path().join("disk"), tmp.path().join("report"));
+    std::fs::create_dir_all(&report).unwrap();
+    let sweep = Cmd::tiny("range-test").data(&d).out(mnt.join("sweep")).args([
+        "--sweep",
+        "weight-decay=1e-4,5e-4",
+        "--iters",
+        "3000",
+        "--end-lr",
+        "1e-2",
+        "--nproc-per-node",
+        "2",
+    ]);
+    let args = sweep.strs().iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" ");
+    let clr = env!("CARGO_BIN_EXE_clr");
+    let r = report.display();
+    common::with_small_disk(&mnt, "64k", &format!("{clr} {args} 2> {r}/err; echo $? > {r}/code"));
+    let err = std::fs::read_to_string(report.join("err")).unwrap();
+    assert_eq!(std::fs::read_to_string(report.join("code")).unwrap().trim(), "1", "{err}");
+    assert!(err.contains("No space left"), "{err}");
+    assert!(!err.contains("SIGABRT") && !err.contains("mismatch"), "{err}");
+}
+
 /// A divergence is reached by every rank at the same step; rank 0 reports it, once.
 #[test]
 fn a_diverged_distributed_run_is_reported_once() {

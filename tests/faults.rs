@@ -109,16 +109,6 @@ fn a_second_ctrl_c_in_a_range_test_quits_cleanly() {
     assert_eq!(child.wait().unwrap().code(), Some(130));
 }
 
-/// Runs `script` in a private mount namespace with a tmpfs of `size` mounted at `mnt`.
-fn with_small_disk(mnt: &Path, size: &str, script: &str) -> std::process::Output {
-    std::fs::create_dir_all(mnt).unwrap();
-    let full = format!("mount -t tmpfs -o size={size} tmpfs {} && {script}", mnt.display());
-    let out = Command::new("unshare").args(["-m", "bash", "-c", &full]).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("mount: ") && !err.contains("unshare: "), "cannot make a small disk here: {err}");
-    out
-}
-
 #[test]
 fn a_full_disk_while_checkpointing_is_one_line_and_keeps_the_last_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
@@ -138,7 +128,7 @@ fn a_full_disk_while_checkpointing_is_one_line_and_keeps_the_last_checkpoint() {
         d = d.display(),
         mnt = mnt.display()
     );
-    with_small_disk(&mnt, "1600k", &script);
+    common::with_small_disk(&mnt, "1600k", &script);
     let read = |f: &str| std::fs::read_to_string(report.join(f)).unwrap();
     let err = read("err");
     let lines: Vec<&str> = err.trim().lines().filter(|l| l.starts_with("error")).collect();

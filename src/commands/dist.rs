@@ -25,8 +25,10 @@ pub(super) fn start(args: &DistArgs, inv: &Invocation, run: &RunSettings) -> Res
     Ok(match setup::role(args, run, &|name| inv.var(name))? {
         Role::Launcher(n) => Start::Launch(n),
         Role::Rank(env) => {
+            // Listen from the start: a stop forwarded while this rank loads data or joins its
+            // group is a stop at the first agreed step, not a death that looks like a failure.
+            signals::install();
             if let Some(pid) = inv.var(crate::dist::launch::LAUNCHER_VAR).and_then(|p| p.parse().ok()) {
-                signals::set_launcher(pid);
                 crate::dist::launch::watch_launcher(pid);
             }
             let dist = setup::join(&env, args, run, digest)?;

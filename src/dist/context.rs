@@ -207,14 +207,20 @@ impl Dist {
         value.map(Some)
     }
 
-    /// Whether `flag` is set on any rank (a stop request, say), on every rank.
-    pub fn any(&self, flag: bool) -> Result<bool> {
+    /// The stop the ranks agree on, given this one's stop signal (see
+    /// [`crate::runtime::signals::agreed`]), adopted by this process.
+    pub fn agreed_stop(&self, asked: Option<i32>) -> Result<Option<i32>> {
+        use crate::runtime::signals;
         if self.group.is_none() {
-            return Ok(flag);
+            return Ok(asked);
         }
-        let mut t = Tensor::from_slice(&[i64::from(flag)]);
+        let mut t = Tensor::from_slice(&[signals::flag(asked)]);
         self.all_reduce_sum(&mut t)?;
-        Ok(t.int64_value(&[0]) > 0)
+        let stop = signals::agreed(t.double_value(&[0]));
+        if let Some(signal) = stop {
+            signals::adopt(signal);
+        }
+        Ok(stop)
     }
 
     /// Rank 0's side of [`Dist::from_root`]: send `value`, or the error in its place.

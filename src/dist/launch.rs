@@ -100,7 +100,7 @@ pub fn launch(inv: &Invocation, nproc: usize, out: Option<&Path>, timeout: Durat
     let pids: Vec<String> = workers.iter().map(|w| format!("rank {} pid {}", w.rank, w.child.id())).collect();
     eprintln!("clr: {nproc} workers on this host (TCPStore 127.0.0.1:{}): {}", store.port(), pids.join(", "));
     let first_failure = wait_all(&mut workers, &signals)?;
-    outcome(&workers, first_failure)
+    outcome(&workers, first_failure, signals.received())
 }
 
 /// Threads per worker when the user set none: the CPUs shared out, as torchrun's one thread
@@ -138,25 +138,32 @@ fn start(
     Ok(Worker { rank, child, status: None, stopped: false })
 }
 
-/// Wait for every worker; once one fails, give the others `GRACE` to end by themselves, then
+/// Wait for every worker; once one fails, or dies of a forwarded signal (before it listened for
+/// it: the others cannot finish without it), give the others `GRACE` to end by themselves, then
 /// SIGTERM, then SIGKILL. Returns the first failure (its rank).
 fn wait_all(workers: &mut [Worker], signals: &Forwarder) -> Result<Option<usize>> {
-    let mut first_failure: Option<(usize, Instant)> = None;
+    let mut first_failure: Option<usize> = None;
+    let mut trouble: Option<Instant> = None;
     let mut stage = 0;
     loop {
         for w in workers.iter_mut().filter(|w| w.status.is_none()) {
             if let Some(status) = w.child.try_wait()? {
                 w.status = Some(status);
                 w.stopped = stage > 0;
-                if first_failure.is_none() && failed(status, signals.received()) {
-                    first_failure = Some((w.rank, Instant::now()));
+                let forwarded = signals.received();
+                let fails = failed(status, forwarded);
+                if fails && first_failure.is_none() {
+                    first_failure = Some(w.rank);
+                }
+                if (fails || died_of(status, forwarded)) && trouble.is_none() {
+                    trouble = Some(Instant::now());
                 }
             }
         }
         if workers.iter().all(|w| w.status.is_some()) {
-            return Ok(first_failure.map(|f| f.0));
+            return Ok(first_failure);
         }
-        if let Some((_, at)) = first_failure {
+        if let Some(at) = trouble {
             let since = at.elapsed();
             if stage == 0 && since >= GRACE {
                 stage = 1;
@@ -170,25 +177,35 @@ fn wait_all(workers: &mut [Worker], signals: &Forwarder) -> Result<Option<usize>
     }
 }
 
-/// In a worker: once the launcher `pid` is gone (killed outright), send this process one SIGTERM,
-/// so that the run stops at its next agreed step and saves, as when the launcher forwards one.
-/// (The kernel's parent-death signal would come once per thread of the launcher: a second signal
-/// means "quit at once".)
+/// In a worker: once the launcher `pid` is gone (killed outright), stop the run at its next
+/// agreed step and save, as on one SIGTERM; not by sending one, which after a SIGTERM forwarded
+/// before the launcher died would read as a second ("quit at once").
 pub fn watch_launcher(pid: u32) {
     std::thread::spawn(move || loop {
         std::thread::sleep(Duration::from_millis(500));
-        // SAFETY: getppid(2) and kill(2) of this very process.
+        // SAFETY: getppid(2) cannot fail.
         if unsafe { libc::getppid() } as u32 != pid {
-            unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+            crate::runtime::signals::request(libc::SIGTERM);
             return;
         }
     });
 }
 
-/// A worker's end that is a failure: not a success, nor the stop a forwarded signal asked for.
+/// A worker's end that is a failure: not a success, nor the stop a forwarded signal asked for
+/// (its 130 or 143, or its death by that signal before it listened for it).
 fn failed(status: ExitStatus, forwarded: Option<i32>) -> bool {
-    let asked = forwarded.is_some_and(|_| matches!(status.code(), Some(130) | Some(143)));
+    let asked = forwarded.is_some() && (matches!(status.code(), Some(130) | Some(143)) || died_of(status, forwarded));
     !status.success() && !asked
+}
+
+/// Whether the worker was killed by the signal the launcher forwarded.
+fn died_of(status: ExitStatus, forwarded: Option<i32>) -> bool {
+    forwarded.is_some() && status.signal() == forwarded
+}
+
+/// A worker's exit code, 128 + the signal that killed it.
+fn exit_code(status: ExitStatus) -> i32 {
+    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 fn stop(workers: &mut [Worker], signal: i32) {
@@ -200,11 +217,17 @@ fn stop(workers: &mut [Worker], signal: i32) {
 
 /// The launcher's exit code, or the error that names the first worker to fail. When every
 /// worker ended with the same exit code by itself (a divergence, a usage error: rank 0 said
-/// why), that code, without a word more.
-fn outcome(workers: &[Worker], first_failure: Option<usize>) -> Result<i32> {
+/// why), that code, without a word more. A run stopped by a forwarded signal exits 128 + that
+/// signal, even when a worker died of it before it could listen and the others then failed
+/// for want of it (the last checkpoint is kept; their own output says what they saw).
+fn outcome(workers: &[Worker], first_failure: Option<usize>, forwarded: Option<i32>) -> Result<i32> {
     let code = |w: &Worker| w.status.and_then(|s| s.code());
+    let died = workers.iter().any(|w| w.status.is_some_and(|s| died_of(s, forwarded)));
+    if let Some(signal) = forwarded.filter(|_| died) {
+        return Ok(128 + signal);
+    }
     let Some(rank) = first_failure else {
-        return Ok(code(&workers[0]).unwrap_or(1));
+        return Ok(workers[0].status.map_or(1, exit_code));
     };
     let failed = &workers[rank];
     let all_alike = workers.iter().all(|w| !w.stopped && code(w).is_some() && code(w) == code(failed));
@@ -309,5 +332,8 @@ mod tests {
         assert!(failed(ExitStatus::from_raw(130 << 8), None));
         assert!(!failed(ExitStatus::from_raw(130 << 8), Some(2)), "the stop a forwarded Ctrl-C asked for");
         assert!(!failed(ExitStatus::from_raw(0), None));
+        assert!(!failed(ExitStatus::from_raw(libc::SIGTERM), Some(libc::SIGTERM)), "killed by the forwarded SIGTERM");
+        assert!(failed(ExitStatus::from_raw(libc::SIGTERM), None), "killed by a SIGTERM from elsewhere");
+        assert!(failed(ExitStatus::from_raw(libc::SIGKILL), Some(libc::SIGTERM)));
     }
 }

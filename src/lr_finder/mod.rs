@@ -94,8 +94,8 @@ fn test_on(
         // Losses are read in groups (each read waits for the device, and for the other ranks):
         // the test may run up to a group past its stop, but records exactly what reading every
         // step would. Alone, a Ctrl-C is read at once; ranks agree on it at their next read.
-        let asked = signals::requested();
-        let read = pending.len() >= read_every || i + 1 == iters || (asked && !dist.is_distributed());
+        let asked = signals::received();
+        let read = pending.len() >= read_every || i + 1 == iters || (asked.is_some() && !dist.is_distributed());
         let (stopped, interrupted) =
             if read { record(&mut tracker, &mut pending, &mut log, dist, asked)? } else { (None, false) };
         if let Some(reason) = stopped {
@@ -184,9 +184,10 @@ fn record(
     pending: &mut PendingLosses<f64>,
     log: &mut TestLog,
     dist: &Dist,
-    asked: bool,
+    asked: Option<i32>,
 ) -> Result<(Option<StopReason>, bool)> {
-    let (values, interrupted) = pending.read_agreed(dist, asked)?;
+    let (values, stop) = pending.read_agreed(dist, asked)?;
+    let interrupted = stop.is_some();
     for (lr, loss, _) in values {
         let recorded = tracker.rows().len();
         let stop = tracker.push(lr, loss);

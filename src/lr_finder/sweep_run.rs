@@ -60,7 +60,7 @@ pub fn run_sweep(config: &Config, sweep: &Sweep, out: &Path, progress: bool, dis
         }
         outcomes.push(one_value(config, &data, device, &out.join(label), progress, dist)?);
         // Every rank goes on to the next value, or none does.
-        let stopped = dist.any(signals::requested())?;
+        let stopped = dist.agreed_stop(signals::received())?.is_some();
         report = SweepReport::new(sweep, &outcomes, stopped);
         if dist.is_primary() {
             write_outputs(out, &report)?;
@@ -80,7 +80,10 @@ pub fn run_sweep(config: &Config, sweep: &Sweep, out: &Path, progress: bool, dis
 }
 
 /// One value's test. A runtime failure, or a libtorch panic (out of memory at a large batch),
-/// becomes that value's outcome; a usage error stops the sweep.
+/// becomes that value's outcome; a usage error stops the sweep. On several processes any failure
+/// stops it: a rank that failed alone (rank 0 writing its files, say) cannot go on to the next
+/// value while the others are still inside the test's collectives; it reports its error, and
+/// the others stop when their next collective fails.
 fn one_value(
     config: &Config,
     data: &Data,
@@ -92,7 +95,8 @@ fn one_value(
     let run = std::panic::AssertUnwindSafe(|| super::run_on(config, data, device, dir, progress, dist));
     match std::panic::catch_unwind(run) {
         Ok(Ok(report)) => Ok(Ok(report)),
-        Ok(Err(e)) if e.chain().any(|c| c.is::<UsageError>()) => Err(e),
+        Ok(Err(e)) if e.chain().any(|c| c.is::<UsageError>()) || dist.is_distributed() => Err(e),
+        Err(panic) if dist.is_distributed() => std::panic::resume_unwind(panic),
         Ok(Err(e)) => Ok(Err(format!("{e:#}"))),
         Err(panic) => {
             let message = crate::error::panic_message(panic.as_ref());

@@ -4,31 +4,35 @@
 //! libtorch's threads may be mid-kernel, and a normal exit from another thread crashed them
 //! (segfault). Whatever was last saved stays resumable: every file is written atomically.
 //!
-//! A worker of `--nproc-per-node` may get the same stop twice: from whoever signalled its whole
-//! job (a scheduler's SIGTERM, as SLURM sends at a time limit, reaches every process) and again
-//! from its launcher, which forwards what it receives. "Again" is counted per sender: a second
-//! signal quits at once only when it comes from the sender of an earlier one (the launcher, or
-//! anyone else), never when the launcher merely repeats a stop that already came from outside.
+//! A rank of a launch may get the same stop twice: from whoever signalled its whole job (a
+//! scheduler's SIGTERM, as SLURM sends at a time limit, reaches every process) and again from its
+//! launcher (`--nproc-per-node`, torchrun), which forwards what it receives. "Again" is counted
+//! per sender, the parent process or anyone else: a second signal quits at once only when its
+//! sender sent one before, never when the parent merely repeats a stop that came from outside.
+//! Ranks agree on the stop at their next all-reduce (SIGTERM outweighs Ctrl-C, [`agreed`]), so
+//! that they all exit with the same status.
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::exfiltrator::WithRawSiginfo;
 use signal_hook::iterator::SignalsInfo;
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::sync::Once;
 
-/// The first stop signal received, 0 before any.
+/// The stop signal this process acts on (the first received, or the one the ranks agreed on),
+/// 0 before any.
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
-/// The pid of this worker's launcher (`--nproc-per-node`), 0 when there is none.
-static LAUNCHER: AtomicU32 = AtomicU32::new(0);
-/// Whether the first signal prints what happens next (rank 0, or a process alone).
-static ANNOUNCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+/// The parent process when listening began: `--nproc-per-node`'s launcher, torchrun's agent,
+/// srun's step daemon, or the shell.
+static PARENT: AtomicU32 = AtomicU32::new(0);
+/// Whether a stop prints what happens next (rank 0, or a process alone).
+static ANNOUNCE: AtomicBool = AtomicBool::new(true);
 static INSTALL: Once = Once::new();
 
-/// Who sent a stop signal: this worker's launcher (or the worker itself, standing in for a
-/// launcher that died), or anyone else (a terminal, `kill`, a scheduler).
+/// Who sent a stop signal: the parent process (which forwards what it receives), or anyone else
+/// (a terminal's Ctrl-C, `kill`, a scheduler).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sender {
-    Launcher,
+    Parent,
     Other,
 }
 
@@ -37,7 +41,7 @@ pub enum Sender {
 pub enum Action {
     /// Stop after the current step and save.
     Stop,
-    /// The stop already asked for, repeated by the launcher or by the job's other sender.
+    /// The stop already asked for, repeated by the parent or by the job's other sender.
     Repeat,
     /// A second signal from the same sender: quit at once.
     Quit,
@@ -46,15 +50,15 @@ pub enum Action {
 /// The stop signals received so far, per sender.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Stops {
-    from_launcher: bool,
+    from_parent: bool,
     from_others: bool,
 }
 
 impl Stops {
     pub fn on_signal(&mut self, sender: Sender) -> Action {
-        let first = !self.from_launcher && !self.from_others;
+        let first = !self.from_parent && !self.from_others;
         let seen = match sender {
-            Sender::Launcher => std::mem::replace(&mut self.from_launcher, true),
+            Sender::Parent => std::mem::replace(&mut self.from_parent, true),
             Sender::Other => std::mem::replace(&mut self.from_others, true),
         };
         match (seen, first) {
@@ -65,27 +69,24 @@ impl Stops {
     }
 }
 
-/// This process is a worker of the launcher `pid`: its forwarded signals repeat, not add.
-pub fn set_launcher(pid: u32) {
-    LAUNCHER.store(pid, Ordering::SeqCst);
-}
-
-/// Whether this process says what a first signal does (other ranks leave it to rank 0).
+/// Whether this process says what a stop does (other ranks leave it to rank 0).
 pub fn set_announce(announce: bool) {
     ANNOUNCE.store(announce, Ordering::SeqCst);
 }
 
 fn sender(pid: Option<u32>) -> Sender {
-    let launcher = LAUNCHER.load(Ordering::SeqCst);
     match pid {
-        Some(p) if launcher != 0 && (p == launcher || p == std::process::id()) => Sender::Launcher,
+        Some(p) if p == PARENT.load(Ordering::SeqCst) => Sender::Parent,
         _ => Sender::Other,
     }
 }
 
-/// Start listening (once per process; later calls do nothing).
+/// Start listening (once per process; later calls do nothing). A rank of a launch listens from
+/// its start, so that a stop forwarded while it loads data or joins its group is a stop too.
 pub fn install() {
     INSTALL.call_once(|| {
+        // SAFETY: getppid(2) cannot fail.
+        PARENT.store(unsafe { libc::getppid() } as u32, Ordering::SeqCst);
         let mut signals = match SignalsInfo::<WithRawSiginfo>::new([SIGINT, SIGTERM]) {
             Ok(s) => s,
             Err(e) => {
@@ -105,19 +106,58 @@ pub fn install() {
                     // half-written (atomic writes), and no destructor runs under libtorch's feet.
                     Action::Quit => unsafe { libc::_exit(128 + signal) },
                     Action::Repeat => {}
-                    Action::Stop => {
-                        RECEIVED.store(signal, Ordering::SeqCst);
-                        if ANNOUNCE.load(Ordering::SeqCst) {
-                            let name = if signal == SIGTERM { "SIGTERM" } else { "interrupt" };
-                            eprintln!(
-                                "\n{name}: finishing the current step and saving a checkpoint (Ctrl-C again to quit at once)"
-                            );
-                        }
-                    }
+                    Action::Stop => request(signal),
                 }
             }
         });
     });
+}
+
+/// Ask the run to stop as on `signal`, unless a stop is already asked for: what a first Ctrl-C
+/// does, and what a worker does when its launcher is gone.
+pub fn request(signal: i32) {
+    if RECEIVED.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+        announce(signal);
+    }
+}
+
+/// The stop the ranks agreed on (see [`flag`]): this process exits as they all do.
+pub fn adopt(signal: i32) {
+    if RECEIVED.swap(signal, Ordering::SeqCst) == 0 {
+        announce(signal);
+    }
+}
+
+fn announce(signal: i32) {
+    if ANNOUNCE.load(Ordering::SeqCst) {
+        let name = if signal == SIGTERM { "SIGTERM" } else { "interrupt" };
+        eprintln!("\n{name}: finishing the current step and saving a checkpoint (Ctrl-C again to quit at once)");
+    }
+}
+
+/// A SIGTERM anywhere outweighs any number of Ctrl-Cs in a sum of [`flag`]s.
+const TERM_WEIGHT: f64 = (1u64 << 20) as f64;
+
+/// This rank's stop request as a number to sum over the ranks: 0, 1 for Ctrl-C, 2^20 for
+/// SIGTERM. The sum says whether any rank was asked to stop, and how ([`agreed`]).
+pub fn flag(received: Option<i32>) -> f64 {
+    match received {
+        None => 0.0,
+        Some(SIGTERM) => TERM_WEIGHT,
+        Some(_) => 1.0,
+    }
+}
+
+/// The stop that a sum of [`flag`]s asks for: SIGTERM if any rank got one, else Ctrl-C if any
+/// rank got one, else none.
+pub fn agreed(sum: f64) -> Option<i32> {
+    if sum >= TERM_WEIGHT {
+        Some(SIGTERM)
+    } else if sum > 0.0 {
+        Some(SIGINT)
+    } else {
+        None
+    }
 }
 
 /// Whether a stop was asked for.
@@ -125,7 +165,7 @@ pub fn requested() -> bool {
     received().is_some()
 }
 
-/// The first stop signal received (SIGINT or SIGTERM), if any.
+/// The stop signal this process acts on (SIGINT or SIGTERM), if any.
 pub fn received() -> Option<i32> {
     match RECEIVED.load(Ordering::SeqCst) {
         0 => None,
@@ -151,7 +191,7 @@ mod tests {
     fn a_second_signal_from_the_same_sender_quits() {
         use Sender::*;
         assert_eq!(actions(&[Other, Other]), [Action::Stop, Action::Quit], "Ctrl-C twice, alone");
-        assert_eq!(actions(&[Launcher, Launcher]), [Action::Stop, Action::Quit], "Ctrl-C twice, forwarded");
+        assert_eq!(actions(&[Parent, Parent]), [Action::Stop, Action::Quit], "Ctrl-C twice, forwarded");
     }
 
     #[test]
@@ -159,7 +199,16 @@ mod tests {
         use Sender::*;
         // A scheduler signals the whole job: the worker hears it directly and from its launcher,
         // in either order; a third signal is a deliberate second one.
-        assert_eq!(actions(&[Other, Launcher, Launcher]), [Action::Stop, Action::Repeat, Action::Quit]);
-        assert_eq!(actions(&[Launcher, Other, Other]), [Action::Stop, Action::Repeat, Action::Quit]);
+        assert_eq!(actions(&[Other, Parent, Parent]), [Action::Stop, Action::Repeat, Action::Quit]);
+        assert_eq!(actions(&[Parent, Other, Other]), [Action::Stop, Action::Repeat, Action::Quit]);
+    }
+
+    #[test]
+    fn the_ranks_agree_on_sigterm_over_ctrl_c() {
+        let sum = |rs: &[Option<i32>]| rs.iter().map(|&r| flag(r)).sum::<f64>();
+        assert_eq!(agreed(sum(&[None, None])), None);
+        assert_eq!(agreed(sum(&[None, Some(SIGINT), Some(SIGINT)])), Some(SIGINT));
+        assert_eq!(agreed(sum(&[Some(SIGINT), Some(SIGTERM), Some(SIGINT)])), Some(SIGTERM));
+        assert_eq!(agreed(sum(&[None, Some(SIGTERM)])), Some(SIGTERM));
     }
 }

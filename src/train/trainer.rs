@@ -103,10 +103,10 @@ impl Trainer<'_> {
             self.state.sums.seen += batch.global_len as f64;
             self.state.step += 1;
             // Alone, a stop is read at once; ranks agree on it at their next read.
-            let asked = signals::requested();
-            if pending.len() >= LOG_EVERY || self.state.step == epoch_end || (alone && asked) {
+            let asked = signals::received();
+            if pending.len() >= LOG_EVERY || self.state.step == epoch_end || (alone && asked.is_some()) {
                 let (rows, stop) = pending.read_agreed(self.learner.dist(), asked)?;
-                self.stop = stop;
+                self.stop = stop.is_some();
                 if let Some(d) = self.log_steps(rows)? {
                     return Ok(EpochEnd::Diverged(d));
                 }

@@ -142,3 +142,14 @@ pub fn one_line_error(out: &Output, code: i32) -> String {
     assert!(lines.len() == 1 && !lines[0].trim().is_empty(), "expected exactly one line on stderr, got:\n{err}");
     lines[0].to_string()
 }
+
+/// Runs `script` in a private mount namespace with a tmpfs of `size` mounted at `mnt`: a full
+/// disk for one test, without touching the machine's.
+pub fn with_small_disk(mnt: &Path, size: &str, script: &str) -> Output {
+    std::fs::create_dir_all(mnt).unwrap();
+    let full = format!("mount -t tmpfs -o size={size} tmpfs {} && {script}", mnt.display());
+    let out = Command::new("unshare").args(["-m", "bash", "-c", &full]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("mount: ") && !err.contains("unshare: "), "cannot make a small disk here: {err}");
+    out
+}
