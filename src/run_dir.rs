@@ -12,6 +12,8 @@ const LOCK_FILE: &str = ".clr.lock";
 /// The files that make a folder a run's (of `train`, `range-test` or a sweep). config.json alone does not:
 /// it is written first, so a run killed before anything else never started.
 const RUN_FILES: &[&str] = &["checkpoint.pt", "checkpoint.prev.pt", "steps.csv", "lr_find.csv", "sweep.json"];
+/// The files of a range test (or a sweep): such a folder is not a training run to resume.
+const RANGE_TEST_FILES: &[&str] = &["lr_find.csv", "range_test.json", "sweep.json"];
 
 /// The lock on a run folder, held while this value lives.
 #[derive(Debug)]
@@ -101,12 +103,24 @@ pub fn check_fresh(dir: &Path, resume_hint: bool) -> Result<(), UsageError> {
     holds_no_run(dir, resume_hint)
 }
 
+/// A usage error when `dir` holds a range test (or a sweep) rather than a training run.
+pub fn check_not_a_range_test(dir: &Path) -> Result<(), UsageError> {
+    match RANGE_TEST_FILES.iter().find(|f| dir.join(f).exists()) {
+        None => Ok(()),
+        Some(file) => Err(UsageError::new(format!(
+            "{} holds a range test ({file}), not a training run: --resume continues training runs",
+            dir.display()
+        ))),
+    }
+}
+
 fn holds_no_run(dir: &Path, resume_hint: bool) -> Result<(), UsageError> {
     match run_file(dir) {
         None => Ok(()),
         Some(file) => {
+            let resumable = resume_hint && !RANGE_TEST_FILES.contains(&file);
             let hint =
-                if resume_hint { format!("continue it with --resume {}, or ", dir.display()) } else { String::new() };
+                if resumable { format!("continue it with --resume {}, or ", dir.display()) } else { String::new() };
             Err(UsageError::new(format!(
                 "--out {} already holds a run ({file}): {hint}choose another --out",
                 dir.display()

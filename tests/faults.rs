@@ -158,6 +158,20 @@ fn two_runs_into_one_folder_the_second_is_refused_naming_the_first() {
     assert!(rows.iter().enumerate().all(|(i, r)| r.step == i as u64), "one writer: steps 0, 1, 2, …");
 }
 
+/// The reverse: a range test's folder is not a training run, neither to resume nor to train into.
+#[test]
+fn a_range_test_folder_is_never_trained_into() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let out = tmp.path().join("rt");
+    Cmd::tiny("range-test").data(&d).out(&out).args(["--iters", "10"]).ok();
+    let line = one_line_error(&run(&["train", "--resume", &out.display().to_string(), "--no-progress"]), 2);
+    assert!(line.contains("holds a range test") && line.contains("lr_find.csv"), "{line}");
+    let line = one_line_error(&fixed(&d, &out, "1").run(), 2);
+    assert!(line.contains("already holds a run") && !line.contains("--resume"), "no hint to resume it: {line}");
+    assert!(!out.join("steps.csv").exists() && !out.join("checkpoint.pt").exists());
+}
+
 #[test]
 fn a_range_test_refuses_a_folder_that_holds_a_training_run() {
     let tmp = tempfile::tempdir().unwrap();

@@ -205,6 +205,7 @@ fn resumed<'a>(
     out: &Path,
     progress: bool,
 ) -> Result<Trainer<'a>> {
+    run_dir::check_not_a_range_test(out)?;
     let Some((ck, note)) = checkpoint::load_for_resume(out)? else {
         eprintln!("{}: no checkpoint yet (the run stopped during its set-up): starting it from step 0", out.display());
         return fresh(config, data, schedule, learner, out, progress);
