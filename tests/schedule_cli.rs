@@ -264,6 +264,32 @@ fn max_lr_report_without_base_lr_previews_what_train_would_run() {
     assert!(rel(rows[10].lr, 0.05), "max_lr from the report: {}", rows[10].lr);
 }
 
+/// A preset's base_lr goes with the preset's max_lr: `--config one-cycle.json --max-lr FILE`
+/// takes both LRs from the report. A config file that leaves max_lr to the report chose its
+/// base_lr for it, and keeps it.
+#[test]
+fn max_lr_report_over_a_preset_replaces_the_presets_pair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let report = tmp.path().join("range_test.json");
+    write_report(&report, 0.3);
+    let rel = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs();
+    let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/one-cycle.json");
+    let mut args = ONE_CYCLE_SHORT.to_vec();
+    args.extend(["--config", preset.to_str().unwrap(), "--max-lr", report.to_str().unwrap()]);
+    let rows = parse(&schedule(&args));
+    assert!(rel(rows[0].lr, 0.03), "base_lr from the report, not the preset's 0.08: {}", rows[0].lr);
+    assert!(rel(rows[10].lr, 0.3), "{}", rows[10].lr);
+
+    let own = tmp.path().join("own.json");
+    let text = serde_json::json!({"base_lr": 0.01, "max_lr": report.to_str().unwrap()});
+    std::fs::write(&own, text.to_string()).unwrap();
+    let mut args = ONE_CYCLE_SHORT.to_vec();
+    args.extend(["--config", own.to_str().unwrap()]);
+    let rows = parse(&schedule(&args));
+    assert!(rel(rows[0].lr, 0.01), "the file's base_lr, chosen for the report's max_lr: {}", rows[0].lr);
+    assert!(rel(rows[10].lr, 0.3), "{}", rows[10].lr);
+}
+
 #[test]
 fn schedule_csv_is_plain_rfc4180() {
     // One header, one line per row, no padding, no trailing garbage: what a spreadsheet reads.

@@ -182,11 +182,22 @@ fn range_test(a: crate::cli::RangeTestArgs, inv: &Invocation) -> Result<Report> 
 
 /// `preset` (a command's own defaults) < the config file < the flags given, merged.
 fn merged(args: &SettingsArgs, preset: Layer) -> Result<Layer, UsageError> {
+    Ok(merged_for_max_lr(args, preset)?.0)
+}
+
+/// [`merged`], and whether `base_lr` was chosen to go with a max_lr that a range test will set:
+/// by `--base-lr`, or by a config file whose own `max_lr` is `auto` or a file. A preset's
+/// `base_lr` belongs with the preset's numeric `max_lr`: when `--max-lr auto|FILE` replaces that,
+/// the base comes from the range test too.
+fn merged_for_max_lr(args: &SettingsArgs, preset: Layer) -> Result<(Layer, bool), UsageError> {
     let file = match &args.config {
         Some(path) => Layer::from_file(path)?,
         None => Layer::default(),
     };
-    Ok(args.flags.clone().over(file.over(preset)))
+    let file_pairs_base_with_a_test = file.schedule.base_lr.is_some()
+        && file.schedule.max_lr.as_ref().is_some_and(|m| !matches!(m, crate::config::MaxLr::Value(_)));
+    let base_chosen = args.flags.schedule.base_lr.is_some() || file_pairs_base_with_a_test;
+    Ok((args.flags.clone().over(file.over(preset)), base_chosen))
 }
 
 /// The merged settings over the defaults, validated.
