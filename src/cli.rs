@@ -194,6 +194,11 @@ pub fn command() -> clap::Command {
         _ => serde_json::Map::new(),
     };
     Cli::command().mut_subcommands(|sub| {
+        // `bench` measures on synthetic images unless told otherwise (its own preset).
+        let mut defaults = defaults.clone();
+        if sub.get_name() == "bench" {
+            defaults.insert("dataset".into(), serde_json::Value::String("synthetic".into()));
+        }
         sub.args_override_self(true).mut_args(|arg| {
             let id = arg.get_id().as_str().to_string();
             match defaults.get(&id).and_then(default_text) {
@@ -251,6 +256,18 @@ mod tests {
         assert_eq!(number_text(0.0), "0");
         assert_eq!(default_text(&serde_json::json!([41.0, 41.0, 13.0])).as_deref(), Some("41,41,13"));
         assert_eq!(default_text(&serde_json::json!(null)), None);
+    }
+
+    #[test]
+    fn bench_says_its_own_default_data_set() {
+        let help = |name: &str| {
+            let mut cmd = command();
+            let sub = cmd.find_subcommand_mut(name).unwrap();
+            let text = sub.get_arguments().find(|a| a.get_id() == "dataset").unwrap().get_help().unwrap().to_string();
+            text
+        };
+        assert!(help("bench").ends_with("[default: synthetic]"), "{}", help("bench"));
+        assert!(help("train").ends_with("[default: cifar10]"), "{}", help("train"));
     }
 
     #[test]

@@ -46,6 +46,19 @@ pub fn reported_by_rank_0(err: &anyhow::Error) -> bool {
     err.chain().any(|e| e.is::<ReportedByRank0>())
 }
 
+/// A command stopped by Ctrl-C or SIGTERM before it had anything to report: `main` exits 128 +
+/// the signal, as for a run that was interrupted with a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoppedBySignal;
+
+impl fmt::Display for StoppedBySignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("stopped by a signal")
+    }
+}
+
+impl std::error::Error for StoppedBySignal {}
+
 /// Exit code for an error chain: 2 when any link is a usage error, else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     if err.chain().any(|e| e.is::<UsageError>()) {

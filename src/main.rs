@@ -37,19 +37,7 @@ fn main() {
             }
             report.exit_code()
         }
-        // `clr schedule | head`: the reader has what it wanted.
-        Ok(Err(err)) if broken_pipe(&err) => 0,
-        // Rank 0 prints it; the message once is enough.
-        Ok(Err(err)) if clr::error::reported_by_rank_0(&err) => 1,
-        Ok(Err(err)) => {
-            let code = clr::error::exit_code(&err);
-            if code == 2 {
-                eprintln!("error: {err}");
-            } else {
-                eprintln!("error: {err:#}");
-            }
-            code
-        }
+        Ok(Err(err)) => report_error(&err),
         Err(panic) => {
             let message = clr::error::panic_message(panic.as_ref());
             match clr::error::torch_cause(message) {
@@ -63,6 +51,29 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Print a command's error as the SPEC asks and return the exit code it calls for.
+fn report_error(err: &anyhow::Error) -> i32 {
+    // `clr schedule | head`: the reader has what it wanted.
+    if broken_pipe(err) {
+        return 0;
+    }
+    // Rank 0 prints it; the message once is enough.
+    if clr::error::reported_by_rank_0(err) {
+        return 1;
+    }
+    if err.chain().any(|e| e.is::<clr::error::StoppedBySignal>()) {
+        eprintln!("{err}");
+        return clr::runtime::signals::exit_status();
+    }
+    let code = clr::error::exit_code(err);
+    if code == 2 {
+        eprintln!("error: {err}");
+    } else {
+        eprintln!("error: {err:#}");
+    }
+    code
 }
 
 /// How this process was started: the library reads the environment (torchrun's and SLURM's

@@ -388,6 +388,10 @@ fn bad_launch_environments_are_usage_errors() {
     let one = env(&[("RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", &port)]);
     assert!(usage_error(&cmd.clone().args(["--nproc-per-node", "2"]), &one).contains("already rank 0 of 1"));
     assert!(usage_error(&cmd.clone().args(["--dist-backend", "nccl"]), &one).contains("needs CUDA"));
+    // Said once, by the launcher, before it starts any worker.
+    assert!(
+        usage_error(&cmd.clone().args(["--dist-backend", "nccl", "--nproc-per-node", "2"]), &[]).contains("needs CUDA")
+    );
     assert!(usage_error(&cmd.clone().args(["--nproc-per-node", "0"]), &[]).contains("--nproc-per-node"));
     assert!(usage_error(&cmd.clone().args(["--dist-timeout", "0"]), &[]).contains("--dist-timeout"));
     assert!(usage_error(&cmd.clone().args(["--dist-backend", "mpi"]), &[]).contains("gloo"));

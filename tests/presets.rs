@@ -48,7 +48,7 @@ const REFERENCE: Expect = Expect {
     cycles: 1,
     momentum: (0.9, 0.9),
     drops: &[],
-    source: None,
+    source: Some("1803.09820"),
 };
 
 const PRESETS: &[Expect] = &[
@@ -93,7 +93,7 @@ const PRESETS: &[Expect] = &[
         cycles: 0,
         momentum: (0.9, 0.9),
         drops: &[80 * 391, 120 * 391],
-        source: None,
+        source: Some("1512.03385"),
     },
     // Six triangles of 8 + 8 epochs.
     Expect {
@@ -110,7 +110,7 @@ const PRESETS: &[Expect] = &[
         source: None,
     },
     // A range test sets no schedule: the default one, the reference run's.
-    Expect { file: "range-test.json", ..REFERENCE },
+    Expect { file: "range-test.json", source: None, ..REFERENCE },
 ];
 
 fn configs() -> PathBuf {

@@ -211,3 +211,33 @@ fn an_interrupted_range_test_says_so_and_trains_nothing() {
         }
     }
 }
+
+/// Ctrl-C before the test has the points it needs to analyse: still an interrupt (exit 130, one
+/// line that says so), not a failure with advice about --iters.
+#[test]
+fn a_range_test_interrupted_at_its_start_exits_130_and_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let out = tmp.path().join("rt");
+    // Slow steps (ResNet-20, batch 128), so that the stop comes a step or two after the first row.
+    let mut child = Cmd::new("range-test")
+        .data(&d)
+        .out(&out)
+        .args(["--depth", "20", "--batch-size", "128", "--device", "cpu", "--threads", "1", "--no-progress"])
+        .args(["--iters", "1000"])
+        .spawn();
+    // The header line comes just before the first step.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut err = String::new();
+    while !err.contains("range test:") {
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut err).unwrap() > 0, "no header: {err}");
+    }
+    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted after") && err.contains("too few to analyse"), "{err}");
+    assert!(!err.contains("raise --iters") && !err.contains("error"), "{err}");
+    assert!(!out.join("range_test.json").exists());
+}

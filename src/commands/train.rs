@@ -60,7 +60,8 @@ fn resume_config(dir: &Path, run: &crate::cli::RunArgs) -> Result<Config> {
     if let Some(bad) = flags.given().into_iter().find(|f| !allowed.given().contains(f)) {
         crate::usage!(
             "--resume continues {} with its config.json; --{} cannot change it (allowed: --device, --threads, \
-             --data-dir, --url, --md5, --no-download)",
+             --data-dir, --url, --md5, --no-download, --no-progress, --nproc-per-node, --dist-backend, \
+             --dist-timeout)",
             dir.display(),
             bad.replace('_', "-")
         );

@@ -218,7 +218,8 @@ settings! {
         /// Range test: first LR
         #[arg(value_parser = finite)]
         start_lr: f64 => f64 = 1e-4;
-        /// Range test: LR reached after --iters steps
+        /// Range test: the LR the test heads for; step i of n trains at start*(end/start)^(i/n), so
+        /// the last step, n-1, is just below it
         #[arg(value_parser = finite)]
         end_lr: f64 => f64 = 10.0;
         /// Range test: number of steps over which the LR goes from start to end

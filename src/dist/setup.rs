@@ -86,6 +86,17 @@ pub fn role(args: &DistArgs, run: &RunSettings, var: &dyn Fn(&str) -> Option<Str
             env.rank, env.world_size
         ))),
         (Some(env), None) => Ok(Role::Rank(env)),
+        // Every worker would refuse it alike: say it once, before starting any.
+        (None, Some(_))
+            if args.dist_backend == DistBackend::Nccl
+                && (run.device == DeviceSpec::Cpu || (run.device == DeviceSpec::Auto && gpus == 0)) =>
+        {
+            Err(UsageError::new(format!(
+                "--dist-backend nccl needs CUDA, and the workers would run on the CPU (--device {}): use --dist-backend \
+                 gloo",
+                run.device
+            )))
+        }
         (None, Some(n)) => Ok(Role::Launcher(n as usize)),
         (None, None) => Ok(Role::Single),
     }
@@ -155,5 +166,12 @@ pub fn load_data(settings: &DataSettings, seed: u64, device: Device, progress: b
     }
     dist.receive::<()>()?;
     let local = DataSettings { no_download: true, ..settings.clone() };
-    Data::load(&local, seed, device, false)
+    Data::load(&local, seed, device, false).map_err(|e| {
+        anyhow::anyhow!(
+            "rank {} cannot read the data that rank 0 downloaded into --data-dir {}: a rank on another host needs \
+             that folder on a shared file system, or `clr download` run there first ({e})",
+            dist.rank(),
+            settings.data_dir.display()
+        )
+    })
 }

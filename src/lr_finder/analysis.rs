@@ -48,7 +48,7 @@ pub enum StopReason {
     Diverged,
     /// The loss was NaN or infinite.
     NonFinite,
-    /// Stopped by the user (Ctrl-C): the sweep is incomplete and its proposal not to be used.
+    /// Stopped by the user (Ctrl-C): the LR never reached --end-lr, and the proposal is not to be used.
     Interrupted,
 }
 
@@ -61,7 +61,7 @@ impl StopReason {
                 format!("stopped early: smoothed loss > {diverge} x its minimum")
             }
             StopReason::NonFinite => "stopped early: the loss was not finite".into(),
-            StopReason::Interrupted => "interrupted: the sweep is incomplete".into(),
+            StopReason::Interrupted => "interrupted before --end-lr: its proposal is not to be used".into(),
         }
     }
 }

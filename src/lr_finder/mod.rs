@@ -21,10 +21,11 @@ pub use analysis::{RangeTestReport, RangeTracker, StopReason, TrackerSettings};
 pub use sweep_choice::{SweepReport, Tested};
 pub use sweep_run::{run_sweep, with_value, SWEEP_FILE};
 
-use crate::config::Config;
+use crate::config::{Config, RangeTestSettings};
 use crate::data::batches::BatchStream;
 use crate::data::Data;
 use crate::dist::{setup, Dist};
+use crate::error::StoppedBySignal;
 use crate::learner::{Learner, PendingLosses};
 use crate::records::{LrFindRow, RowWriter};
 use crate::run_dir::RunLock;
@@ -73,11 +74,13 @@ fn test_on(
     let stream = BatchStream::new(data, config.run.seed, config.model.batch_size, 0);
     let iters = rt.iters.unwrap_or(DEFAULT_EPOCHS * stream.steps_per_epoch());
     let stream = stream.shard(dist.rank(), dist.world_size());
+    // Listening before the header line: a Ctrl-C from then on stops the test as one.
+    signals::set_notice("finishing the current step and writing what the test has");
+    signals::install();
     let mut log = TestLog::start(config, &data.source, out, iters, progress, dist)?;
     let mut learner = Learner::new(&config.model, &config.run, data.classes, device).in_group(Rc::clone(dist));
     learner.copy_from_root()?;
     let mut tracker = RangeTracker::new(TrackerSettings { smooth: rt.smooth, diverge: rt.diverge });
-    signals::install();
 
     let mut pending = PendingLosses::default();
     for batch in stream.take(iters as usize) {
@@ -111,13 +114,25 @@ fn test_on(
     }
     log.bar.finish();
     learner.write_digest("range-test", tracker.rows().len() as u64)?;
-    let report = RangeTestReport::new(&tracker, rt.start_lr, rt.end_lr, rt.mode.name(), iters)
-        .context("the range test recorded too few steps to analyse: raise --iters or --end-lr")?;
+    let report = analyse(&tracker, rt, iters)?;
     if dist.is_primary() {
         crate::files::write_json(&out.join(REPORT_FILE), &report)?;
         crate::plot::plot_run(out)?;
     }
     Ok(Tested { report, curve: tracker.rows().to_vec() })
+}
+
+/// The report of the recorded curve. Ctrl-C before there were enough points to analyse is an
+/// interrupt, not a failure.
+fn analyse(tracker: &RangeTracker, rt: &RangeTestSettings, iters: u64) -> Result<RangeTestReport> {
+    match RangeTestReport::new(tracker, rt.start_lr, rt.end_lr, rt.mode.name(), iters) {
+        Err(_) if tracker.stop_reason() == StopReason::Interrupted => {
+            let steps = tracker.rows().len();
+            Err(anyhow::Error::new(StoppedBySignal)
+                .context(format!("interrupted after {steps} steps, too few to analyse: no range_test.json")))
+        }
+        report => report,
+    }
 }
 
 /// Where a range test reports: lr_find.csv, the progress bar and, with `--tensorboard`, event

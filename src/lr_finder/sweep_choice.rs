@@ -229,11 +229,16 @@ impl SweepReport {
         let verdict = choose(&labels[..outcomes.len()], outcomes);
         let cut = outcomes.iter().any(|o| o.as_ref().is_ok_and(|t| t.report.stop_reason == StopReason::Interrupted));
         let complete = outcomes.len() == sweep.values.len() && !interrupted && !cut;
-        let results: Vec<SweepEntry> = outcomes
+        let mut results: Vec<SweepEntry> = outcomes
             .iter()
             .enumerate()
             .map(|(i, o)| entry(&labels[i], sweep.values[i], o, verdict.favoured == Some(i)))
             .collect();
+        // A test that Ctrl-C stopped before it had enough points to analyse has no report: its
+        // entry still says how it ended.
+        if let Some(last) = results.last_mut().filter(|e| interrupted && e.error.is_some()) {
+            last.stop_reason = Some(StopReason::Interrupted);
+        }
         let favoured = verdict.favoured.and_then(|i| {
             let tested = outcomes[i].as_ref().ok()?;
             Some(Favoured {
@@ -268,9 +273,15 @@ impl SweepReport {
             self.values.len()
         )];
         lines.extend(self.results.iter().map(entry_line));
+        // `train --max-lr sweep.json` refuses a sweep that did not finish: say which it is.
+        let use_it = if self.complete {
+            "train --max-lr sweep.json uses both"
+        } else {
+            "so far: the sweep did not finish, and train --max-lr refuses it"
+        };
         match &self.favoured {
             Some(f) => lines.push(format!(
-                "favoured: {} with max_lr {:.3e}, base_lr {:.3e} (train --max-lr sweep.json uses both)",
+                "favoured: {} with max_lr {:.3e}, base_lr {:.3e} ({use_it})",
                 f.label, f.suggestion.max_lr, f.suggestion.base_lr
             )),
             None => lines.push("favoured: none".into()),

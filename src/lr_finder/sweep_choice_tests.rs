@@ -192,6 +192,11 @@ fn an_interrupted_sweep_says_so() {
     assert!(report.reason.starts_with("the sweep was interrupted after 1 of 3 values; batch-size=128 is the only"));
     // Stopped during the last value, whose test then failed: still not complete.
     let outcomes = vec![Ok(test(1.5, None)), Ok(test(1.6, None)), Err("too few points".into())];
-    assert!(!SweepReport::new(&sweep, &outcomes, true).complete);
-    assert!(SweepReport::new(&sweep, &outcomes, false).complete);
+    let stopped = SweepReport::new(&sweep, &outcomes, true);
+    assert!(!stopped.complete);
+    assert_eq!(stopped.results[2].stop_reason, Some(StopReason::Interrupted), "the stopped test says how it ended");
+    assert_eq!(stopped.results[1].stop_reason, Some(StopReason::Completed));
+    let failed = SweepReport::new(&sweep, &outcomes, false);
+    assert!(failed.complete);
+    assert_eq!(failed.results[2].stop_reason, None, "a test that failed by itself has no stop reason");
 }

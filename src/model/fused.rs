@@ -235,6 +235,8 @@ mod tests {
     #[test]
     fn a_nan_input_stays_visible() {
         // A NaN must reach the loss (clr stops a run on a non-finite loss), not be clamped to 0.
+        // The layer draws from libtorch's one generator: hold it, as every test that draws does.
+        let _rng = crate::rng_lock();
         let vs = nn::VarStore::new(Device::Cpu);
         let bn = layer(&vs, 4);
         let x = to_channels_last(&Tensor::ones([2, 4, 3, 3], (Kind::Float, Device::Cpu)));

@@ -305,10 +305,10 @@ fn range_test_marks(path: &Path) -> Result<Vec<(String, f64)>> {
     let json: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
     let fields = [
-        ("lr_at_min_loss", "min loss"),
-        ("suggested_lr", "suggested (min/10)"),
-        ("steepest_lr", "steepest"),
-        ("valley_lr", "valley"),
+        ("lr_at_min_loss", "lr at min loss"),
+        ("suggested_lr", "suggested lr (/10)"),
+        ("steepest_lr", "steepest lr"),
+        ("valley_lr", "valley lr"),
     ];
     Ok(fields.iter().filter_map(|(field, name)| json.get(field)?.as_f64().map(|lr| (name.to_string(), lr))).collect())
 }

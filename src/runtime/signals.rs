@@ -26,6 +26,8 @@ static RECEIVED: AtomicI32 = AtomicI32::new(0);
 static PARENT: AtomicU32 = AtomicU32::new(0);
 /// Whether a stop prints what happens next (rank 0, or a process alone).
 static ANNOUNCE: AtomicBool = AtomicBool::new(true);
+/// What a stop does, as the notice says it: the command sets it (see [`set_notice`]).
+static NOTICE: std::sync::Mutex<&'static str> = std::sync::Mutex::new("finishing the current step");
 static INSTALL: Once = Once::new();
 
 /// Who sent a stop signal: the parent process (which forwards what it receives), or anyone else
@@ -67,6 +69,12 @@ impl Stops {
             (false, false) => Action::Repeat,
         }
     }
+}
+
+/// What the first stop's notice says the command does next ("finishing the current step and
+/// saving a checkpoint").
+pub fn set_notice(what: &'static str) {
+    *NOTICE.lock().unwrap_or_else(|e| e.into_inner()) = what;
 }
 
 /// Whether this process says what a stop does (other ranks leave it to rank 0).
@@ -131,7 +139,8 @@ pub fn adopt(signal: i32) {
 fn announce(signal: i32) {
     if ANNOUNCE.load(Ordering::SeqCst) {
         let name = if signal == SIGTERM { "SIGTERM" } else { "interrupt" };
-        eprintln!("\n{name}: finishing the current step and saving a checkpoint (Ctrl-C again to quit at once)");
+        let what = *NOTICE.lock().unwrap_or_else(|e| e.into_inner());
+        eprintln!("\n{name}: {what} (Ctrl-C again to quit at once)");
     }
 }
 

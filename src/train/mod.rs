@@ -51,6 +51,9 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool, dist: Rc<D
         policy: config.schedule.policy.to_string(),
         distributed: None,
     };
+    // Listening before the first line: a Ctrl-C from then on stops the run as one.
+    signals::set_notice("finishing the current step and saving a checkpoint");
+    signals::install();
     trainer.line(&format!(
         "train: {} on {}{}, depth {}, {} images, {steps_per_epoch} steps/epoch, {} steps, {} → {}",
         facts.policy,
@@ -66,7 +69,6 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool, dist: Rc<D
         let step = trainer.state.step;
         trainer.line(&format!("resuming at step {step} (epoch {})", step / steps_per_epoch));
     }
-    signals::install();
     let end = train_epochs(&mut trainer, out)?;
     if let Some(log) = &trainer.log {
         log.finish();
