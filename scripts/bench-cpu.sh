@@ -5,17 +5,7 @@
 # Writes bench/cpu-DEPTH-BATCH.json and prints a table. Run scripts/setup.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DEPTH=${1:-20}
-BATCH=${2:-128}
-IMAGES=${3:-2560}
-REPEATS=${4:-3}
-PEER=${PEER:-../shared/peer/ref_train.py}
-PY=.venv/bin/python
-[ -x target/release/clr ] && [ -x "$PY" ] || { echo "run scripts/setup.sh first" >&2; exit 1; }
-[ -f "$PEER" ] || { echo "peer $PEER not found (set PEER=path/to/ref_train.py)" >&2; exit 1; }
-STEPS=$(( (IMAGES + BATCH - 1) / BATCH ))
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source scripts/bench-args.sh
 
 # Alternate the two so that a slow spell of the machine hits both alike.
 for i in $(seq 1 "$REPEATS"); do
