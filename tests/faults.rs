@@ -84,6 +84,35 @@ fn sigterm_saves_like_ctrl_c_and_exits_143() {
     stop_fixed_run_then_resume(&["-TERM"], |parts, code| assert_interrupted(parts, code, 143, 80));
 }
 
+/// Alone, a second signal quits at once whoever sent each: here `/bin/kill` and then the shell
+/// that started clr (its parent, which forwards nothing). Steps are slow (ResNet-20, batch 256),
+/// so that a run that took the second signal for a repeat would still be saving when it came.
+#[test]
+fn alone_a_second_signal_from_another_sender_still_quits_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cifar::usual(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    let args = Cmd::new("train")
+        .data(&d)
+        .out(&out)
+        .args(["--depth", "20", "--batch-size", "256", "--device", "cpu", "--threads", "1", "--no-progress"])
+        .args(["--policy", "fixed", "--base-lr", "0.05", "--epochs", "50"]);
+    let quoted = args.strs().iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" ");
+    let script = format!(
+        "{clr} {quoted} 2> {err} & pid=$!; \
+         until [ \"$(wc -l < {csv} 2> /dev/null || echo 0)\" -ge 2 ]; do sleep 0.05; done; \
+         /bin/kill -INT $pid; sleep 0.05; kill -INT $pid; wait $pid; echo $?",
+        clr = env!("CARGO_BIN_EXE_clr"),
+        csv = out.join("steps.csv").display(),
+        err = tmp.path().join("err").display()
+    );
+    let run = Command::new("timeout").args(["120", "bash", "-c", &script]).output().unwrap();
+    let err = std::fs::read_to_string(tmp.path().join("err")).unwrap_or_default();
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "130", "{err}");
+    assert!(!out.join("summary.json").exists(), "it quit at once, without finishing the step and saving:\n{err}");
+    clr::train::checkpoint::load(&out.join("checkpoint.pt")).expect("the last checkpoint stays resumable");
+}
+
 #[test]
 fn a_second_ctrl_c_in_a_range_test_quits_cleanly() {
     let tmp = tempfile::tempdir().unwrap();

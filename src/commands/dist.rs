@@ -27,6 +27,7 @@ pub(super) fn start(args: &DistArgs, inv: &Invocation, run: &RunSettings) -> Res
         Role::Rank(env) => {
             // Listen from the start: a stop forwarded while this rank loads data or joins its
             // group is a stop at the first agreed step, not a death that looks like a failure.
+            signals::parent_forwards();
             signals::install();
             if let Some(pid) = inv.var(crate::dist::launch::LAUNCHER_VAR).and_then(|p| p.parse().ok()) {
                 crate::dist::launch::watch_launcher(pid);

@@ -167,11 +167,16 @@ pub fn load_data(settings: &DataSettings, seed: u64, device: Device, progress: b
     dist.receive::<()>()?;
     let local = DataSettings { no_download: true, ..settings.clone() };
     Data::load(&local, seed, device, false).map_err(|e| {
-        anyhow::anyhow!(
-            "rank {} cannot read the data that rank 0 downloaded into --data-dir {}: a rank on another host needs \
-             that folder on a shared file system, or `clr download` run there first ({e})",
+        let message = format!(
+            "rank {} cannot read the data that rank 0 found or downloaded in --data-dir {}: a rank on another host \
+             needs that folder on a shared file system, or `clr download` run there first ({e:#})",
             dist.rank(),
             settings.data_dir.display()
-        )
+        );
+        if e.chain().any(|c| c.is::<UsageError>()) {
+            UsageError::new(message).into()
+        } else {
+            anyhow::anyhow!(message)
+        }
     })
 }

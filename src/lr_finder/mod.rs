@@ -22,7 +22,7 @@ pub use sweep_choice::{SweepReport, Tested};
 pub use sweep_run::{run_sweep, with_value, SWEEP_FILE};
 
 use crate::config::{Config, RangeTestSettings};
-use crate::data::batches::BatchStream;
+use crate::data::batches::{Batch, BatchStream};
 use crate::data::Data;
 use crate::dist::{setup, Dist};
 use crate::error::StoppedBySignal;
@@ -36,7 +36,7 @@ use anyhow::{Context, Result};
 use std::path::Path;
 use std::rc::Rc;
 use sweep::sweep_lr;
-use tch::Device;
+use tch::{Device, Tensor};
 
 pub const REPORT_FILE: &str = "range_test.json";
 /// Steps between reads of the loss from the device (each read waits for it).
@@ -86,14 +86,8 @@ fn test_on(
     for batch in stream.take(iters as usize) {
         let i = batch.step;
         let lr = sweep_lr(rt.start_lr, rt.end_lr, i, iters, rt.mode);
-        let (loss, correct) = learner.step(&batch, lr, config.model.momentum)?;
-        if rt.val_batches > 0 {
-            // The held-out loss after this step: smoother than the training batch's loss.
-            let part = learner.evaluate_part(data, &data.test, config.model.batch_size, Some(rt.val_batches))?;
-            pending.push(lr, part.get(0), correct);
-        } else {
-            pending.push(lr, loss, correct);
-        }
+        let (loss, correct) = step_and_loss(&mut learner, config, data, &batch, lr)?;
+        pending.push(lr, loss, correct);
         // Losses are read in groups (each read waits for the device, and for the other ranks):
         // the test may run up to a group past its stop, but records exactly what reading every
         // step would. Alone, a Ctrl-C is read at once; ranks agree on it at their next read.
@@ -106,7 +100,8 @@ fn test_on(
             log.bar.line(&format!("stopped at lr {last:.4e}: {}", reason.describe(rt.diverge)));
             break;
         }
-        if interrupted {
+        // A stop agreed at the last step's read comes after every step ran: the test is complete.
+        if interrupted && i + 1 < iters {
             tracker.interrupt();
             log.bar.line(&format!("interrupted at step {i}"));
             break;
@@ -120,6 +115,24 @@ fn test_on(
         crate::plot::plot_run(out)?;
     }
     Ok(Tested { report, curve: tracker.rows().to_vec() })
+}
+
+/// One training step at `lr`; the loss the test records for it (the batch's, or with
+/// `--val-batches` the held-out loss after the step, smoother) and the batch's correct count.
+fn step_and_loss(
+    learner: &mut Learner,
+    config: &Config,
+    data: &Data,
+    batch: &Batch,
+    lr: f64,
+) -> Result<(Tensor, Tensor)> {
+    let (loss, correct) = learner.step(batch, lr, config.model.momentum)?;
+    let val_batches = config.range_test.val_batches;
+    if val_batches == 0 {
+        return Ok((loss, correct));
+    }
+    let part = learner.evaluate_part(data, &data.test, config.model.batch_size, Some(val_batches))?;
+    Ok((part.get(0), correct))
 }
 
 /// The report of the recorded curve. Ctrl-C before there were enough points to analyse is an

@@ -59,8 +59,9 @@ pub fn run_sweep(config: &Config, sweep: &Sweep, out: &Path, progress: bool, dis
             eprintln!("range-test sweep, value {} of {}: {label}", i + 1, labels.len());
         }
         outcomes.push(one_value(config, &data, device, &out.join(label), progress, dist)?);
-        // Every rank goes on to the next value, or none does.
-        let stopped = dist.agreed_stop(signals::received())?.is_some();
+        // Every rank goes on to the next value, or none does; after the last value there is
+        // nothing left to stop.
+        let stopped = dist.agreed_stop(signals::received())?.is_some() && i + 1 < labels.len();
         report = SweepReport::new(sweep, &outcomes, stopped);
         if dist.is_primary() {
             write_outputs(out, &report)?;

@@ -21,8 +21,9 @@ use std::sync::Once;
 /// The stop signal this process acts on (the first received, or the one the ranks agreed on),
 /// 0 before any.
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
-/// The parent process when listening began: `--nproc-per-node`'s launcher, torchrun's agent,
-/// srun's step daemon, or the shell.
+/// The parent process of a rank of a launch (`--nproc-per-node`'s launcher, torchrun's agent,
+/// srun's step daemon), which forwards signals; 0 for a process alone, whose parent (a shell,
+/// init) forwards nothing: then every second signal counts.
 static PARENT: AtomicU32 = AtomicU32::new(0);
 /// Whether a stop prints what happens next (rank 0, or a process alone).
 static ANNOUNCE: AtomicBool = AtomicBool::new(true);
@@ -77,6 +78,13 @@ pub fn set_notice(what: &'static str) {
     *NOTICE.lock().unwrap_or_else(|e| e.into_inner()) = what;
 }
 
+/// This process is a rank of a launch: its parent forwards the signals it receives, so a
+/// signal from the parent after the same stop from elsewhere repeats it (see [`Stops`]).
+pub fn parent_forwards() {
+    // SAFETY: getppid(2) cannot fail.
+    PARENT.store(unsafe { libc::getppid() } as u32, Ordering::SeqCst);
+}
+
 /// Whether this process says what a stop does (other ranks leave it to rank 0).
 pub fn set_announce(announce: bool) {
     ANNOUNCE.store(announce, Ordering::SeqCst);
@@ -84,7 +92,7 @@ pub fn set_announce(announce: bool) {
 
 fn sender(pid: Option<u32>) -> Sender {
     match pid {
-        Some(p) if p == PARENT.load(Ordering::SeqCst) => Sender::Parent,
+        Some(p) if p != 0 && p == PARENT.load(Ordering::SeqCst) => Sender::Parent,
         _ => Sender::Other,
     }
 }
@@ -93,8 +101,6 @@ fn sender(pid: Option<u32>) -> Sender {
 /// its start, so that a stop forwarded while it loads data or joins its group is a stop too.
 pub fn install() {
     INSTALL.call_once(|| {
-        // SAFETY: getppid(2) cannot fail.
-        PARENT.store(unsafe { libc::getppid() } as u32, Ordering::SeqCst);
         let mut signals = match SignalsInfo::<WithRawSiginfo>::new([SIGINT, SIGTERM]) {
             Ok(s) => s,
             Err(e) => {
