@@ -147,7 +147,7 @@ fn wait_all(workers: &mut [Worker], signals: &Forwarder) -> Result<Option<usize>
     let mut stage = 0;
     loop {
         for w in workers.iter_mut().filter(|w| w.status.is_none()) {
-            if let Some(status) = w.child.try_wait()? {
+            if let Some(status) = signals.reap(&mut w.child)? {
                 w.status = Some(status);
                 w.stopped = stage > 0;
                 let forwarded = signals.received();
@@ -299,6 +299,17 @@ impl Forwarder {
             // SAFETY: as above.
             unsafe { libc::kill(pid as libc::pid_t, signal) };
         }
+    }
+
+    /// `child`'s exit status if it has ended, reaping it; once reaped its pid is free for the
+    /// system to reuse, so it leaves the list in the same breath (under the list's lock).
+    fn reap(&self, child: &mut Child) -> std::io::Result<Option<ExitStatus>> {
+        let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
+        let status = child.try_wait()?;
+        if status.is_some() {
+            pids.retain(|&p| p != child.id());
+        }
+        Ok(status)
     }
 
     fn received(&self) -> Option<i32> {
