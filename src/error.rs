@@ -41,11 +41,6 @@ impl fmt::Display for ReportedByRank0 {
 
 impl std::error::Error for ReportedByRank0 {}
 
-/// Whether the error is one that rank 0 reports for this rank.
-pub fn reported_by_rank_0(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| e.is::<ReportedByRank0>())
-}
-
 /// A command stopped by Ctrl-C or SIGTERM before it had anything to report: `main` exits 128 +
 /// the signal, as for a run that was interrupted with a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,9 +54,14 @@ impl fmt::Display for StoppedBySignal {
 
 impl std::error::Error for StoppedBySignal {}
 
+/// Whether any link of the error chain is an `E` (a usage error, a failure rank 0 reports, …).
+pub fn holds<E: std::error::Error + 'static>(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.is::<E>())
+}
+
 /// Exit code for an error chain: 2 when any link is a usage error, else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if err.chain().any(|e| e.is::<UsageError>()) {
+    if holds::<UsageError>(err) {
         2
     } else {
         1

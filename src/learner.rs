@@ -283,7 +283,7 @@ impl<T> PendingLosses<T> {
 
     /// `read`, each value summed over the ranks (this rank's parts of global values, as
     /// [`Learner::step`] returns them), and the stop the ranks agree on (`asked` is this one's
-    /// stop signal; see [`signals::agreed`]): one all-reduce, so that every rank logs the same
+    /// stop signal; see [`signals::agree`]): one all-reduce, so that every rank logs the same
     /// values, stops at the same step and exits with the same status. Every rank must call it at
     /// the same steps.
     pub fn read_agreed(&mut self, dist: &Dist, asked: Option<i32>) -> Result<(Vec<Read<T>>, Option<i32>)> {
@@ -294,10 +294,7 @@ impl<T> PendingLosses<T> {
         let mut values = self.stacked(Some(flag)).expect("a flag at least");
         dist.all_reduce_sum(&mut values)?;
         let values = values.to_device(Device::Cpu);
-        let stop = signals::agreed(values.double_value(&[values.size()[0] - 1]));
-        if let Some(signal) = stop {
-            signals::adopt(signal);
-        }
+        let stop = signals::agree(values.double_value(&[values.size()[0] - 1]));
         Ok((self.take(Some(values)), stop))
     }
 

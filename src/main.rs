@@ -60,10 +60,10 @@ fn report_error(err: &anyhow::Error) -> i32 {
         return 0;
     }
     // Rank 0 prints it; the message once is enough.
-    if clr::error::reported_by_rank_0(err) {
+    if clr::error::holds::<clr::error::ReportedByRank0>(err) {
         return 1;
     }
-    if err.chain().any(|e| e.is::<clr::error::StoppedBySignal>()) {
+    if clr::error::holds::<clr::error::StoppedBySignal>(err) {
         eprintln!("{err}");
         return clr::runtime::signals::exit_status();
     }

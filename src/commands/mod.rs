@@ -180,16 +180,12 @@ fn range_test(a: crate::cli::RangeTestArgs, inv: &Invocation) -> Result<Report> 
     Ok(dist::of_rank(report, &dist))
 }
 
-/// `preset` (a command's own defaults) < the config file < the flags given, merged.
-fn merged(args: &SettingsArgs, preset: Layer) -> Result<Layer, UsageError> {
-    Ok(merged_for_max_lr(args, preset)?.0)
-}
-
-/// [`merged`], and whether `base_lr` was chosen to go with a max_lr that a range test will set:
-/// by `--base-lr`, or by a config file whose own `max_lr` is `auto` or a file. A preset's
-/// `base_lr` belongs with the preset's numeric `max_lr`: when `--max-lr auto|FILE` replaces that,
-/// the base comes from the range test too.
-fn merged_for_max_lr(args: &SettingsArgs, preset: Layer) -> Result<(Layer, bool), UsageError> {
+/// `preset` (a command's own defaults) < the config file < the flags given, merged; and whether
+/// `base_lr` was chosen to go with a max_lr that a range test will set: by `--base-lr`, or by a
+/// config file whose own `max_lr` is `auto` or a file. A preset's `base_lr` belongs with the
+/// preset's numeric `max_lr`: when `--max-lr auto|FILE` replaces that, the base comes from the
+/// range test too.
+fn merged(args: &SettingsArgs, preset: Layer) -> Result<(Layer, bool), UsageError> {
     let file = match &args.config {
         Some(path) => Layer::from_file(path)?,
         None => Layer::default(),
@@ -202,7 +198,7 @@ fn merged_for_max_lr(args: &SettingsArgs, preset: Layer) -> Result<(Layer, bool)
 
 /// The merged settings over the defaults, validated.
 fn resolve(args: &SettingsArgs, preset: Layer) -> Result<Config, UsageError> {
-    merged(args, preset)?.resolve()
+    merged(args, preset)?.0.resolve()
 }
 
 /// `runs/COMMAND-POLICY-dDEPTH-YYYYmmdd-HHMMSS`.

@@ -1,6 +1,6 @@
 //! `clr schedule`: the dry run of a schedule, as CSV (stdout or `--out`) and optionally a PNG.
 
-use super::{merged_for_max_lr, train::resolve_max_lr, Report};
+use super::{merged, train::resolve_max_lr, Report};
 use crate::cli::ScheduleArgs;
 use crate::config::{Layer, MaxLr};
 use crate::files;
@@ -14,7 +14,7 @@ use std::path::Path;
 const CIFAR10_TRAIN_IMAGES: u64 = 50_000;
 
 pub fn run(a: ScheduleArgs, output: &mut dyn Write) -> Result<Report> {
-    let (layer, base_given) = merged_for_max_lr(&a.settings, Layer::default())?;
+    let (layer, base_given) = merged(&a.settings, Layer::default())?;
     let mut config = layer.resolve()?;
     if config.schedule.max_lr == MaxLr::Auto {
         crate::usage!("--max-lr auto needs a range test; clr schedule runs none: give a number or a range_test.json");

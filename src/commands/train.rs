@@ -2,7 +2,7 @@
 //! alone, as one rank of several processes, or as `--nproc-per-node`'s launcher.
 
 use super::dist::{self, Start};
-use super::{default_out, merged_for_max_lr, Report};
+use super::{default_out, merged, Report};
 use crate::cli::TrainArgs;
 use crate::config::{Config, DataLayer, Layer, MaxLr, RunLayer};
 use crate::dist::{Dist, Invocation};
@@ -29,7 +29,7 @@ pub fn run(a: TrainArgs, inv: &Invocation) -> Result<Report> {
         let summary = crate::train::run(&config, &dir, true, progress, Rc::clone(&dist))?;
         return Ok(dist::of_rank(Report::Train { summary, out: dir }, &dist));
     }
-    let (layer, base_given) = merged_for_max_lr(&a.run.settings, Layer::default())?;
+    let (layer, base_given) = merged(&a.run.settings, Layer::default())?;
     let mut config = layer.resolve()?;
     let out = a.run.out.clone().unwrap_or_else(|| default_out("train", &config));
     let dist = match dist::start(&a.run.dist, inv, &config.run)? {

@@ -208,7 +208,7 @@ impl Dist {
     }
 
     /// The stop the ranks agree on, given this one's stop signal (see
-    /// [`crate::runtime::signals::agreed`]), adopted by this process.
+    /// [`crate::runtime::signals::agree`]), adopted by this process.
     pub fn agreed_stop(&self, asked: Option<i32>) -> Result<Option<i32>> {
         use crate::runtime::signals;
         if self.group.is_none() {
@@ -216,11 +216,7 @@ impl Dist {
         }
         let mut t = Tensor::from_slice(&[signals::flag(asked)]);
         self.all_reduce_sum(&mut t)?;
-        let stop = signals::agreed(t.double_value(&[0]));
-        if let Some(signal) = stop {
-            signals::adopt(signal);
-        }
-        Ok(stop)
+        Ok(signals::agree(t.double_value(&[0])))
     }
 
     /// Rank 0's side of [`Dist::from_root`]: send `value`, or the error in its place.
@@ -230,7 +226,7 @@ impl Dist {
         }
         let (code, bytes) = match value {
             Ok(v) => (SENT_OK, serde_json::to_vec(v)?),
-            Err(e) if e.chain().any(|c| c.is::<UsageError>()) => (SENT_USAGE_ERROR, e.to_string().into_bytes()),
+            Err(e) if crate::error::holds::<UsageError>(e) => (SENT_USAGE_ERROR, e.to_string().into_bytes()),
             Err(e) => (SENT_ERROR, format!("{e:#}").into_bytes()),
         };
         self.send_bytes(code, bytes)

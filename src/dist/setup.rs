@@ -173,7 +173,7 @@ pub fn load_data(settings: &DataSettings, seed: u64, device: Device, progress: b
             dist.rank(),
             settings.data_dir.display()
         );
-        if e.chain().any(|c| c.is::<UsageError>()) {
+        if crate::error::holds::<UsageError>(&e) {
             UsageError::new(message).into()
         } else {
             anyhow::anyhow!(message)

@@ -96,7 +96,7 @@ fn one_value(
     let run = std::panic::AssertUnwindSafe(|| super::run_on(config, data, device, dir, progress, dist));
     match std::panic::catch_unwind(run) {
         Ok(Ok(report)) => Ok(Ok(report)),
-        Ok(Err(e)) if e.chain().any(|c| c.is::<UsageError>()) || dist.is_distributed() => Err(e),
+        Ok(Err(e)) if crate::error::holds::<UsageError>(&e) || dist.is_distributed() => Err(e),
         Err(panic) if dist.is_distributed() => std::panic::resume_unwind(panic),
         Ok(Err(e)) => Ok(Err(format!("{e:#}"))),
         Err(panic) => {

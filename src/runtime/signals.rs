@@ -135,11 +135,16 @@ pub fn request(signal: i32) {
     }
 }
 
-/// The stop the ranks agreed on (see [`flag`]): this process exits as they all do.
-pub fn adopt(signal: i32) {
-    if RECEIVED.swap(signal, Ordering::SeqCst) == 0 {
-        announce(signal);
+/// The stop that the ranks' summed [`flag`]s ask for ([`agreed`]), adopted by this process, so
+/// that it exits as they all do (and says so, if it had not been asked itself).
+pub fn agree(sum: f64) -> Option<i32> {
+    let stop = agreed(sum);
+    if let Some(signal) = stop {
+        if RECEIVED.swap(signal, Ordering::SeqCst) == 0 {
+            announce(signal);
+        }
     }
+    stop
 }
 
 fn announce(signal: i32) {
