@@ -225,7 +225,7 @@ impl Learner {
         let device = split.images.device();
         let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
         let mut correct = Tensor::zeros([], (Kind::Double, device));
-        let limit = batches.map_or(split.len, |b| (b * batch_size).min(split.len));
+        let limit = batches.map_or(split.len, |b| b.saturating_mul(batch_size).min(split.len));
         let (offset, count) = self.dist.share(limit);
         let mut seen = 0usize;
         while seen < count {

@@ -395,3 +395,79 @@ fn the_binary_finds_libtorch_without_the_clone() {
     let runpath = text.lines().find(|l| l.contains("RUNPATH")).unwrap_or_else(|| panic!("no RUNPATH:\n{text}"));
     assert!(runpath.contains("torch/lib") && !runpath.contains(".libtorch"), "{runpath}");
 }
+
+/// `clr ARGS` with at most 10 MB of file and 120 s (the bugs below wrote and ran without end).
+fn bounded(args: &[&str]) -> std::process::Output {
+    let script = "ulimit -f 10000; exec timeout 120 \"$0\" \"$@\"";
+    Command::new("bash").args(["-c", script, env!("CARGO_BIN_EXE_clr")]).args(args).output().unwrap()
+}
+
+#[test]
+fn absurd_lengths_are_refused_naming_the_flag_and_the_limit() {
+    // `clr schedule --phases 1e300,1,0` wrote 8.5 GB a minute; `train` ran "18446744073709551615
+    // steps" (a saturated u64) at base_lr for ever. Each length is refused before any work.
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("s.csv");
+    let cases: [(&[&str], &str); 5] = [
+        (&["--phases", "1e300,1,0", "--steps-per-epoch", "8"], "--phases (phases) 1e300,1,0"),
+        (&["--policy", "fixed", "--epochs", "1e300"], "--epochs (epochs) 1e300"),
+        (&["--policy", "fixed", "--epochs", "1e9", "--steps-per-epoch", "100000"], "--epochs (epochs) 1e9"),
+        (&["--policy", "triangular", "--step-size", "1e300", "--epochs", "1"], "--step-size (step_size) 1e300"),
+        (&["--policy", "fixed", "--epochs", "1", "--steps-per-epoch", "18446744073709551615"], "--steps-per-epoch"),
+    ];
+    for (args, flag) in cases {
+        let out = bounded(&[&["schedule", "--out", csv.to_str().unwrap()], args].concat());
+        let line = one_line_error(&out, 2);
+        assert!(line.contains(flag) && line.contains("limit of 1e12"), "{args:?}: {line}");
+    }
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "nothing written");
+    let o = tmp.path().join("run");
+    let synthetic = ["--dataset", "synthetic", "--synthetic-train", "64", "--synthetic-test", "16"];
+    let train = Cmd::tiny("train").args(synthetic).args(["--phases", "1e300,1,0"]).out(&o);
+    let line = one_line_error(&bounded(&train.strs()), 2);
+    assert!(line.contains("--phases (phases) 1e300,1,0") && line.contains("1e12"), "{line}");
+    let range_test = Cmd::tiny("range-test").args(synthetic).args(["--iters", "2000000000000"]).out(&o);
+    let line = one_line_error(&bounded(&range_test.strs()), 2);
+    assert!(line.contains("--iters (iters) 2000000000000") && line.contains("1e12"), "{line}");
+    // Sizes whose sum overflows: the memory check, not a crash ("capacity overflow").
+    let huge = ["--dataset", "synthetic", "--synthetic-train", "18446744073709551615", "--synthetic-test", "1"];
+    let line = one_line_error(&Cmd::tiny("train").args(huge).out(&o).run(), 2);
+    assert!(line.contains("--synthetic-train 18446744073709551615") && line.contains("GB"), "{line}");
+    assert!(!o.exists(), "a refused run leaves no folder");
+}
+
+#[test]
+fn a_stopped_schedule_removes_its_temporary_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("s.csv");
+    let args = ["schedule", "--epochs", "1e9", "--steps-per-epoch", "1", "--out", csv.to_str().unwrap()];
+    // At most 100 MB written (exec: the pid is clr's).
+    let script = "ulimit -f 100000; exec \"$0\" \"$@\"";
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", script, env!("CARGO_BIN_EXE_clr")]).args(args).stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let written = || std::fs::read_dir(tmp.path()).unwrap().flatten().any(|e| e.metadata().unwrap().len() > 0);
+    while !written() {
+        assert!(std::time::Instant::now() < deadline, "no temporary file with rows");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    assert!(stderr(&out).contains("s.csv not written"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "the temporary file is removed");
+}
+
+#[test]
+fn held_out_batches_past_the_test_set_use_all_of_it() {
+    // 2^55 batches of 512 images is 2^64: it wrapped to 0 images and a loss of 0 at every step.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let rt = tmp.path().join("rt");
+    let cmd = Cmd::tiny("range-test").data(&d).out(&rt).args(["--iters", "6", "--batch-size", "512"]);
+    cmd.args(["--val-batches", "36028797018963968"]).ok();
+    let rows: Vec<clr::records::LrFindRow> = clr::records::read_rows(&rt.join("lr_find.csv")).unwrap();
+    assert_eq!(rows.len(), 6);
+    assert!(rows.iter().all(|r| r.loss > 0.1), "{rows:?}");
+}

@@ -3,9 +3,11 @@
 use super::{merged, train::resolve_max_lr, Report};
 use crate::cli::ScheduleArgs;
 use crate::config::{Layer, MaxLr};
+use crate::error::StoppedBySignal;
 use crate::files;
 use crate::optim::schedule::Schedule;
 use crate::records::ScheduleRow;
+use crate::runtime::signals;
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
@@ -32,13 +34,17 @@ pub fn run(a: ScheduleArgs, output: &mut dyn Write) -> Result<Report> {
     if let Some(png) = &a.plot {
         files::check_parent(png, "--plot")?;
     }
-    // Rows are written as they are computed: a schedule of a billion steps needs no memory.
+    // Rows are written as they are computed: a schedule of a billion steps needs no memory, and
+    // takes minutes, so Ctrl-C or SIGTERM stops it (the temporary file of --out removed).
+    signals::set_notice("stopping the schedule's rows");
+    signals::install();
     match &a.out {
         Some(path) => files::write_with(path, |tmp| {
             let f = std::fs::File::create(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
             write_csv(&mut std::io::BufWriter::new(f), &schedule)
-        })?,
-        None => write_csv(output, &schedule)?,
+        })
+        .map_err(|e| stopped(e, &format!("{} not written", path.display())))?,
+        None => write_csv(output, &schedule).map_err(|e| stopped(e, "the rows on stdout end early"))?,
     }
     if let Some(png) = &a.plot {
         let title = format!("{} schedule, {steps_per_epoch} steps/epoch", config.schedule.policy);
@@ -51,10 +57,23 @@ fn write_csv(w: &mut dyn Write, schedule: &Schedule) -> Result<()> {
     let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(w);
     csv.write_record(<ScheduleRow as crate::records::Row>::HEADER)?;
     for row in schedule.points() {
+        // A stop is looked for every 64k rows (a few milliseconds of writing).
+        if row.step % 65_536 == 0 && signals::requested() {
+            return Err(StoppedBySignal.into());
+        }
         csv.serialize(row)?;
     }
     csv.flush()?;
     Ok(())
+}
+
+/// A stop's error says what it left behind.
+fn stopped(err: anyhow::Error, left: &str) -> anyhow::Error {
+    if crate::error::holds::<StoppedBySignal>(&err) {
+        err.context(format!("schedule stopped: {left}"))
+    } else {
+        err
+    }
 }
 
 /// Points enough for a picture (every step up to this many, evenly spaced beyond, the last kept).

@@ -5,6 +5,7 @@
 use super::{Config, DataSettings, DatasetKind, Labels, ModelSettings, RangeTestSettings, RunSettings};
 use crate::error::UsageError;
 use crate::model::resnet::ResNetConfig;
+use crate::optim::schedule::{check_steps, list};
 
 impl Config {
     pub fn validate(&self) -> Result<(), UsageError> {
@@ -12,6 +13,13 @@ impl Config {
         self.model.validate()?;
         self.run.validate()?;
         self.range_test.validate()?;
+        // Without --epochs the phases set the run's length: a length too long to run names them.
+        if self.run.epochs.is_none() {
+            let p = &self.schedule.phases;
+            check_steps(p.iter().sum(), || {
+                format!("--phases (phases) {} (the run's epochs without --epochs, at one step per epoch)", list(p))
+            })?;
+        }
         self.schedule_config()?.validate()
     }
 }
@@ -76,8 +84,10 @@ impl RangeTestSettings {
                 self.start_lr
             );
         }
-        if self.iters == Some(0) {
-            crate::usage!("--iters (iters) must be at least 1");
+        match self.iters {
+            Some(0) => crate::usage!("--iters (iters) must be at least 1"),
+            Some(n) => check_steps(n as f64, || format!("--iters (iters) {n}"))?,
+            None => {}
         }
         // Written so that NaN fails both checks.
         if !(self.smooth >= 0.0 && self.smooth < 1.0) {

@@ -119,7 +119,10 @@ pub fn classes(settings: &DataSettings) -> usize {
 pub fn load_raw(settings: &DataSettings, seed: u64, progress: bool) -> Result<(RawSplit, RawSplit, String)> {
     let Some((format, archive)) = cifar_source(settings) else {
         let (n_train, n_test) = (settings.synthetic_train, settings.synthetic_test);
-        check_memory((n_train + n_test) as u64, &format!("--synthetic-train {n_train} --synthetic-test {n_test}"))?;
+        check_memory(
+            n_train.saturating_add(n_test) as u64,
+            &format!("--synthetic-train {n_train} --synthetic-test {n_test}"),
+        )?;
         let (train, test) = synthetic::synthetic(n_train, n_test, seed);
         return Ok((train, test, "synthetic".into()));
     };

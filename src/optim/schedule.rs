@@ -33,6 +33,11 @@ impl Policy {
     pub fn uses_max_lr(self) -> bool {
         !matches!(self, Policy::Fixed | Policy::Step)
     }
+
+    /// The policies whose LR cycles with `step_size`.
+    pub fn is_cyclical(self) -> bool {
+        matches!(self, Policy::Triangular | Policy::Triangular2 | Policy::ExpRange)
+    }
 }
 
 /// Where one-cycle's phases end.
@@ -98,6 +103,20 @@ pub struct ScheduleConfig {
     pub phase_ends: PhaseEnds,
 }
 
+/// The longest schedule clr runs or writes, in steps: 10^12 (30 years at a millisecond a step).
+/// Lengths are worked out in floating point from epochs; a user's `1e300` must be refused here,
+/// not saturated into `u64::MAX` steps and run (or written) for ever.
+pub const MAX_STEPS: u64 = 1_000_000_000_000;
+
+/// A usage error unless `steps` (a length worked out from the user's numbers) is within
+/// [`MAX_STEPS`]; `what` names the flag, the field and the numbers it came from.
+pub fn check_steps(steps: f64, what: impl FnOnce() -> String) -> Result<(), UsageError> {
+    if steps > MAX_STEPS as f64 {
+        crate::usage!("{} makes {} steps, more than clr's limit of {MAX_STEPS:.0e}", what(), short(steps));
+    }
+    Ok(())
+}
+
 /// The exp-range gamma of the CLR paper (Smith 2015).
 pub const DEFAULT_EXP_RANGE_GAMMA: f64 = 0.99994;
 /// The step policy's factor at each milestone.
@@ -141,8 +160,19 @@ pub struct SchedulePoint {
 }
 
 /// `a,b,c` as the flags take lists.
-fn list(values: &[f64]) -> String {
-    values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")
+pub fn list(values: &[f64]) -> String {
+    values.iter().map(|&v| short(v)).collect::<Vec<_>>().join(",")
+}
+
+/// A number as a user writes it: the shorter of plain and scientific notation (`41`, `0.1`,
+/// `1e300`, not three hundred digits).
+pub fn short(v: f64) -> String {
+    let (plain, sci) = (format!("{v}"), format!("{v:e}"));
+    if sci.len() < plain.len() {
+        sci
+    } else {
+        plain
+    }
 }
 
 fn positive_finite(value: f64, flag: &str, field: &str) -> Result<(), UsageError> {
@@ -181,6 +211,8 @@ impl ScheduleConfig {
         if !(self.epochs.is_finite() && self.epochs > 0.0) {
             crate::usage!("--epochs (epochs) must be a positive finite number: {}", self.epochs);
         }
+        // At least one step per epoch: refused here, before any data is loaded.
+        check_steps(self.epochs, || format!("--epochs (epochs) {} (at one step per epoch)", short(self.epochs)))?;
         positive_finite(self.base_lr, "--base-lr", "base_lr")?;
         if let (Some(max_lr), true) = (self.max_lr, self.policy.uses_max_lr()) {
             positive_finite(max_lr, "--max-lr", "max_lr")?;
@@ -271,6 +303,17 @@ impl Schedule {
             crate::usage!("--steps-per-epoch (steps_per_epoch) must be at least 1");
         }
         let spe = steps_per_epoch as f64;
+        check_steps(cfg.epochs * spe, || {
+            format!("--epochs (epochs) {} of {steps_per_epoch} steps (--steps-per-epoch)", short(cfg.epochs))
+        })?;
+        if cfg.policy.is_cyclical() {
+            check_steps(cfg.step_size * spe, || {
+                format!(
+                    "--step-size (step_size) {} of {steps_per_epoch} steps (--steps-per-epoch)",
+                    short(cfg.step_size)
+                )
+            })?;
+        }
         if (cfg.epochs * spe).round() < 1.0 {
             crate::usage!("--epochs (epochs) gives no steps: {} epochs of {steps_per_epoch} steps", cfg.epochs);
         }

@@ -414,3 +414,20 @@ fn the_epoch_convention_can_differ_by_two_steps_of_slope() {
     let err = Schedule::new(ScheduleConfig { phase_ends: PhaseEnds::Pytorch, phases: [3.0, 4.0, 1.0], ..cfg }, 24);
     assert!(err.unwrap_err().to_string().starts_with("--phase-ends pytorch (phase_ends) follows OneCycleLR"));
 }
+
+#[test]
+fn lengths_past_the_limit_are_refused_not_saturated() {
+    let mut cfg = cyclical(Policy::Fixed);
+    cfg.epochs = 1e12;
+    assert_eq!(Schedule::new(cfg.clone(), 1).unwrap().total_steps(), MAX_STEPS, "the limit itself runs");
+    let err = Schedule::new(cfg.clone(), 2).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "--epochs (epochs) 1e12 of 2 steps (--steps-per-epoch) makes 2e12 steps, more than clr's limit of 1e12"
+    );
+    cfg.epochs = 1e300;
+    assert!(cfg.validate().unwrap_err().to_string().starts_with("--epochs (epochs) 1e300 (at one step per epoch)"));
+    let mut tri = cyclical(Policy::Triangular);
+    tri.step_size = 1e300;
+    assert!(Schedule::new(tri, 50).unwrap_err().to_string().starts_with("--step-size (step_size) 1e300 of 50 steps"));
+}
