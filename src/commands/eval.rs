@@ -2,7 +2,7 @@
 
 use super::Report;
 use crate::cli::EvalArgs;
-use crate::config::{DataSettings, Layer, ModelLayer, RunLayer};
+use crate::config::{DataSettings, DatasetKind, Layer, ModelLayer, RunLayer};
 use crate::data::{self, Data};
 use crate::learner::Learner;
 use crate::runtime::device;
@@ -12,12 +12,13 @@ use std::path::Path;
 
 pub fn run(a: EvalArgs) -> Result<Report> {
     let ck = crate::train::checkpoint::load(&a.checkpoint)?;
-    let layer = Layer {
+    let mut layer = Layer {
         data: a.data,
         model: ModelLayer { depth: Some(ck.state.depth), ..ModelLayer::default() },
         run: RunLayer { device: Some(a.device), precision: Some(a.precision), ..RunLayer::default() },
         ..Layer::default()
     };
+    synthetic_as_trained(&a.checkpoint, &ck.state, &mut layer)?;
     let config = layer.resolve()?;
     check_classes(&a.checkpoint, &ck.state, &config.data)?;
     let device = device::prepare(&config.run)?;
@@ -28,6 +29,37 @@ pub fn run(a: EvalArgs) -> Result<Report> {
     learner.restore(&ck.model, None)?;
     let (test_loss, test_acc) = learner.evaluate(&data, &data.test, a.batch_size as usize, None)?;
     Ok(Report::Eval { test_acc, test_loss, images: data.test.len, source: data.source.clone() })
+}
+
+/// Synthetic test images depend on the seed and both sizes: the run's, from the checkpoint (any
+/// other seed makes other class patterns, and the accuracy would be meaningless). A checkpoint
+/// that does not record them, or sizes given that differ from them, are refused.
+fn synthetic_as_trained(path: &Path, state: &RunState, layer: &mut Layer) -> Result<()> {
+    let data = &mut layer.data;
+    if data.dataset != Some(DatasetKind::Synthetic) || state.dataset.is_some_and(|d| d != DatasetKind::Synthetic) {
+        return Ok(());
+    }
+    let place = format!("--checkpoint {}", path.display());
+    let Some(set) = state.synthetic else {
+        crate::usage!(
+            "{place}: the checkpoint does not record the seed and sizes of its synthetic data (an older clr), so \
+             its test set cannot be rebuilt; --resume the run once to record them"
+        );
+    };
+    let given =
+        [("--synthetic-train", data.synthetic_train, set.train), ("--synthetic-test", data.synthetic_test, set.test)];
+    if let Some((flag, Some(n), _)) = given.into_iter().find(|(_, g, t)| g.is_some_and(|g| g != *t)) {
+        crate::usage!(
+            "{place}: {flag} {n}, but the model was trained on --synthetic-train {} --synthetic-test {} --seed {} \
+             (leave them out: eval uses the run's)",
+            set.train,
+            set.test,
+            set.seed
+        );
+    }
+    (data.synthetic_train, data.synthetic_test) = (Some(set.train), Some(set.test));
+    layer.run.seed = Some(set.seed);
+    Ok(())
 }
 
 /// The model's outputs must be the data's classes (before any data is read): a usage error that

@@ -54,6 +54,29 @@ pub struct RunState {
     pub dataset: Option<DatasetKind>,
     #[serde(default)]
     pub labels: Option<Labels>,
+    /// The synthetic set the model learned (None for data from files, and in older checkpoints):
+    /// its test images depend on the seed and both sizes, which `clr eval` needs to rebuild it.
+    #[serde(default)]
+    pub synthetic: Option<SyntheticSet>,
+}
+
+/// What makes a synthetic data set: `synthetic(train, test, seed)` gives the same images again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyntheticSet {
+    pub seed: u64,
+    pub train: usize,
+    pub test: usize,
+}
+
+impl SyntheticSet {
+    /// The synthetic set of a run's settings; None when its data comes from files.
+    pub fn of(data: &crate::config::DataSettings, seed: u64) -> Option<SyntheticSet> {
+        (data.dataset == DatasetKind::Synthetic).then_some(SyntheticSet {
+            seed,
+            train: data.synthetic_train,
+            test: data.synthetic_test,
+        })
+    }
 }
 
 fn ten() -> usize {
@@ -170,6 +193,7 @@ mod tests {
             num_classes: 10,
             dataset: Some(DatasetKind::Cifar10),
             labels: Some(Labels::Fine),
+            synthetic: Some(SyntheticSet { seed: 7, train: 100, test: 10 }),
         };
         save(&path, &learner, &state).unwrap();
         let ck = load(&path).unwrap();
@@ -202,7 +226,7 @@ mod tests {
         let old = r#"{"format":1,"depth":8,"step":0,"steps_per_epoch":3,"mean":[0,0,0],"std":[1,1,1],
             "sums":{"loss_sum":0,"correct":0,"seen":0},"seconds":0}"#;
         let old: RunState = serde_json::from_str(old).unwrap();
-        assert_eq!((old.num_classes, old.dataset, old.labels), (10, None, None));
+        assert_eq!((old.num_classes, old.dataset, old.labels, old.synthetic), (10, None, None, None));
         let state =
             RunState { num_classes: 100, dataset: Some(DatasetKind::Cifar100), labels: Some(Labels::Coarse), ..old };
         save(&path, &learner, &state).unwrap();

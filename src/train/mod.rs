@@ -25,7 +25,7 @@ use crate::records::{self, EpochRow, StepRow};
 use crate::run_dir::{self, RunLock};
 use crate::runtime::{device, signals};
 use anyhow::{bail, Result};
-use checkpoint::{EpochSums, RunState};
+use checkpoint::{EpochSums, RunState, SyntheticSet};
 use log::{LogPlan, RunLog};
 use std::path::Path;
 use std::rc::Rc;
@@ -190,6 +190,7 @@ fn fresh<'a>(
         num_classes: data.classes,
         dataset: Some(config.data.dataset),
         labels: Some(config.data.labels),
+        synthetic: SyntheticSet::of(&config.data, config.run.seed),
     };
     let ck = out.join(checkpoint::FILE_NAME);
     checkpoint::save(&ck, &learner, &state)?;
@@ -238,7 +239,10 @@ fn resumed<'a>(
     learner.restore(&ck.model, Some(&ck.momentum))?;
     let log = Some(RunLog::resume(out, ck.state.step, log_plan(config, &schedule, progress))?);
     let path = out.join(checkpoint::FILE_NAME);
-    Ok(Trainer { config, data, schedule, learner, state: ck.state, log, checkpoint: path, stop: false })
+    // A checkpoint from before the synthetic set was recorded gets it from config.json.
+    let state =
+        RunState { synthetic: ck.state.synthetic.or(SyntheticSet::of(&config.data, config.run.seed)), ..ck.state };
+    Ok(Trainer { config, data, schedule, learner, state, log, checkpoint: path, stop: false })
 }
 
 fn log_plan(config: &Config, schedule: &Schedule, progress: bool) -> LogPlan {
