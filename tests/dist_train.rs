@@ -327,14 +327,10 @@ fn a_stalled_rank_makes_the_other_fail_at_the_timeout() {
     assert!(line.to_lowercase().contains("timed out") || line.to_lowercase().contains("timeout"), "{line}");
 }
 
-#[test]
-fn the_launcher_names_a_worker_that_dies_and_stops_the_others() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = cifar::usual(&tmp.path().join("data"));
-    let out = tmp.path().join("run");
-    let cmd = fixed(&d, &out, "50").args(["--nproc-per-node", "2", "--dist-timeout", "30"]);
-    let mut child = command(&cmd, &[]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    // The launcher names its workers' pids on stderr.
+/// `cmd` (a launch) started, once its workers run: the launcher, rank 1's pid (which the
+/// launcher names on stderr) and the rest of its stderr, read to the end by a thread.
+fn launch_naming_rank_1(cmd: &Cmd) -> (Child, String, std::thread::JoinHandle<String>) {
+    let mut child = command(cmd, &[]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
     let pid = loop {
@@ -345,7 +341,16 @@ fn the_launcher_names_a_worker_that_dies_and_stops_the_others() {
             break rest.split(|c: char| !c.is_ascii_digit()).next().unwrap().to_string();
         }
     };
-    let rest = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
+    (child, pid, std::thread::spawn(move || std::io::read_to_string(stderr).unwrap()))
+}
+
+#[test]
+fn the_launcher_names_a_worker_that_dies_and_stops_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cifar::usual(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    let cmd = fixed(&d, &out, "50").args(["--nproc-per-node", "2", "--dist-timeout", "30"]);
+    let (mut child, pid, rest) = launch_naming_rank_1(&cmd);
     common::runs::wait_for_rows(&mut child, &out, 10);
     let start = Instant::now();
     assert!(Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
@@ -355,6 +360,31 @@ fn the_launcher_names_a_worker_that_dies_and_stops_the_others() {
     assert!(start.elapsed() < Duration::from_secs(40), "the launcher took {:?}", start.elapsed());
     let want = format!("error: worker rank 1 of 2 (pid {pid}) was killed by signal 9 (SIGKILL)");
     assert!(err.lines().any(|l| l.starts_with(&want)), "{err}");
+}
+
+/// A stopped worker (SIGSTOP) answers nothing, not even SIGTERM: rank 0 fails at the timeout,
+/// and the launcher then kills the stopped worker within seconds (it waited 2 × the timeout).
+#[test]
+fn a_stopped_worker_ends_the_launch_soon_after_the_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cifar::usual(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    let timeout = 6;
+    let cmd = fixed(&d, &out, "50").args(["--nproc-per-node", "2", "--dist-timeout", &timeout.to_string()]);
+    let (mut child, pid, rest) = launch_naming_rank_1(&cmd);
+    common::runs::wait_for_rows(&mut child, &out, 10);
+    let start = Instant::now();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let code = finish(child).status.code();
+    let took = start.elapsed();
+    let err = rest.join().unwrap();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(took >= Duration::from_secs(timeout), "rank 0 waits the timeout: {took:?}\n{err}");
+    assert!(took < Duration::from_secs(timeout + 15), "the launcher took {took:?}\n{err}");
+    assert!(err.contains("error: worker rank 0 of 2") && err.contains("the other workers were stopped"), "{err}");
+    let gone = !Path::new(&format!("/proc/{pid}")).exists();
+    assert!(gone, "the stopped worker was killed and reaped");
+    clr::train::checkpoint::load(&out.join("checkpoint.pt")).expect("the run stays resumable");
 }
 
 /// A command that fails at once with exit 2 and one line on stderr; that line.

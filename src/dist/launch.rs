@@ -43,9 +43,12 @@ impl Invocation {
 }
 
 /// After a worker fails, how long the others have to notice and exit by themselves before
-/// they are sent SIGTERM, and then how long before SIGKILL.
-const GRACE: Duration = Duration::from_secs(5);
-const KILL_AFTER: Duration = Duration::from_secs(15);
+/// they are sent SIGTERM, and then how long before SIGKILL. Short: once a rank is gone the others
+/// cannot agree on a step to save at (their last checkpoint is what resumes), and a worker that
+/// is stopped (SIGSTOP) or hung answers no SIGTERM; the launch ends within seconds of the first
+/// failure, itself within --dist-timeout.
+const GRACE: Duration = Duration::from_secs(2);
+const KILL_AFTER: Duration = Duration::from_secs(3);
 const POLL: Duration = Duration::from_millis(50);
 /// Tells a worker the pid of the launcher that started it.
 pub const LAUNCHER_VAR: &str = "CLR_LAUNCHER_PID";
