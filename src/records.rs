@@ -100,22 +100,37 @@ impl RowWriter {
     }
 }
 
-/// Read every row of a CSV file written by [`RowWriter`].
-pub fn read_rows<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut rows = Vec::new();
-    for (i, row) in reader.deserialize().enumerate() {
-        rows.push(row.with_context(|| format!("{}: bad row {}", path.display(), i + 2))?);
-    }
-    Ok(rows)
+/// Read every row of a CSV file written by [`RowWriter`]; its header must be `T`'s.
+pub fn read_rows<T: Row + DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_rows(path, &bytes)
 }
 
 /// Like [`read_rows`], but a last line without its newline (a row torn by a killed process)
-/// is ignored: every complete row ends with one, since each row is flushed whole.
-pub fn read_rows_lenient<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+/// is ignored: every complete row ends with one, since each row is flushed whole. A file without
+/// one complete line (killed while its header was written) has no rows.
+pub fn read_rows_lenient<T: Row + DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let mut reader = csv::Reader::from_reader(&bytes[..complete]);
+    parse_rows(path, &bytes[..complete])
+}
+
+/// The rows of `bytes`, the text of `path`, after a header that must be `T`'s: another file (a
+/// different CSV, an edited header) is not read as rows with missing fields, or as none.
+fn parse_rows<T: Row + DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<Vec<T>> {
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut reader = csv::Reader::from_reader(bytes);
+    let header = reader.headers().with_context(|| format!("{}: bad header row", path.display()))?;
+    if !header.iter().eq(T::HEADER.iter().copied()) {
+        anyhow::bail!(
+            "{}: the header row is `{}`, not `{}`: not a file clr wrote",
+            path.display(),
+            header.iter().collect::<Vec<_>>().join(","),
+            T::HEADER.join(",")
+        );
+    }
     let mut rows = Vec::new();
     for (i, row) in reader.deserialize().enumerate() {
         rows.push(row.with_context(|| format!("{}: bad row {}", path.display(), i + 2))?);
@@ -150,6 +165,13 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(StepRow::HEADER, ["step", "epoch", "lr", "momentum", "loss"]);
         assert_eq!(EpochRow::HEADER.len(), 7);
+        // A torn header is no rows; another header is an error naming the file.
+        std::fs::write(&path, "step,epoch,l").unwrap();
+        assert!(read_rows_lenient::<StepRow>(&path).unwrap().is_empty());
+        std::fs::write(&path, "a,b,c\n").unwrap();
+        let err = read_rows_lenient::<StepRow>(&path).unwrap_err().to_string();
+        assert!(err.contains("steps.csv: the header row is `a,b,c`, not `step,epoch,lr,momentum,loss`"), "{err}");
+        assert!(read_rows::<StepRow>(&path).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use clr::records::{read_rows, EpochRow};
+use clr::records::{read_rows, EpochRow, Row};
 use common::{assert_png, cifar, one_line_error, run, stdout, Cmd};
 use std::path::{Path, PathBuf};
 
@@ -188,4 +188,36 @@ fn a_run_in_progress_and_the_errors() {
     assert!(e.contains("--target") && e.contains("90"), "{e}");
     let e = one_line_error(&run(&["compare"]), 2);
     assert!(e.contains("RUN_DIR"), "{e}");
+}
+
+#[test]
+fn impossible_values_and_foreign_files_are_refused_naming_the_file_and_the_row() {
+    // Shown as "final acc inf, seconds to 0.9 -4.0" and "0 epochs … completed", exit 0.
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    std::fs::write(run_dir.join("summary.json"), r#"{"status": "completed"}"#).unwrap();
+    let head = EpochRow::HEADER.join(",");
+    let good = "0,0.1,1.5,0.5,1.25,0.5,1";
+    let png = tmp.path().join("c.png");
+    let cases = [
+        (format!("{head}\n{good}\n1,nan,inf,-inf,nan,1e999,-5\n"), "row 2 (line 3) has lr NaN"),
+        (format!("{head}\n{good}\n1,0.1,1,0.5,1,1e999,2\n"), "row 2 (line 3) has test_acc inf"),
+        (format!("{head}\n{good}\n1,0.1,1,0.5,1,0.5,-5\n"), "row 2 (line 3) has seconds -5"),
+        (format!("{head}\n{good}\n3,0.1,1,0.5,1,0.5,2\n"), "row 2 (line 3) has epoch 3"),
+        (format!("{head}\n1.5,0.1,1,0.5,1,0.5,2\n"), "bad row 2"),
+        (String::new(), "epochs.csv is empty"),
+        ("epoch,accuracy\n".to_string(), "the header row is `epoch,accuracy`"),
+    ];
+    for (text, want) in cases {
+        std::fs::write(run_dir.join("epochs.csv"), &text).unwrap();
+        let out = run(&["compare", run_dir.to_str().unwrap(), "--out", png.to_str().unwrap()]);
+        let e = one_line_error(&out, 2);
+        assert!(e.contains("epochs.csv") && e.contains(want), "{text:?}: {e}");
+    }
+    std::fs::write(run_dir.join("epochs.csv"), format!("{head}\n{good}\n")).unwrap();
+    std::fs::write(run_dir.join("steps.csv"), "step,epoch,lr,momentum,loss\n0,0,inf,0.9,2\n").unwrap();
+    let e = one_line_error(&run(&["compare", run_dir.to_str().unwrap(), "--out", png.to_str().unwrap()]), 2);
+    assert!(e.contains("steps.csv: row 1 (line 2)"), "{e}");
+    assert!(!png.exists(), "nothing written");
 }

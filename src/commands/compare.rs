@@ -66,10 +66,18 @@ fn read_run(dir: &Path, name: String) -> Result<Run> {
     if !epochs_csv.is_file() {
         crate::usage!("RUN_DIR {}: no epochs.csv (not a clr train run folder)", dir.display());
     }
-    // Lenient: a run still writing may have a last row torn in half.
-    let epochs: Vec<EpochRow> = read_rows_lenient(&epochs_csv)?;
+    // Lenient: a run still writing may have a last row torn in half. Anything else that is not
+    // what clr writes is refused: its numbers would be shown as facts.
+    let as_usage = |e: anyhow::Error| UsageError::new(format!("{e:#}"));
+    if std::fs::metadata(&epochs_csv).is_ok_and(|m| m.len() == 0) {
+        crate::usage!("RUN_DIR {}: epochs.csv is empty (not even its header row)", dir.display());
+    }
+    let epochs: Vec<EpochRow> = read_rows_lenient(&epochs_csv).map_err(as_usage)?;
+    check_epochs(&epochs_csv, &epochs)?;
     let steps_csv = dir.join("steps.csv");
-    let steps: Vec<StepRow> = if steps_csv.is_file() { read_rows_lenient(&steps_csv)? } else { Vec::new() };
+    let steps: Vec<StepRow> =
+        if steps_csv.is_file() { read_rows_lenient(&steps_csv).map_err(as_usage)? } else { Vec::new() };
+    check_steps(&steps_csv, &steps)?;
     let summary = read_json(&dir.join("summary.json"))?;
     let field = |k: &str| summary.as_ref().and_then(|s| s.get(k)?.as_str().map(str::to_string));
     let schedule = read_schedule(dir)?;
@@ -79,6 +87,51 @@ fn read_run(dir: &Path, name: String) -> Result<Run> {
     };
     let described = schedule.as_ref().map_or_else(|| policy.clone(), describe);
     Ok(Run { facts: RunFacts { run: name, policy, status: field("status") }, schedule: described, epochs, steps })
+}
+
+/// epochs.csv as a run writes it: epochs 0, 1, 2, … in order, accuracies in [0, 1], losses and
+/// seconds finite and not negative, a finite positive LR. The first row that is not is named.
+fn check_epochs(path: &Path, rows: &[EpochRow]) -> Result<(), UsageError> {
+    let fraction = |v: f64| (0.0..=1.0).contains(&v);
+    let amount = |v: f64| v.is_finite() && v >= 0.0;
+    for (i, r) in rows.iter().enumerate() {
+        let bad = [
+            ("epoch", r.epoch as f64, r.epoch == i as u64),
+            ("lr", r.lr, r.lr.is_finite() && r.lr > 0.0),
+            ("train_loss", r.train_loss, amount(r.train_loss)),
+            ("train_acc", r.train_acc, fraction(r.train_acc)),
+            ("test_loss", r.test_loss, amount(r.test_loss)),
+            ("test_acc", r.test_acc, fraction(r.test_acc)),
+            ("seconds", r.seconds, amount(r.seconds)),
+        ]
+        .into_iter()
+        .find(|(_, _, ok)| !ok);
+        if let Some((field, value, _)) = bad {
+            crate::usage!(
+                "{}: row {} (line {}) has {field} {value}, which no run writes (epochs count 0, 1, 2, …; accuracies \
+                 lie in [0, 1]; losses, seconds and the LR are finite, not negative)",
+                path.display(),
+                i + 1,
+                i + 2
+            );
+        }
+    }
+    Ok(())
+}
+
+/// steps.csv's numbers, for the LR curve: finite, a positive LR.
+fn check_steps(path: &Path, rows: &[StepRow]) -> Result<(), UsageError> {
+    let bad =
+        rows.iter().position(|r| !(r.lr.is_finite() && r.lr > 0.0 && r.momentum.is_finite() && r.loss.is_finite()));
+    if let Some(i) = bad {
+        crate::usage!(
+            "{}: row {} (line {}) has a number no run writes (not finite, or an LR <= 0)",
+            path.display(),
+            i + 1,
+            i + 2
+        );
+    }
+    Ok(())
 }
 
 /// A JSON file of the run, if it is there.
