@@ -187,7 +187,8 @@ pub struct CompareArgs {
 }
 
 /// The clap command, every setting's help ending with its default from `Config::default()`, a
-/// flag given twice keeping its last value (as in ripgrep), so that a wrapper can override.
+/// flag given twice keeping its last value (as in ripgrep), so that a wrapper can override, and
+/// negative numbers taken as values.
 pub fn command() -> clap::Command {
     let defaults = match serde_json::to_value(Config::default()) {
         Ok(serde_json::Value::Object(map)) => map,
@@ -200,6 +201,14 @@ pub fn command() -> clap::Command {
             defaults.insert("dataset".into(), serde_json::Value::String("synthetic".into()));
         }
         sub.args_override_self(true).mut_args(|arg| {
+            // `--max-lr -0`, `--seed -1`: the value goes to the flag, whose own check then
+            // speaks (clap would take it for an unknown flag `-0`).
+            // A list (`--phases -1,2,3`) is no number to clap: it takes any value starting with '-'.
+            let arg = match (arg.get_action().takes_values(), arg.get_value_delimiter().is_some()) {
+                (true, true) => arg.allow_hyphen_values(true),
+                (true, false) => arg.allow_negative_numbers(true),
+                _ => arg,
+            };
             let id = arg.get_id().as_str().to_string();
             match defaults.get(&id).and_then(default_text) {
                 Some(text) if arg.get_default_values().is_empty() => with_default(arg, &text),

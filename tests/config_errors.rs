@@ -304,3 +304,29 @@ fn no_command_panics_on_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
     assert!(common::stderr(&out).contains("--no-such-flag"));
 }
+
+#[test]
+fn negative_numbers_reach_their_flag_s_own_check() {
+    // With a space clap took them for unknown flags: "unexpected argument '-0'".
+    usage_error(&["schedule", "--max-lr", "-0"], &["--max-lr (max_lr) must be a positive finite number: -0"]);
+    usage_error(&["schedule", "--momentum", "-0.5"], &["--momentum (momentum) must be in [0, 1): -0.5"]);
+    usage_error(&["schedule", "--seed", "-1"], &["'-1' for '--seed"]);
+    usage_error(&["schedule", "--phases", "-1,2,3"], &["--phases (phases) must be non-negative finite epochs: -1,2,3"]);
+    usage_error(&["compare", "x", "--target", "-1"], &["--target", "-1"]);
+}
+
+#[test]
+fn a_config_file_gives_each_field_once_and_null_only_for_automatic_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("c.json");
+    let config = ["schedule", "--config", file.to_str().unwrap()];
+    std::fs::write(&file, r#"{"depth": 8, "momentum": 0.9, "depth": 14}"#).unwrap();
+    usage_error(&config, &["c.json", "field `depth` is given twice"]);
+    std::fs::write(&file, r#"{"max_lr": null}"#).unwrap();
+    usage_error(&config, &["c.json", "field `max_lr` is null", "epochs"]);
+    // Null is what config.json writes for an automatic value: `--config RUN/config.json` works.
+    std::fs::write(&file, r#"{"epochs": null, "final_lr": null, "policy": "fixed", "epochs": 1}"#).unwrap();
+    usage_error(&config, &["field `epochs` is given twice"]);
+    std::fs::write(&file, r#"{"epochs": null, "final_lr": null, "threads": null}"#).unwrap();
+    assert!(run(&[&config[..], &["--steps-per-epoch", "1", "--policy", "fixed"]].concat()).status.success());
+}

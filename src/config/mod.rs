@@ -106,6 +106,19 @@ impl Layer {
         let serde_json::Value::Object(map) = value else {
             return Err(UsageError::new(format!("{place}: expected a JSON object")));
         };
+        // One rule with the flags' (a setting given once, its value a value): JSON would quietly
+        // keep one of two duplicate keys, and a null would quietly mean the default.
+        let _: UniqueKeys = serde_json::from_str(&text).map_err(|e| UsageError::new(format!("{place}: {e}")))?;
+        let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
+        if let Some((key, _)) =
+            map.iter().find(|(k, v)| v.is_null() && !defaults.get(k.as_str()).is_some_and(|d| d.is_null()))
+        {
+            return Err(UsageError::new(format!(
+                "{place}: field `{key}` is null; leave it out for its default (null means \"automatic\" only where that \
+                 is the default: {})",
+                nullable(&defaults).join(", ")
+            )));
+        }
         let known =
             [DataLayer::FIELDS, ModelLayer::FIELDS, RunLayer::FIELDS, ScheduleLayer::FIELDS, RangeTestLayer::FIELDS]
                 .concat();
@@ -128,6 +141,41 @@ impl Layer {
             range_test: section(&map, &place)?,
         })
     }
+}
+
+/// A config file's object read only to refuse a key given twice.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueKeys;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    if !seen.insert(key.clone()) {
+                        return Err(serde::de::Error::custom(format!("field `{key}` is given twice")));
+                    }
+                }
+                Ok(UniqueKeys)
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
+/// The fields whose default is null (automatic: `epochs`, `threads`, …), the only ones a null may set.
+fn nullable(defaults: &serde_json::Value) -> Vec<&str> {
+    defaults
+        .as_object()
+        .map_or_else(Vec::new, |m| m.iter().filter(|(_, v)| v.is_null()).map(|(k, _)| k.as_str()).collect())
 }
 
 /// One section's fields out of a config file's object (the others are ignored here).
