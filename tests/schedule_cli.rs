@@ -296,3 +296,19 @@ fn schedule_csv_is_plain_rfc4180() {
     let out = ok(&["schedule", "--policy", "fixed", "--base-lr", "0.1", "--epochs", "1", "--steps-per-epoch", "3"]);
     assert_eq!(common::stdout(&out), "step,epoch,lr,momentum\n0,0,0.1,0.9\n1,0,0.1,0.9\n2,0,0.1,0.9\n");
 }
+
+#[test]
+fn a_base_lr_above_the_report_s_max_lr_is_replaced_with_a_warning() {
+    // It was dropped without a word.
+    let tmp = tempfile::tempdir().unwrap();
+    let report = tmp.path().join("range_test.json");
+    write_report(&report, 0.3);
+    let mut args = ONE_CYCLE_SHORT.to_vec();
+    args.extend(["--base-lr", "0.5", "--max-lr", report.to_str().unwrap()]);
+    let out = clr().arg("schedule").args(&args).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("warning: the base_lr given, 0.5, is not below the max_lr 0.3"), "{err}");
+    assert!(err.contains("using its base_lr 0.03"), "{err}");
+    assert!((parse(&out.stdout)[0].lr - 0.03).abs() < 1e-12);
+}

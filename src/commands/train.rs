@@ -124,6 +124,12 @@ pub(super) fn resolve_max_lr(
             schedule.base_lr = s.suggested_lr;
         }
     } else if !base_given || schedule.base_lr >= s.max_lr {
+        if base_given {
+            say(&format!(
+                "warning: the base_lr given, {}, is not below the max_lr {} ({source}): using its base_lr {} instead",
+                schedule.base_lr, s.max_lr, s.base_lr
+            ));
+        }
         schedule.base_lr = s.base_lr;
     }
     let base_lr = schedule.base_lr;
