@@ -490,3 +490,46 @@ fn eval_of_a_synthetic_run_rebuilds_the_test_set_it_was_trained_with() {
     let line = one_line_error(&other, 2);
     assert!(line.contains("--synthetic-train 100") && line.contains("--seed 7"), "{line}");
 }
+
+/// Edit one field of a run's config.json.
+fn edit(out: &Path, field: &str, value: serde_json::Value) {
+    let mut config = read_json(&out.join("config.json"));
+    config[field] = value;
+    std::fs::write(out.join("config.json"), serde_json::to_string(&config).unwrap()).unwrap();
+}
+
+#[test]
+fn resume_says_what_config_json_changed_and_refuses_what_the_checkpoint_cannot_follow() {
+    // A changed momentum was used silently; a changed depth was "saved with 2 steps per epoch at
+    // depth 8 …: resume with the same data and batch size".
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let o = tmp.path().join("run");
+    fixed(&d, &o, "2").ok();
+    let steps = std::fs::read(o.join("steps.csv")).unwrap();
+    edit(&o, "depth", serde_json::json!(14));
+    let line = one_line_error(&resume(&o), 2);
+    assert!(line.contains("config.json") && line.contains("depth 8 → 14 cannot change on --resume"), "{line}");
+    edit(&o, "depth", serde_json::json!(8));
+    edit(&o, "momentum", serde_json::json!(0.8));
+    extend(&o, 3.0);
+    let out = resume(&o);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let note = stderr(&out).lines().find(|l| l.starts_with("note:")).map(str::to_string).unwrap_or_default();
+    assert!(note.contains("epochs 2.0 → 3.0, momentum 0.9 → 0.8") && note.contains("step 4"), "{}", stderr(&out));
+    let rows = common::runs::steps(&o);
+    assert_eq!(rows.iter().map(|r| r.momentum).collect::<Vec<_>>(), [0.9, 0.9, 0.9, 0.9, 0.8, 0.8]);
+    // The checkpoint now records the new config: nothing more to say.
+    extend(&o, 4.0);
+    let out = resume(&o);
+    assert!(stderr(&out).contains("note: ") && !stderr(&out).contains("momentum"), "{}", stderr(&out));
+    // Both checkpoints deleted: not "stopped during its set-up" and rows written over.
+    let steps_before = std::fs::read(o.join("steps.csv")).unwrap();
+    assert!(steps_before.len() > steps.len());
+    for ck in ["checkpoint.pt", "checkpoint.prev.pt"] {
+        std::fs::remove_file(o.join(ck)).unwrap();
+    }
+    let line = one_line_error(&resume(&o), 1);
+    assert!(line.contains("both missing") && line.contains("steps.csv holds 8 steps"), "{line}");
+    assert_eq!(std::fs::read(o.join("steps.csv")).unwrap(), steps_before, "nothing rewritten");
+}

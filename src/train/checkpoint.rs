@@ -58,6 +58,10 @@ pub struct RunState {
     /// its test images depend on the seed and both sizes, which `clr eval` needs to rebuild it.
     #[serde(default)]
     pub synthetic: Option<SyntheticSet>,
+    /// The resolved config the run was started (or last resumed) with, as config.json holds it:
+    /// `--resume` compares config.json with it (None in older checkpoints).
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
 }
 
 /// What makes a synthetic data set: `synthetic(train, test, seed)` gives the same images again.
@@ -194,6 +198,7 @@ mod tests {
             dataset: Some(DatasetKind::Cifar10),
             labels: Some(Labels::Fine),
             synthetic: Some(SyntheticSet { seed: 7, train: 100, test: 10 }),
+            config: Some(serde_json::json!({"depth": 8})),
         };
         save(&path, &learner, &state).unwrap();
         let ck = load(&path).unwrap();

@@ -5,11 +5,13 @@
 //!
 //! - `trainer.rs`: the loop, one epoch at a time;
 //! - `log.rs`: steps.csv, epochs.csv and the progress bar behind one sink;
-//! - `checkpoint.rs`: the run's state and tensors in one file; `summary.rs`: summary.json.
+//! - `checkpoint.rs`: the run's state and tensors in one file; `summary.rs`: summary.json;
+//! - `changes.rs`: what `--resume` may continue (config.json against the checkpoint's config).
 //!
 //! On several processes (`dist`), rank 0 holds the run folder: it locks it, starts or resumes the
 //! run in it and sends the run's state and its replica to the others; it alone writes.
 
+mod changes;
 pub mod checkpoint;
 pub mod log;
 pub mod summary;
@@ -24,7 +26,7 @@ use crate::optim::schedule::Schedule;
 use crate::records::{self, EpochRow, StepRow};
 use crate::run_dir::{self, RunLock};
 use crate::runtime::{device, signals};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use checkpoint::{EpochSums, RunState, SyntheticSet};
 use log::{LogPlan, RunLog};
 use std::path::Path;
@@ -191,6 +193,7 @@ fn fresh<'a>(
         dataset: Some(config.data.dataset),
         labels: Some(config.data.labels),
         synthetic: SyntheticSet::of(&config.data, config.run.seed),
+        config: Some(serde_json::to_value(config)?),
     };
     let ck = out.join(checkpoint::FILE_NAME);
     checkpoint::save(&ck, &learner, &state)?;
@@ -210,38 +213,27 @@ fn resumed<'a>(
 ) -> Result<Trainer<'a>> {
     run_dir::check_not_a_range_test(out)?;
     let Some((ck, note)) = checkpoint::load_for_resume(out)? else {
+        changes::check_never_saved(out)?;
         eprintln!("{}: no checkpoint yet (the run stopped during its set-up): starting it from step 0", out.display());
         return fresh(config, data, schedule, learner, out, progress);
     };
     if let Some(note) = note {
         eprintln!("warning: {note}");
     }
-    let spe = schedule.steps_per_epoch();
-    if ck.state.num_classes != data.classes {
-        crate::usage!(
-            "{}: the model has {} outputs, but this data has {} classes: resume with the data set and \
-             --labels it was trained with",
-            out.display(),
-            ck.state.num_classes,
-            data.classes
-        );
-    }
-    if ck.state.steps_per_epoch != spe || ck.state.depth != config.model.depth {
-        bail!(
-            "{}: saved with {} steps per epoch at depth {}, but this data and config give {spe} at depth {}: \
-             resume with the same data and batch size",
-            out.display(),
-            ck.state.steps_per_epoch,
-            ck.state.depth,
-            config.model.depth
-        );
-    }
+    let changed = changes::check(out, &ck.state, config, data.classes, schedule.steps_per_epoch())?;
     learner.restore(&ck.model, Some(&ck.momentum))?;
     let log = Some(RunLog::resume(out, ck.state.step, log_plan(config, &schedule, progress))?);
     let path = out.join(checkpoint::FILE_NAME);
-    // A checkpoint from before the synthetic set was recorded gets it from config.json.
-    let state =
-        RunState { synthetic: ck.state.synthetic.or(SyntheticSet::of(&config.data, config.run.seed)), ..ck.state };
+    if let Some(note) = changed {
+        eprintln!("{note}");
+    }
+    // The checkpoints from here record the config the run goes on with (and a checkpoint from
+    // before the synthetic set was recorded gets it from config.json).
+    let state = RunState {
+        synthetic: ck.state.synthetic.or(SyntheticSet::of(&config.data, config.run.seed)),
+        config: Some(serde_json::to_value(config)?),
+        ..ck.state
+    };
     Ok(Trainer { config, data, schedule, learner, state, log, checkpoint: path, stop: false })
 }
 
