@@ -146,6 +146,9 @@ pub struct EvalArgs {
     /// fp32, or bf16 autocast (the checkpoint is fp32 either way)
     #[arg(long, default_value = "fp32")]
     pub precision: Precision,
+    /// CPU threads for libtorch [default: libtorch's choice]
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Args)]

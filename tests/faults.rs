@@ -255,6 +255,7 @@ fn a_damaged_checkpoint_is_one_line_and_the_one_before_it_resumes_the_run() {
         run(&["eval", "--checkpoint", ck.to_str().unwrap(), "--data-dir", d.to_str().unwrap(), "--device", "cpu"]);
     let line = one_line_error(&eval, 1);
     assert!(line.contains("checkpoint.pt") && line.contains("not a readable clr checkpoint"), "{line}");
+    assert!(line.ends_with("failed finding central directory"), "one sentence, no miniz paragraph: {line}");
     extend(&parts, 3.0);
     let out = resume(&parts);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -532,4 +533,20 @@ fn resume_says_what_config_json_changed_and_refuses_what_the_checkpoint_cannot_f
     let line = one_line_error(&resume(&o), 1);
     assert!(line.contains("both missing") && line.contains("steps.csv holds 8 steps"), "{line}");
     assert_eq!(std::fs::read(o.join("steps.csv")).unwrap(), steps_before, "nothing rewritten");
+}
+
+#[test]
+fn eval_says_what_its_checkpoint_is_and_takes_threads() {
+    // A folder and /dev/null were "not found"; --threads, a shared flag, was refused.
+    let tmp = tempfile::tempdir().unwrap();
+    let o = tmp.path().join("run");
+    let synthetic = ["--dataset", "synthetic", "--synthetic-train", "64", "--synthetic-test", "16"];
+    Cmd::tiny("train").args(synthetic).args(ONE_FIXED_EPOCH).out(&o).ok();
+    let folder = o.to_str().unwrap();
+    let line = one_line_error(&run(&["eval", "--checkpoint", folder, "--dataset", "synthetic"]), 2);
+    assert!(line.contains("a folder") && line.contains(&format!("{folder}/checkpoint.pt")), "{line}");
+    let line = one_line_error(&run(&["eval", "--checkpoint", "/dev/null"]), 2);
+    assert!(line.contains("/dev/null: not a regular file"), "{line}");
+    let ck = o.join("checkpoint.pt");
+    ok(&["eval", "--checkpoint", ck.to_str().unwrap(), "--dataset", "synthetic", "--device", "cpu", "--threads", "1"]);
 }

@@ -11,11 +11,17 @@ use anyhow::Result;
 use std::path::Path;
 
 pub fn run(a: EvalArgs) -> Result<Report> {
+    check_is_a_file(&a.checkpoint)?;
     let ck = crate::train::checkpoint::load(&a.checkpoint)?;
     let mut layer = Layer {
         data: a.data,
         model: ModelLayer { depth: Some(ck.state.depth), ..ModelLayer::default() },
-        run: RunLayer { device: Some(a.device), precision: Some(a.precision), ..RunLayer::default() },
+        run: RunLayer {
+            device: Some(a.device),
+            precision: Some(a.precision),
+            threads: a.threads,
+            ..RunLayer::default()
+        },
         ..Layer::default()
     };
     synthetic_as_trained(&a.checkpoint, &ck.state, &mut layer)?;
@@ -29,6 +35,22 @@ pub fn run(a: EvalArgs) -> Result<Report> {
     learner.restore(&ck.model, None)?;
     let (test_loss, test_acc) = learner.evaluate(&data, &data.test, a.batch_size as usize, None)?;
     Ok(Report::Eval { test_acc, test_loss, images: data.test.len, source: data.source.clone() })
+}
+
+/// `--checkpoint` names a file: a run folder or a device is said to be one, not "not found".
+fn check_is_a_file(path: &Path) -> Result<()> {
+    let file = crate::train::checkpoint::FILE_NAME;
+    if path.is_dir() {
+        crate::usage!(
+            "--checkpoint {}: a folder; the checkpoint of a run is {}",
+            path.display(),
+            path.join(file).display()
+        );
+    }
+    if path.exists() && !path.is_file() {
+        crate::usage!("--checkpoint {}: not a regular file (a run's checkpoint is RUN_DIR/{file})", path.display());
+    }
+    Ok(())
 }
 
 /// Synthetic test images depend on the seed and both sizes: the run's, from the checkpoint (any

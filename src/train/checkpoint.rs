@@ -164,9 +164,12 @@ pub fn load_for_resume(dir: &Path) -> Result<Option<(Checkpoint, Option<String>)
     Ok(Some((ck, Some(note))))
 }
 
-/// libtorch's messages carry a C++ backtrace after the first line.
+/// libtorch's messages carry a C++ backtrace after the first line, and a damaged file's a
+/// paragraph of advice after its first sentence: the first sentence says what is wrong.
 fn first_line(message: &str) -> &str {
-    message.lines().next().unwrap_or(message).trim()
+    let line = message.lines().next().unwrap_or(message).trim();
+    let line = line.strip_prefix("Internal torch error: ").unwrap_or(line);
+    line.split_once(". ").map_or(line, |(first, _)| first)
 }
 
 #[cfg(test)]
@@ -252,6 +255,7 @@ mod tests {
         std::fs::write(&path, b"not a checkpoint").unwrap();
         let err = format!("{:#}", load(&path).err().unwrap());
         assert!(err.contains("bad.pt") && err.contains("not a readable clr checkpoint"), "{err}");
+        assert!(err.ends_with("failed reading zip archive: not a ZIP archive"), "one sentence of libtorch's: {err}");
         let err = format!("{:#}", load(&dir.path().join("none.pt")).err().unwrap());
         assert!(err.contains("not found"), "{err}");
     }
