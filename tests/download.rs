@@ -181,7 +181,7 @@ fn hostile_members_are_never_written() {
         Member { path: "../evil.bin", bytes: evil, link: None },
         Member { path: "cifar-10-batches-bin/../evil2.bin", bytes: evil, link: None },
         Member { path: &absolute, bytes: evil, link: None },
-        Member { path: "cifar-10-batches-bin/data_batch_9.bin", bytes: b"", link: Some("/etc/passwd") },
+        Member { path: "cifar-10-batches-bin/passwd", bytes: b"", link: Some("/etc/passwd") },
         Member { path: "cifar-10-batches-bin/run.sh", bytes: evil, link: None },
     ]);
     let archive = http::tar_gz_raw(&members);
@@ -197,6 +197,31 @@ fn hostile_members_are_never_written() {
     assert!(!outside.exists());
     for stray in ["evil.bin", "evil2.bin", "data/evil2.bin", "data/evil.bin"] {
         assert!(!tmp.path().join(stray).exists(), "{stray}");
+    }
+}
+
+#[test]
+fn a_data_file_that_is_a_link_or_missing_is_an_error_not_a_smaller_set() {
+    // data_batch_1.bin as a symbolic link extracted "successfully" without it, and training then
+    // used 4 of the 5 batches.
+    let good = http::cifar_members(3, 3, 20);
+    let cases: [(&str, Option<&str>, &str); 2] = [
+        ("cifar-10-batches-bin/data_batch_1.bin", Some("/etc/passwd"), "data_batch_1.bin is a Symlink entry"),
+        ("cifar-10-batches-bin/data_batch_2.bin", None, "lacks cifar-10-batches-bin/data_batch_2.bin"),
+    ];
+    for (path, link, want) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut members: Vec<Member> =
+            good.iter().filter(|(p, _)| p != path).map(|(p, b)| Member { path: p, bytes: b, link: None }).collect();
+        if link.is_some() {
+            members.insert(0, Member { path, bytes: b"", link });
+        }
+        let archive = http::tar_gz_raw(&members);
+        let server = Server::start(PATH, archive.clone());
+        let o = opts(tmp.path(), server.url(), http::md5_hex(&archive));
+        let err = format!("{:#}", download::download(&o).unwrap_err());
+        assert!(err.contains(ARCHIVE_NAME) && err.contains(want), "{err}");
+        assert!(!batches(&o).exists(), "nothing extracted");
     }
 }
 

@@ -476,13 +476,23 @@ fn unpack(archive: &Path, expected: &Archive, dest: &Path) -> Result<BTreeMap<St
     let mut files = BTreeMap::new();
     for entry in tar.entries().with_context(corrupt)? {
         let mut entry = entry.with_context(corrupt)?;
-        // Regular files only: links, devices and folders could point outside `dest`.
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
         let Some(name) = member_name(&entry.path_bytes(), expected) else {
             continue;
         };
+        // Regular files only: links, devices and folders could point outside `dest`. One that
+        // takes a data file's name is refused, not skipped: the data would lack that file.
+        let data_file = expected.layout.train.key(&name).is_some() || name == expected.layout.test;
+        if !entry.header().entry_type().is_file() && !data_file {
+            continue;
+        }
+        if !entry.header().entry_type().is_file() {
+            bail!(
+                "cannot extract {}: its member {}/{name} is a {:?} entry, not a regular file",
+                archive.display(),
+                expected.folder,
+                entry.header().entry_type()
+            );
+        }
         let path = dest.join(&name);
         let size = entry.size();
         let mut out = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
@@ -508,7 +518,18 @@ fn unpack(archive: &Path, expected: &Archive, dest: &Path) -> Result<BTreeMap<St
             expected.folder
         );
     }
+    if let Some(name) = missing_train_file(&files, layout) {
+        bail!("{} lacks {}/{name}, but holds later training files", archive.display(), expected.folder);
+    }
     Ok(files)
+}
+
+/// The first numbered training file missing before the last one present (`data_batch_1.bin`
+/// when the archive holds 2 to 5): a member lost in packing, not a subset.
+fn missing_train_file(files: &BTreeMap<String, u64>, layout: &Layout) -> Option<String> {
+    let numbers: std::collections::BTreeSet<u64> = files.keys().filter_map(|n| layout.train.key(n)).collect();
+    let cifar::TrainFiles::Numbered(prefix) = layout.train else { return None };
+    (1..=numbers.last().copied().unwrap_or(0)).find(|n| !numbers.contains(n)).map(|n| format!("{prefix}{n}.bin"))
 }
 
 /// The file name of an expected member (`FOLDER/NAME`, optionally after `./`); `None` for
