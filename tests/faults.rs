@@ -550,3 +550,25 @@ fn eval_says_what_its_checkpoint_is_and_takes_threads() {
     let ck = o.join("checkpoint.pt");
     ok(&["eval", "--checkpoint", ck.to_str().unwrap(), "--dataset", "synthetic", "--device", "cpu", "--threads", "1"]);
 }
+
+#[test]
+fn a_range_test_too_short_to_suggest_is_refused_before_it_starts() {
+    // `--iters 3` ran, then failed with exit 1 ("needs 5 points").
+    let tmp = tempfile::tempdir().unwrap();
+    let o = tmp.path().join("rt");
+    let tiny = ["--dataset", "synthetic", "--synthetic-train", "32", "--synthetic-test", "8"];
+    let line = one_line_error(&Cmd::tiny("range-test").args(tiny).args(["--iters", "3"]).out(&o).run(), 2);
+    assert!(line.contains("--iters (iters) must be at least 5") && line.contains("got 3"), "{line}");
+    // Its default, 3 epochs of one step each, is as short: said before any step.
+    let out = Cmd::tiny("range-test").args(tiny).args(["--batch-size", "64"]).out(&o).run();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("note: --batch-size 64 is more than the 32 training images: one step per epoch"), "{err}");
+    assert!(err.contains("would run 3 steps") && err.contains("give --iters 5 or more"), "{err}");
+    assert!(!o.exists(), "nothing started");
+    // Training says it too, and runs.
+    let t = tmp.path().join("train");
+    let out = Cmd::tiny("train").args(tiny).args(ONE_FIXED_EPOCH).args(["--batch-size", "64"]).out(&t).ok();
+    assert!(stderr(&out).contains("more than the 32 training images: one step per epoch, of all 32"));
+    assert_eq!(common::runs::steps(&t).len(), 1);
+}

@@ -104,7 +104,8 @@ fn validation_names_flag_and_field() {
     assert!(check(|c| c.range_test.smooth = -0.1).starts_with("--smooth (smooth)"));
     assert_eq!(check(|c| c.range_test.diverge = 1.0), "--diverge (diverge) must be a finite number greater than 1: 1");
     assert!(check(|c| c.range_test.diverge = f64::INFINITY).starts_with("--diverge (diverge)"));
-    assert_eq!(check(|c| c.range_test.iters = Some(0)), "--iters (iters) must be at least 1");
+    let few = "--iters (iters) must be at least 5, the points a range test needs to suggest an LR; got 3";
+    assert_eq!(check(|c| c.range_test.iters = Some(3)), few);
     assert_eq!(check(|c| c.run.threads = Some(0)), "--threads (threads) must be at least 1");
     assert!(check(|c| c.schedule.phases = vec![1.0]).starts_with("--phases (phases) takes UP,DOWN,TAIL"));
     // The schedule's checks need no steps per epoch, and no stand-in for them.

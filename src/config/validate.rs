@@ -4,6 +4,7 @@
 
 use super::{Config, DataSettings, DatasetKind, Labels, ModelSettings, RangeTestSettings, RunSettings};
 use crate::error::UsageError;
+use crate::lr_finder::analysis::MIN_POINTS;
 use crate::model::resnet::ResNetConfig;
 use crate::optim::schedule::{check_steps, list};
 
@@ -85,7 +86,9 @@ impl RangeTestSettings {
             );
         }
         match self.iters {
-            Some(0) => crate::usage!("--iters (iters) must be at least 1"),
+            Some(n) if n < MIN_POINTS as u64 => crate::usage!(
+                "--iters (iters) must be at least {MIN_POINTS}, the points a range test needs to suggest an LR; got {n}"
+            ),
             Some(n) => check_steps(n as f64, || format!("--iters (iters) {n}"))?,
             None => {}
         }

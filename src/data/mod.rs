@@ -82,6 +82,17 @@ impl Data {
         self.train.len.div_ceil(batch_size) as u64
     }
 
+    /// What a batch larger than the training set means, for the user to read: one step per
+    /// epoch, of every image (a run on a small data set with a preset's batch size).
+    pub fn batch_note(&self, batch_size: usize) -> Option<String> {
+        let n = self.train.len;
+        (batch_size > n).then(|| {
+            format!(
+                "note: --batch-size {batch_size} is more than the {n} training images: one step per epoch, of all {n}"
+            )
+        })
+    }
+
     /// Normalise uint8 images (N×3×32×32) into float with the training set's statistics.
     pub fn normalize(&self, images: &Tensor) -> Tensor {
         (images.to_kind(Kind::Float) - &self.shift) * &self.scale

@@ -17,7 +17,7 @@ pub mod sweep_choice;
 pub mod sweep_param;
 mod sweep_run;
 
-pub use analysis::{RangeTestReport, RangeTracker, StopReason, TrackerSettings};
+pub use analysis::{RangeTestReport, RangeTracker, StopReason, TrackerSettings, MIN_POINTS};
 pub use sweep_choice::{SweepReport, Tested};
 pub use sweep_run::{run_sweep, with_value, SWEEP_FILE};
 
@@ -57,7 +57,25 @@ pub fn run(config: &Config, out: &Path, progress: bool, dist: &Rc<Dist>) -> Resu
 /// The model is initialised from `config.run.seed` and the batches drawn from it, so tests with
 /// the same seed start from the same weights and see the same images in the same order.
 fn run_on(config: &Config, data: &Data, device: Device, out: &Path, progress: bool, dist: &Rc<Dist>) -> Result<Tested> {
+    if let Some(note) = data.batch_note(config.model.batch_size).filter(|_| dist.is_primary()) {
+        eprintln!("{note}");
+    }
     test_on(config, data, device, out, progress && dist.is_primary(), READ_EVERY, dist)
+}
+
+/// The test's steps: `--iters`, else 3 epochs of data, which on a small set may be too few to
+/// suggest anything: refused before the first step.
+fn iters(config: &Config, data: &Data, steps_per_epoch: u64) -> Result<u64> {
+    let iters = config.range_test.iters.unwrap_or(DEFAULT_EPOCHS * steps_per_epoch);
+    if iters < MIN_POINTS as u64 {
+        crate::usage!(
+            "the range test would run {iters} steps ({DEFAULT_EPOCHS} epochs of {} images at --batch-size {}), fewer \
+             than the {MIN_POINTS} it needs: give --iters {MIN_POINTS} or more",
+            data.train.len,
+            config.model.batch_size
+        );
+    }
+    Ok(iters)
 }
 
 /// `run_on`, reading the losses from the device every `read_every` steps.
@@ -72,7 +90,7 @@ fn test_on(
 ) -> Result<Tested> {
     let rt = &config.range_test;
     let stream = BatchStream::new(data, config.run.seed, config.model.batch_size, 0);
-    let iters = rt.iters.unwrap_or(DEFAULT_EPOCHS * stream.steps_per_epoch());
+    let iters = iters(config, data, stream.steps_per_epoch())?;
     let stream = stream.shard(dist.rank(), dist.world_size());
     // Listening before the header line: a Ctrl-C from then on stops the test as one.
     signals::set_notice("finishing the current step and writing what the test has");

@@ -41,6 +41,9 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool, dist: Rc<D
     // The data before the folder: a run that cannot start leaves nothing behind.
     let data = setup::load_data(&config.data, config.run.seed, device, progress, &dist)?;
     let steps_per_epoch = data.steps_per_epoch(config.model.batch_size);
+    if let Some(note) = data.batch_note(config.model.batch_size).filter(|_| dist.is_primary()) {
+        eprintln!("{note}");
+    }
     let schedule = Schedule::new(config.schedule_config()?, steps_per_epoch)?;
     let learner = Learner::new(&config.model, &config.run, data.classes, device).in_group(Rc::clone(&dist));
     let (_lock, mut trainer) = start(config, &data, schedule, learner, out, resume, progress && dist.is_primary())?;
