@@ -133,10 +133,27 @@ fn clear_win(labels: &[String], usable: &[(usize, &Tested)], w: usize) -> String
     )
 }
 
+/// The tied values a reason names one by one; more are counted (a sweep of 50 values listed 19).
+const NAMED_TIES: usize = 5;
+
 /// Several values reach the lowest loss within the tolerance: the later divergence decides.
 fn tie_break(labels: &[String], tied: &[(usize, &Tested)], w: usize) -> String {
+    // A long list is cut: the winner first, then the others in order, and a count of the rest.
+    let long = tied.len() > NAMED_TIES;
+    let shown: Vec<&(usize, &Tested)> = match long {
+        false => tied.iter().collect(),
+        true => {
+            tied.iter().filter(|(i, _)| *i == w).chain(tied.iter().filter(|(i, _)| *i != w)).take(NAMED_TIES).collect()
+        }
+    };
     let names: Vec<String> =
-        tied.iter().map(|(i, t)| format!("{} {:.4} ({})", labels[*i], min_loss(t), stable_to(t))).collect();
+        shown.iter().map(|(i, t)| format!("{} {:.4} ({})", labels[*i], min_loss(t), stable_to(t))).collect();
+    let (who, more) = match long {
+        false => (tied.iter().map(|(i, _)| labels[*i].as_str()).collect::<Vec<_>>().join(", "), String::new()),
+        true => {
+            (format!("{} values", tied.len()), format!("; and {} more (sweep.csv has them)", tied.len() - NAMED_TIES))
+        }
+    };
     let winner = tied.iter().find(|(i, _)| *i == w).map(|(_, r)| *r).expect("the winner is tied");
     let others_equal = tied.iter().filter(|(i, _)| *i != w).all(|(_, r)| stability(winner, r) == Ordering::Equal);
     let why = if others_equal {
@@ -145,8 +162,7 @@ fn tie_break(labels: &[String], tied: &[(usize, &Tested)], w: usize) -> String {
         "it stays stable to the largest LR (its loss diverges last)".to_string()
     };
     format!(
-        "{} reach lowest losses within {}% of the lowest: {}; {} is favoured because {why}",
-        tied.iter().map(|(i, _)| labels[*i].as_str()).collect::<Vec<_>>().join(", "),
+        "{who} reach lowest losses within {}% of the lowest: {}{more}; {} is favoured because {why}",
         100.0 * TIE_TOLERANCE,
         names.join("; "),
         labels[w]

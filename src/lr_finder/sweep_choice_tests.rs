@@ -99,6 +99,23 @@ fn a_tie_goes_to_the_curve_that_diverges_later() {
 }
 
 #[test]
+fn a_long_tie_is_counted_not_listed() {
+    // 19 tied values of a 50-value sweep made a 2 KB reason.
+    let outcomes: Vec<Outcome> = (0..20).map(|i| Ok(test(1.5 + 0.0001 * i as f64, Some(20 + i)))).collect();
+    let names: Vec<String> = (0..20).map(|i| format!("wd={i}")).collect();
+    let v = choose(&names, &outcomes);
+    assert_eq!(v.favoured, Some(19), "{}", v.reason);
+    assert!(
+        v.reason.starts_with("20 values reach lowest losses within 1% of the lowest: wd=19 1.5019"),
+        "{}",
+        v.reason
+    );
+    assert!(v.reason.contains("wd=3 1.5003") && !v.reason.contains("wd=4 "), "{}", v.reason);
+    assert!(v.reason.contains("; and 15 more (sweep.csv has them); wd=19 is favoured"), "{}", v.reason);
+    assert!(v.reason.len() < 600, "{} bytes", v.reason.len());
+}
+
+#[test]
 fn equally_stable_ties_go_to_the_lower_loss_then_the_first_value() {
     let v = choose(&labels(2), &[Ok(test(1.505, Some(30))), Ok(test(1.5, Some(30)))]);
     assert_eq!(v.favoured, Some(1));

@@ -35,8 +35,12 @@ fn draw(root: &Root<'_>, curves: &[SweepCurve], title: &str) -> Result<()> {
     let lrs = curves.iter().flat_map(|(c, pts)| pts.iter().map(|p| p.0).chain(c.suggested_lr));
     let (x0, x1) = finite_min_max(lrs.filter(|lr| *lr > 0.0)).map(|(lo, hi)| pad_log(lo, hi)).unwrap_or((1e-4, 10.0));
     let (y0, top) = loss_axis(&curves).unwrap_or((0.0, 1.0));
-    let labels: Vec<String> = curves.iter().map(|(c, _)| legend_label(c)).collect();
-    let legend_rows = labels.iter().map(String::as_str).chain(["lowest point", "suggested LR (lowest / 10)"]);
+    let listed = listed(curves.iter().map(|(c, _)| *c));
+    let labels: Vec<Option<String>> =
+        curves.iter().zip(&listed).map(|((c, _), &l)| l.then(|| legend_label(c))).collect();
+    let more = more_row(curves.len());
+    let legend_rows = labels.iter().flatten().chain(&more).map(String::as_str);
+    let legend_rows = legend_rows.chain(["lowest point", "suggested LR (lowest / 10)"]);
     let frac = |(lr, loss): (f64, f64)| ((lr / x0).ln() / (x1 / x0).ln(), (loss - y0) / (top - y0));
     let lines: Vec<Vec<(f64, f64)>> =
         curves.iter().map(|(_, pts)| pts.iter().filter(|p| p.1 <= top).map(|&p| frac(p)).collect()).collect();
@@ -47,8 +51,12 @@ fn draw(root: &Root<'_>, curves: &[SweepCurve], title: &str) -> Result<()> {
     let mut chart = log_lr_chart(&area, (x0, x1), (y0, y1), "smoothed loss")?;
     let colour = |i: usize| super::PALETTE[i % super::PALETTE.len()];
     let style = |i: usize| colour(i).stroke_width(if curves[i].0.favoured { 5 } else { 2 });
-    for (i, label) in labels.iter().enumerate() {
+    for (i, label) in labels.iter().enumerate().filter_map(|(i, l)| Some((i, l.as_ref()?))) {
         chart.draw_series(LineSeries::new(std::iter::empty(), style(i)))?.label(label).legend(swatch(style(i)));
+    }
+    if let Some(more) = &more {
+        let none = |(x, y): (i32, i32)| EmptyElement::at((x, y));
+        chart.draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?.label(more).legend(none);
     }
     // The favoured curve last, on top, then every curve's marks above all the lines.
     let mut order: Vec<usize> = (0..curves.len()).collect();
@@ -94,6 +102,32 @@ fn draw_marks(
             .draw_series([TriangleMarker::new(at, 11, BLACK.filled()), TriangleMarker::new(at, 8, colour.filled())])?;
     }
     Ok(())
+}
+
+/// The values the legend names: all of up to [`LEGEND_VALUES`]; of more, the favoured and those
+/// with the lowest losses (a legend of 50 ran off the chart, and its colours repeat anyway).
+const LEGEND_VALUES: usize = 10;
+
+/// Whether each curve, in order, has its line in the legend.
+fn listed<'c>(curves: impl Iterator<Item = &'c SweepCurve>) -> Vec<bool> {
+    let curves: Vec<&SweepCurve> = curves.collect();
+    if curves.len() <= LEGEND_VALUES {
+        return vec![true; curves.len()];
+    }
+    let loss = |c: &SweepCurve| c.lowest.map_or(f64::INFINITY, |p| p.1);
+    let mut order: Vec<usize> = (0..curves.len()).collect();
+    order.sort_by(|&a, &b| {
+        curves[b].favoured.cmp(&curves[a].favoured).then(loss(curves[a]).total_cmp(&loss(curves[b])))
+    });
+    let mut listed = vec![false; curves.len()];
+    order.into_iter().take(LEGEND_VALUES - 1).for_each(|i| listed[i] = true);
+    listed
+}
+
+/// The legend's last value row when some are left out: `… 41 more values (sweep.csv)`.
+fn more_row(curves: usize) -> Option<String> {
+    (curves > LEGEND_VALUES)
+        .then(|| format!("… {} more values, the lowest losses listed (sweep.csv)", curves - LEGEND_VALUES + 1))
 }
 
 /// `weight-decay=1e-4: lowest 1.234 at 0.12, suggested 0.012 (favoured)`.
@@ -145,5 +179,31 @@ mod tests {
             favoured: true,
         };
         assert_eq!(legend_label(&c), "momentum=0.9: lowest 1.000 at 0.0100, suggested 0.00100 (favoured)");
+    }
+
+    #[test]
+    fn a_legend_of_many_values_names_the_favoured_and_the_lowest_and_fits() {
+        // 50 values: a legend of 50 rows ran off the 800-pixel chart.
+        let curve = |i: usize| SweepCurve {
+            label: format!("weight-decay={i}e-5"),
+            points: vec![(1e-3, 2.0), (1e-1, 1.0 + i as f64 / 100.0), (1.0, 3.0)],
+            lowest: Some((1e-1, 1.0 + ((i * 7) % 50) as f64 / 100.0)),
+            suggested_lr: Some(1e-2),
+            favoured: i == 42,
+        };
+        let curves: Vec<SweepCurve> = (0..50).map(curve).collect();
+        let listed = listed(curves.iter());
+        let names: Vec<usize> = (0..50).filter(|&i| listed[i]).collect();
+        // The favoured, then the eight lowest losses (i * 7 % 50 is 0, 1, … 7 once each).
+        let want: Vec<usize> = (0..50).filter(|&i| i == 42 || (i * 7) % 50 < 8).collect();
+        assert_eq!(names, want);
+        let rows: Vec<String> =
+            curves.iter().zip(&listed).filter(|(_, &l)| l).map(|(c, _)| legend_label(c)).chain(more_row(50)).collect();
+        assert_eq!(rows.len(), 10);
+        assert!(rows[9].starts_with("… 41 more values"), "{}", rows[9]);
+        let (_, h) = super::super::legend_fraction(rows.iter().map(String::as_str).chain(["a", "b"]), (1050, 650));
+        assert!(h < 0.7, "the legend is {h} of the chart's height");
+        let dir = tempfile::tempdir().unwrap();
+        sweep_png(&dir.path().join("sweep.png"), &curves, "fifty").unwrap();
     }
 }
