@@ -169,6 +169,30 @@ fn a_killed_and_resumed_run_shows_each_step_once() {
 }
 
 #[test]
+fn a_resumed_run_over_logged_steps_shows_each_step_once_in_tensorboard() {
+    // Deterministic overlap: a finished 2-epoch run put back to its step-4 checkpoint, as a kill
+    // -9 just before the step-8 checkpoint leaves it (events of steps 4 to 7 already written).
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tiny_data(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    common::Cmd::tiny("train").data(&d).out(&out).args(["--tensorboard", "--policy", "fixed", "--epochs", "2"]).ok();
+    let files = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("tfevents"))
+            .count()
+    };
+    assert_eq!(series(&read_scalars(&out), "train/loss").len(), 8);
+    std::fs::rename(out.join("checkpoint.prev.pt"), out.join("checkpoint.pt")).unwrap();
+    common::ok(&["train", "--resume", out.to_str().unwrap(), "--no-progress"]);
+    assert_eq!(files(&out), 2, "the resumed run writes a second event file");
+    let scalars = read_scalars(&out);
+    let steps: Vec<i64> = series(&scalars, "train/loss").iter().map(|p| p.0).collect();
+    assert_eq!(steps, (0..8).collect::<Vec<_>>(), "steps 4 to 7 once, not twice");
+    assert_events_match_csvs(&out);
+}
+
+#[test]
 fn a_range_test_logs_its_curve() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tiny_data(&tmp.path().join("data"));
