@@ -101,6 +101,11 @@ pub struct RangeTestArgs {
     /// [default: off: a single range test]
     #[arg(long, value_name = "NAME=V1,V2,...", help_heading = "Range test")]
     pub sweep: Option<Sweep>,
+    /// Continue the --sweep stopped in this folder (Ctrl-C, or killed), with its config.json: only
+    /// the values that did not finish run (only --device, --threads, --no-progress, the
+    /// data-location flags and the Distributed options may be given)
+    #[arg(long, value_name = "OUT")]
+    pub resume: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -119,8 +119,13 @@ fn holds_no_run(dir: &Path, resume_hint: bool) -> Result<(), UsageError> {
         None => Ok(()),
         Some(file) => {
             let resumable = resume_hint && !RANGE_TEST_FILES.contains(&file);
-            let hint =
-                if resumable { format!("continue it with --resume {}, or ", dir.display()) } else { String::new() };
+            let hint = match (resumable, file) {
+                (true, _) => format!("continue it with --resume {}, or ", dir.display()),
+                (false, "sweep.json") => {
+                    format!("continue a stopped sweep with range-test --resume {}, or ", dir.display())
+                }
+                _ => String::new(),
+            };
             Err(UsageError::new(format!(
                 "--out {} already holds a run ({file}): {hint}choose another --out",
                 dir.display()

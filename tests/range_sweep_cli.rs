@@ -234,14 +234,16 @@ fn a_batch_size_sweep_runs_each_test_at_its_batch_size() {
     assert_eq!(steps.len() as u64, 256 / batch);
 }
 
-#[test]
-fn ctrl_c_stops_the_sweep_writes_what_it_has_and_exits_130() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = data(&tmp.path().join("data"));
-    let out = tmp.path().join("sweep");
-    let mut child = tiny("range-test", &d, &out)
-        .args(["--start-lr", "1e-6", "--end-lr", "1e-5", "--iters", "100", "--sweep", "momentum=0.9,0.8,0.7"])
-        .spawn();
+/// A sweep of three momenta at a tiny LR (nothing diverges: each test runs its 100 steps).
+fn slow_sweep(d: &str, out: &Path) -> Cmd {
+    tiny("range-test", d, out)
+        .args(["--start-lr", "1e-6", "--end-lr", "1e-5", "--iters", "100"])
+        .args(["--sweep", "momentum=0.9,0.8,0.7"])
+}
+
+/// [`slow_sweep`] into `out`, stopped by Ctrl-C in the test of its second value.
+fn ctrl_c_in_the_second_value(d: &str, out: &Path) {
+    let mut child = slow_sweep(d, out).spawn();
     let csv = out.join("momentum=0.8").join("lr_find.csv");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while std::fs::read_to_string(&csv).map(|s| s.lines().count()).unwrap_or(0) < 12 {
@@ -251,6 +253,14 @@ fn ctrl_c_stops_the_sweep_writes_what_it_has_and_exits_130() {
     let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(kill.success());
     assert_eq!(child.wait().unwrap().code(), Some(130));
+}
+
+#[test]
+fn ctrl_c_stops_the_sweep_writes_what_it_has_and_exits_130() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let out = tmp.path().join("sweep");
+    ctrl_c_in_the_second_value(&d, &out);
 
     let sweep = read_json(&out.join("sweep.json"));
     assert_eq!(sweep["complete"], false, "{sweep}");
@@ -273,6 +283,52 @@ fn ctrl_c_stops_the_sweep_writes_what_it_has_and_exits_130() {
     let refused = tiny("train", &d, &run).args(["--max-lr", file.to_str().unwrap()]).run();
     let line = one_line_error(&refused, 2);
     assert!(line.contains("--max-lr") && line.contains("sweep.json") && line.contains("did not finish"), "{line}");
+}
+
+/// The files of a folder, by name, as bytes.
+fn files_of(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let entries = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap());
+    entries.map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())).collect()
+}
+
+#[test]
+fn a_sweep_stopped_by_ctrl_c_resumes_running_only_the_values_left() {
+    // Its folder was refused: a stopped sweep had to start again from its first value.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let (whole, parts) = (tmp.path().join("whole"), tmp.path().join("parts"));
+    slow_sweep(&d, &whole).ok();
+    ctrl_c_in_the_second_value(&d, &parts);
+    let first = files_of(&parts.join("momentum=0.9"));
+    let dir = parts.to_str().unwrap();
+    let out = common::ok(&["range-test", "--resume", dir, "--no-progress", "--threads", "1"]);
+    let err = common::stderr(&out);
+    assert!(err.contains("the values still to run are momentum=0.8, momentum=0.7"), "{err}");
+    assert!(!err.contains("value 1 of 3"), "the finished value ran again:\n{err}");
+    assert_eq!(files_of(&parts.join("momentum=0.9")), first, "the finished value's files are kept bit for bit");
+    // The same sweep as one never stopped: every value from the same weights and data order.
+    for file in ["sweep.json", "sweep.csv", "config.json"] {
+        let (a, b) = (std::fs::read(whole.join(file)).unwrap(), std::fs::read(parts.join(file)).unwrap());
+        assert!(a == b, "{file} differs:\n{}\n{}", String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+    }
+    for value in ["momentum=0.8", "momentum=0.7"] {
+        assert_eq!(
+            read_rows::<LrFindRow>(&whole.join(value).join("lr_find.csv")).unwrap(),
+            read_rows::<LrFindRow>(&parts.join(value).join("lr_find.csv")).unwrap(),
+            "{value}"
+        );
+    }
+    // The folder refuses a new sweep, and says how to continue one.
+    let line = one_line_error(&slow_sweep(&d, &parts).run(), 2);
+    assert!(line.contains(&format!("continue a stopped sweep with range-test --resume {dir}")), "{line}");
+    // What --resume refuses, in one line each.
+    let resume = |extra: &[&str]| common::run(&[&["range-test", "--resume", dir][..], extra].concat());
+    assert!(one_line_error(&resume(&[]), 2).contains("the sweep is complete"));
+    assert!(one_line_error(&resume(&["--sweep", "momentum=0.5"]), 2).contains("takes no --sweep"));
+    assert!(one_line_error(&resume(&["--iters", "5"]), 2).contains("--iters cannot change it"));
+    let alone = tmp.path().join("data");
+    let line = one_line_error(&common::run(&["range-test", "--resume", alone.to_str().unwrap()]), 2);
+    assert!(line.contains("no config.json there") || line.contains("no sweep.json there"), "{line}");
 }
 
 #[test]

@@ -152,8 +152,12 @@ impl Report {
     }
 }
 
-/// `clr range-test` (one test, or a sweep), alone, on several processes, or launching them.
+/// `clr range-test` (one test, or a sweep, new or resumed), alone, on several processes, or
+/// launching them.
 fn range_test(a: crate::cli::RangeTestArgs, inv: &Invocation) -> Result<Report> {
+    if let Some(dir) = &a.resume {
+        return resume_sweep(&a, dir, inv);
+    }
     let config = resolve(&a.run.settings, Layer::default())?;
     let progress = !a.run.no_progress;
     let name = a.sweep.as_ref().map_or("range-test".to_string(), |s| format!("range-test-sweep-{}", s.param));
@@ -172,12 +176,33 @@ fn range_test(a: crate::cli::RangeTestArgs, inv: &Invocation) -> Result<Report> 
         dist::Start::Run(dist) => dist,
     };
     let report = match &a.sweep {
-        Some(sweep) => {
-            Report::RangeSweep { report: crate::lr_finder::run_sweep(&config, sweep, &out, progress, &dist)?, out }
-        }
+        Some(sweep) => Report::RangeSweep {
+            report: crate::lr_finder::run_sweep(&config, sweep, &out, progress, &dist, None)?,
+            out,
+        },
         None => Report::RangeTest { report: crate::lr_finder::run(&config, &out, progress, &dist)?, out },
     };
     Ok(dist::of_rank(report, &dist))
+}
+
+/// `clr range-test --resume DIR`: the sweep stopped in DIR goes on with the values it did not
+/// finish, with its config.json (only where it runs may change, as for `train --resume`).
+fn resume_sweep(a: &crate::cli::RangeTestArgs, dir: &std::path::Path, inv: &Invocation) -> Result<Report> {
+    if a.sweep.is_some() {
+        crate::usage!("--resume {} continues the sweep in that folder; it takes no --sweep", dir.display());
+    }
+    let config = train::resume_config(dir, &a.run)?;
+    let stopped = crate::lr_finder::read_stopped_sweep(dir)?;
+    let dist = match dist::start(&a.run.dist, inv, &config.run)? {
+        dist::Start::Launch(n) => {
+            crate::run_dir::check_not_in_use(dir)?;
+            return dist::launch(inv, n, None, &a.run.dist);
+        }
+        dist::Start::Run(dist) => dist,
+    };
+    let (sweep, kept) = (stopped.sweep, Some(stopped.kept));
+    let report = crate::lr_finder::run_sweep(&config, &sweep, dir, !a.run.no_progress, &dist, kept)?;
+    Ok(dist::of_rank(Report::RangeSweep { report, out: dir.to_path_buf() }, &dist))
 }
 
 /// `preset` (a command's own defaults) < the config file < the flags given, merged; and whether

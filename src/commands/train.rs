@@ -49,7 +49,7 @@ pub fn run(a: TrainArgs, inv: &Invocation) -> Result<Report> {
 
 /// The config of a run to resume: its config.json, with only the flags that say where the data
 /// is and what runs it (device, threads, the data location) allowed to change.
-fn resume_config(dir: &Path, run: &crate::cli::RunArgs) -> Result<Config> {
+pub(super) fn resume_config(dir: &Path, run: &crate::cli::RunArgs) -> Result<Config> {
     let flags = &run.settings.flags;
     let allowed = Layer {
         // The labels decide the model's outputs: the checkpoint's cannot change.

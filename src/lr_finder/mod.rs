@@ -5,7 +5,8 @@
 //!
 //! `--sweep NAME=V1,V2,…` runs that same test once per value of a second hyper-parameter
 //! (`sweep_param.rs`, pure: the flag), each from the same initial weights and data order
-//! (`sweep_run.rs`), and Smith's rule picks the value (`sweep_choice.rs`, pure).
+//! (`sweep_run.rs`), and Smith's rule picks the value (`sweep_choice.rs`, pure); a stopped sweep
+//! continues with the values it did not finish (`sweep_resume.rs`).
 //!
 //! On several processes each rank steps on its share of every batch; the losses, summed over the
 //! ranks at each grouped read, are the ones one process would see, so every rank's tracker takes
@@ -15,10 +16,12 @@ pub mod analysis;
 pub mod sweep;
 pub mod sweep_choice;
 pub mod sweep_param;
+mod sweep_resume;
 mod sweep_run;
 
 pub use analysis::{RangeTestReport, RangeTracker, StopReason, TrackerSettings, MIN_POINTS};
 pub use sweep_choice::{SweepReport, Tested};
+pub use sweep_resume::{read as read_stopped_sweep, Stopped};
 pub use sweep_run::{run_sweep, with_value, SWEEP_FILE};
 
 use crate::config::{Config, RangeTestSettings};

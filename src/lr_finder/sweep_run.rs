@@ -41,20 +41,26 @@ pub fn with_value(config: &Config, param: SweepParam, value: f64) -> Result<Conf
 /// value is checked before the first test starts. A value whose test fails (too few points to
 /// analyse, out of memory) is recorded as failed and the sweep goes on; it is an error only when
 /// no value gave a usable test.
-pub fn run_sweep(config: &Config, sweep: &Sweep, out: &Path, progress: bool, dist: &Rc<Dist>) -> Result<SweepReport> {
+///
+/// `kept`: a stopped sweep resumed (`--resume`): the outcomes of the values that finished, which
+/// do not run again; None for a new sweep.
+pub fn run_sweep(
+    config: &Config,
+    sweep: &Sweep,
+    out: &Path,
+    progress: bool,
+    dist: &Rc<Dist>,
+    kept: Option<Vec<Outcome>>,
+) -> Result<SweepReport> {
     let configs: Vec<Config> =
         sweep.values.iter().map(|&v| with_value(config, sweep.param, v)).collect::<Result<_, _>>()?;
     let device = device::prepare(&dist.rank_settings(&config.run))?;
     let data = setup::load_data(&config.data, config.run.seed, device, progress, dist)?;
-    let _lock = dist.on_root(|| {
-        let lock = RunLock::acquire(out)?;
-        lock.check_fresh(false)?;
-        Ok(lock)
-    })?;
     let labels = sweep.labels();
-    let mut outcomes: Vec<Outcome> = Vec::new();
+    let _lock = dist.on_root(|| take_folder(config, sweep, out, kept.as_ref().map(|k| &labels[k.len()..])))?;
+    let mut outcomes: Vec<Outcome> = kept.unwrap_or_default();
     let mut report = SweepReport::new(sweep, &outcomes, false);
-    for (i, (config, label)) in configs.iter().zip(&labels).enumerate() {
+    for (i, (config, label)) in configs.iter().zip(&labels).enumerate().skip(outcomes.len()) {
         if dist.is_primary() {
             eprintln!("range-test sweep, value {} of {}: {label}", i + 1, labels.len());
         }
@@ -78,6 +84,25 @@ pub fn run_sweep(config: &Config, sweep: &Sweep, out: &Path, progress: bool, dis
         );
     }
     Ok(report)
+}
+
+/// Lock `out` for the sweep: a new sweep takes a folder that holds no run and writes there what
+/// `--resume` reads, its settings (`config.json`) and values (`sweep.json`, no value run yet); a
+/// resumed one clears what the values still to run (`unfinished`) left.
+fn take_folder(config: &Config, sweep: &Sweep, out: &Path, unfinished: Option<&[String]>) -> Result<RunLock> {
+    let lock = RunLock::acquire(out)?;
+    match unfinished {
+        None => {
+            lock.check_fresh(false)?;
+            config.save(out)?;
+            crate::files::write_json(&out.join(SWEEP_FILE), &SweepReport::new(sweep, &[], false))?;
+        }
+        Some(labels) => {
+            super::sweep_resume::clear_unfinished(out, labels)?;
+            eprintln!("resuming the sweep in {}: the values still to run are {}", out.display(), labels.join(", "));
+        }
+    }
+    Ok(lock)
 }
 
 /// One value's test. A runtime failure, or a libtorch panic (out of memory at a large batch),

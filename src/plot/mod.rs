@@ -284,7 +284,7 @@ pub fn plot_sweep(dir: &Path) -> Result<PathBuf> {
             favoured: e.favoured,
         });
     }
-    // The sweep folder has no config.json of its own; its tests share the depth.
+    // Its tests share the depth (a sweep folder's own config.json is newer than some sweeps).
     let depth = report.results.iter().find_map(|e| {
         let text = std::fs::read_to_string(dir.join(&e.label).join("config.json")).ok()?;
         serde_json::from_str::<serde_json::Value>(&text).ok()?.get("depth")?.as_u64()
