@@ -43,6 +43,7 @@ pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<Bench
     if steps == 0 {
         crate::usage!("--steps must be at least 1");
     }
+    crate::optim::schedule::check_steps(steps as f64 + warmup as f64, || format!("--steps {steps} --warmup {warmup}"))?;
     let data = Data::load(&config.data, config.run.seed, device, false)?;
     let mut learner = Learner::new(&config.model, &config.run, data.classes, device);
 

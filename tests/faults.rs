@@ -430,6 +430,13 @@ fn absurd_lengths_are_refused_naming_the_flag_and_the_limit() {
     let range_test = Cmd::tiny("range-test").args(synthetic).args(["--iters", "2000000000000"]).out(&o);
     let line = one_line_error(&bounded(&range_test.strs()), 2);
     assert!(line.contains("--iters (iters) 2000000000000") && line.contains("1e12"), "{line}");
+    // A depth of billions built its blocks for ever; bench's steps ran for ever.
+    let deep = Cmd::tiny("train").args(synthetic).args(["--depth", "6000000002"]).out(&o);
+    let line = one_line_error(&bounded(&deep.strs()), 2);
+    assert!(line.contains("--depth (depth) must be at most 6002"), "{line}");
+    let bench = ["bench", "--depth", "8", "--device", "cpu", "--steps", "18446744073709551615"];
+    let line = one_line_error(&bounded(&bench), 2);
+    assert!(line.contains("--steps 18446744073709551615") && line.contains("1e12"), "{line}");
     // Sizes whose sum overflows: the memory check, not a crash ("capacity overflow").
     let huge = ["--dataset", "synthetic", "--synthetic-train", "18446744073709551615", "--synthetic-test", "1"];
     let line = one_line_error(&Cmd::tiny("train").args(huge).out(&o).run(), 2);

@@ -98,6 +98,7 @@ fn validation_names_flag_and_field() {
         config.validate().unwrap_err().to_string()
     };
     assert!(check(|c| c.model.depth = 9).starts_with("--depth (depth) must be 6n+2"));
+    assert!(check(|c| c.model.depth = 6008).starts_with("--depth (depth) must be at most 6002"));
     assert_eq!(check(|c| c.model.batch_size = 0), "--batch-size (batch_size) must be at least 1");
     assert_eq!(check(|c| c.range_test.smooth = 1.5), "--smooth (smooth) must be in [0, 1): 1.5");
     assert_eq!(check(|c| c.range_test.smooth = 1.0), "--smooth (smooth) must be in [0, 1): 1");

@@ -41,11 +41,22 @@ impl DataSettings {
     }
 }
 
+/// The deepest ResNet clr builds: 6 × 1000 + 2.
+const MAX_DEPTH: usize = 6002;
+
 impl ModelSettings {
     fn validate(&self) -> Result<(), UsageError> {
         if (ResNetConfig { depth: self.depth, num_classes: 10 }).blocks_per_stage().is_none() {
             crate::usage!(
                 "--depth (depth) must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {}",
+                self.depth
+            );
+        }
+        // Building the model is a loop over its blocks: a depth of billions ran for ever.
+        if self.depth > MAX_DEPTH {
+            crate::usage!(
+                "--depth (depth) must be at most {MAX_DEPTH} (1000 blocks a stage; He et al.'s deepest CIFAR ResNet \
+                 is 1202), got {}",
                 self.depth
             );
         }
