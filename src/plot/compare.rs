@@ -124,7 +124,7 @@ fn lr_points(run: &RunCurves<'_>, clock: &Clock) -> [Vec<(f64, f64)>; 2] {
     let n = per_epoch as u64;
     let (mut by_epoch, mut by_second) = (Vec::new(), Vec::new());
     for s in run.steps {
-        let into = s.step.saturating_sub(s.epoch * n) as f64 / n as f64;
+        let into = s.step.saturating_sub(s.epoch.saturating_mul(n)) as f64 / n as f64;
         by_epoch.push((s.epoch as f64 + into, s.lr));
         if let Some((start, secs)) = clock.epochs.get(&s.epoch) {
             by_second.push((start + into * secs, s.lr));
