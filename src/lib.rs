@@ -6,7 +6,8 @@
 //! | --- | --- |
 //! | input | `cli` (clap structs) → `config` (typed layers, one validated [`config::Config`]) |
 //! | data | `data` (`cifar`, `download`, `synthetic`, `augment`, `gather`, `batches`: one batch stream) |
-//! | model | `model` (`resnet`, `fused`, `layout`), `optim` (`sgd`; `schedule`, pure), `learner` (one step, evaluation) |
+//! | model | `model` (`resnet`, `fused`, `layout`), `optim` (`sgd`; `schedule`, pure) |
+//! | engine | `engine` (`session`: one start-up of device, data and signals; `learner`: one step, evaluation; `reader`: grouped loss reads and the agreed stop) |
 //! | loops | `train` (the trainer, checkpoints, summary), `lr_finder` (the range test and `--sweep`; `analysis`, `sweep_choice`, pure), `bench` |
 //! | output | `records` (CSV rows), `tensorboard` (event files), `plot` (PNGs), `files` (atomic writes), `run_dir` (a run folder's lock) |
 //! | runtime | `runtime` (device, autocast, cpu_bf16, malloc, cpu_time, progress, signals), `dist` (c10d process groups, torchrun's env) |
@@ -22,9 +23,9 @@ pub mod commands;
 pub mod config;
 pub mod data;
 pub mod dist;
+pub mod engine;
 pub mod error;
 pub mod files;
-pub mod learner;
 pub mod lr_finder;
 pub mod model;
 mod named;

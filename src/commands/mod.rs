@@ -13,12 +13,14 @@ use crate::cli::{Cli, Command, SettingsArgs};
 use crate::config::{Config, DatasetKind, Layer};
 use crate::data::download::{self, DownloadOptions};
 use crate::dist::Invocation;
+use crate::engine::Session;
 use crate::error::UsageError;
 use crate::lr_finder::{RangeTestReport, StopReason, SweepReport};
 use crate::train::summary::{Status, Summary};
 use anyhow::Result;
 use std::io::Write;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 /// What a command did, for `main` to print.
 #[derive(Debug)]
@@ -162,9 +164,7 @@ fn range_test(a: crate::cli::RangeTestArgs, inv: &Invocation) -> Result<Report> 
         dist::Start::Launch(n) => {
             // What can be refused is refused once, here, before any worker starts.
             if let Some(sweep) = &a.sweep {
-                for &v in &sweep.values {
-                    crate::lr_finder::with_value(&config, sweep.param, v)?;
-                }
+                crate::lr_finder::value_configs(&config, sweep)?;
             }
             crate::run_dir::check_fresh(&out, false)?;
             return dist::launch(inv, n, Some(&out), &a.run.dist);
@@ -173,9 +173,14 @@ fn range_test(a: crate::cli::RangeTestArgs, inv: &Invocation) -> Result<Report> 
     };
     let report = match &a.sweep {
         Some(sweep) => {
-            Report::RangeSweep { report: crate::lr_finder::run_sweep(&config, sweep, &out, progress, &dist)?, out }
+            let configs = crate::lr_finder::value_configs(&config, sweep)?;
+            let session = Session::start(&config, Rc::clone(&dist), progress)?;
+            Report::RangeSweep { report: crate::lr_finder::run_sweep(&configs, sweep, &session, &out)?, out }
         }
-        None => Report::RangeTest { report: crate::lr_finder::run(&config, &out, progress, &dist)?, out },
+        None => {
+            let session = Session::start(&config, Rc::clone(&dist), progress)?;
+            Report::RangeTest { report: crate::lr_finder::run(&config, &session, &out)?, out }
+        }
     };
     Ok(dist::of_rank(report, &dist))
 }

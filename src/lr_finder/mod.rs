@@ -19,98 +19,71 @@ mod sweep_run;
 
 pub use analysis::{RangeTestReport, RangeTracker, StopReason, TrackerSettings};
 pub use sweep_choice::{SweepReport, Tested};
-pub use sweep_run::{run_sweep, with_value, SWEEP_FILE};
+pub use sweep_run::{run_sweep, value_configs, with_value, SWEEP_FILE};
 
 use crate::config::{Config, RangeTestSettings};
 use crate::data::batches::{Batch, BatchStream};
-use crate::data::Data;
-use crate::dist::{setup, Dist};
+use crate::engine::{digest, Learner, Read, Reader, Session};
 use crate::error::StoppedBySignal;
-use crate::learner::{Learner, PendingLosses};
 use crate::records::{LrFindRow, RowWriter};
 use crate::run_dir::RunLock;
 use crate::runtime::progress::Progress;
-use crate::runtime::{device, signals};
 use crate::tensorboard::EventWriter;
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::rc::Rc;
 use sweep::sweep_lr;
-use tch::{Device, Tensor};
+use tch::Tensor;
 
 pub const REPORT_FILE: &str = "range_test.json";
-/// Steps between reads of the loss from the device (each read waits for it).
-const READ_EVERY: usize = 10;
 /// Range-test steps when `--iters` is not given: this many epochs of data.
 const DEFAULT_EPOCHS: u64 = 3;
 
-/// Run the test into `out` (lr_find.csv, range_test.json, range_test.png, config.json) and
-/// return its report.
-pub fn run(config: &Config, out: &Path, progress: bool, dist: &Rc<Dist>) -> Result<RangeTestReport> {
-    let device = device::prepare(&dist.rank_settings(&config.run))?;
-    // The data before the folder: a test that cannot start leaves nothing behind.
-    let data = setup::load_data(&config.data, config.run.seed, device, progress, dist)?;
-    Ok(run_on(config, &data, device, out, progress, dist)?.report)
+/// Run the test into `out` on the session's data (lr_find.csv, range_test.json, range_test.png,
+/// config.json) and return its report. The model is initialised from `config.run.seed` and the
+/// batches drawn from it, so tests with the same seed start from the same weights and see the same
+/// images in the same order.
+pub fn run(config: &Config, session: &Session, out: &Path) -> Result<RangeTestReport> {
+    Ok(run_on(config, session, out, Reader::new(Rc::clone(session.dist())))?.report)
 }
 
-/// One range test on data already loaded: what `run` does, and what a sweep does per value.
-/// The model is initialised from `config.run.seed` and the batches drawn from it, so tests with
-/// the same seed start from the same weights and see the same images in the same order.
-fn run_on(config: &Config, data: &Data, device: Device, out: &Path, progress: bool, dist: &Rc<Dist>) -> Result<Tested> {
-    test_on(config, data, device, out, progress && dist.is_primary(), READ_EVERY, dist)
-}
-
-/// `run_on`, reading the losses from the device every `read_every` steps.
-fn test_on(
-    config: &Config,
-    data: &Data,
-    device: Device,
-    out: &Path,
-    progress: bool,
-    read_every: usize,
-    dist: &Rc<Dist>,
-) -> Result<Tested> {
+/// One range test, reading the losses with `reader`: what `run` does, and what a sweep does per
+/// value.
+fn run_on(config: &Config, session: &Session, out: &Path, mut reader: Reader<f64>) -> Result<Tested> {
     let rt = &config.range_test;
-    let stream = BatchStream::new(data, config.run.seed, config.model.batch_size, 0);
+    let stream = BatchStream::new(session.data(), config.run.seed, config.model.batch_size, 0);
     let iters = rt.iters.unwrap_or(DEFAULT_EPOCHS * stream.steps_per_epoch());
+    let dist = session.dist();
     let stream = stream.shard(dist.rank(), dist.world_size());
     // Listening before the header line: a Ctrl-C from then on stops the test as one.
-    signals::set_notice("finishing the current step and writing what the test has");
-    signals::install();
-    let mut log = TestLog::start(config, &data.source, out, iters, progress, dist)?;
-    let mut learner = Learner::new(&config.model, &config.run, data.classes, device).in_group(Rc::clone(dist));
+    session.listen("finishing the current step and writing what the test has");
+    let mut log = TestLog::start(config, session, out, iters)?;
+    let mut learner = session.learner(config);
     learner.copy_from_root()?;
     let mut tracker = RangeTracker::new(TrackerSettings { smooth: rt.smooth, diverge: rt.diverge });
-
-    let mut pending = PendingLosses::default();
     for batch in stream.take(iters as usize) {
         let i = batch.step;
         let lr = sweep_lr(rt.start_lr, rt.end_lr, i, iters, rt.mode);
-        let (loss, correct) = step_and_loss(&mut learner, config, data, &batch, lr)?;
-        pending.push(lr, loss, correct);
-        // Losses are read in groups (each read waits for the device, and for the other ranks):
-        // the test may run up to a group past its stop, but records exactly what reading every
-        // step would. Alone, a Ctrl-C is read at once; ranks agree on it at their next read.
-        let asked = signals::received();
-        let read = pending.len() >= read_every || i + 1 == iters || (asked.is_some() && !dist.is_distributed());
-        let (stopped, interrupted) =
-            if read { record(&mut tracker, &mut pending, &mut log, dist, asked)? } else { (None, false) };
-        if let Some(reason) = stopped {
+        let (loss, correct) = step_and_loss(&mut learner, config, session, &batch, lr)?;
+        // Losses are read in groups: the test may run up to a group past its stop, but records
+        // exactly what reading every step would.
+        let Some(values) = reader.push(lr, loss, correct, i + 1 == iters)? else { continue };
+        if let Some(reason) = record(&mut tracker, values, &mut log)? {
             let last = tracker.rows().last().map_or(lr, |r| r.lr);
             log.bar.line(&format!("stopped at lr {last:.4e}: {}", reason.describe(rt.diverge)));
             break;
         }
         // A stop agreed at the last step's read comes after every step ran: the test is complete.
-        if interrupted && i + 1 < iters {
+        if reader.stop().is_some() && i + 1 < iters {
             tracker.interrupt();
             log.bar.line(&format!("interrupted at step {i}"));
             break;
         }
     }
     log.bar.finish();
-    learner.write_digest("range-test", tracker.rows().len() as u64)?;
+    digest::write(&mut learner, "range-test", tracker.rows().len() as u64)?;
     let report = analyse(&tracker, rt, iters)?;
-    if dist.is_primary() {
+    if log.csv.is_some() {
         crate::files::write_json(&out.join(REPORT_FILE), &report)?;
         crate::plot::plot_run(out)?;
     }
@@ -122,7 +95,7 @@ fn test_on(
 fn step_and_loss(
     learner: &mut Learner,
     config: &Config,
-    data: &Data,
+    session: &Session,
     batch: &Batch,
     lr: f64,
 ) -> Result<(Tensor, Tensor)> {
@@ -131,6 +104,7 @@ fn step_and_loss(
     if val_batches == 0 {
         return Ok((loss, correct));
     }
+    let data = session.data();
     let part = learner.evaluate_part(data, &data.test, config.model.batch_size, Some(val_batches))?;
     Ok((part.get(0), correct))
 }
@@ -160,8 +134,8 @@ struct TestLog {
 
 impl TestLog {
     /// Rank 0's lock, config.json and files, then the test's first line, once it has them all.
-    fn start(config: &Config, source: &str, out: &Path, iters: u64, progress: bool, dist: &Dist) -> Result<TestLog> {
-        let opened = dist.on_root(|| {
+    fn start(config: &Config, session: &Session, out: &Path, iters: u64) -> Result<TestLog> {
+        let opened = session.on_root(|| {
             let lock = RunLock::acquire(out)?;
             lock.check_fresh(false)?;
             config.save(out)?;
@@ -173,14 +147,15 @@ impl TestLog {
             return Ok(TestLog { _lock: None, csv: None, events: None, bar: Progress::silent() });
         };
         let rt = &config.range_test;
-        let mut bar = Progress::new(iters, progress);
+        let mut bar = Progress::new(iters, session.progress());
         bar.line(&format!(
-            "range test: lr {} → {} ({}) over {iters} steps, depth {}, batch {}, {source} → {}",
+            "range test: lr {} → {} ({}) over {iters} steps, depth {}, batch {}, {} → {}",
             rt.start_lr,
             rt.end_lr,
             rt.mode,
             config.model.depth,
             config.model.batch_size,
+            session.data().source,
             out.display()
         ));
         Ok(TestLog { _lock: Some(lock), csv: Some(csv), events, bar })
@@ -204,18 +179,9 @@ impl TestLog {
     }
 }
 
-/// Feed the pending (lr, loss) pairs, summed over the ranks, to the tracker in order, logging
-/// each recorded row; the stop reason when one of them ends the test (those after it are
-/// dropped), and whether a rank asked to stop (`asked` is this one's request).
-fn record(
-    tracker: &mut RangeTracker,
-    pending: &mut PendingLosses<f64>,
-    log: &mut TestLog,
-    dist: &Dist,
-    asked: Option<i32>,
-) -> Result<(Option<StopReason>, bool)> {
-    let (values, stop) = pending.read_agreed(dist, asked)?;
-    let interrupted = stop.is_some();
+/// Feed the (lr, loss) pairs read, in order, to the tracker, logging each recorded row; the stop
+/// reason when one of them ends the test (those after it are dropped).
+fn record(tracker: &mut RangeTracker, values: Vec<Read<f64>>, log: &mut TestLog) -> Result<Option<StopReason>> {
     for (lr, loss, _) in values {
         let recorded = tracker.rows().len();
         let stop = tracker.push(lr, loss);
@@ -223,10 +189,10 @@ fn record(
             log.row(row)?;
         }
         if stop.is_some() {
-            return Ok((stop, interrupted));
+            return Ok(stop);
         }
     }
-    Ok((None, interrupted))
+    Ok(None)
 }
 
 /// What `--max-lr FILE` can read: one range test's report, or a sweep's.
@@ -276,16 +242,17 @@ mod tests {
         let _rng = crate::rng_lock();
         let mut layer = Layer::default();
         layer.data.dataset = Some(crate::config::DatasetKind::Synthetic);
+        layer.run.device = Some(crate::config::DeviceSpec::Cpu);
         (layer.data.synthetic_train, layer.data.synthetic_test) = (Some(96), Some(16));
         (layer.model.depth, layer.model.batch_size) = (Some(8), Some(16));
         (layer.range_test.start_lr, layer.range_test.end_lr, layer.range_test.iters) =
             (Some(1e-3), Some(1e3), Some(40));
         let config = layer.resolve().unwrap();
-        let data = Data::load(&config.data, 0, Device::Cpu, false).unwrap();
+        let session = Session::alone(&config).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let alone = Rc::new(Dist::single());
-        let every = test_on(&config, &data, Device::Cpu, &dir.path().join("1"), false, 1, &alone).unwrap();
-        let grouped = test_on(&config, &data, Device::Cpu, &dir.path().join("7"), false, 7, &alone).unwrap();
+        let reader = |every| Reader::new(Rc::clone(session.dist())).every(every);
+        let every = run_on(&config, &session, &dir.path().join("1"), reader(1)).unwrap();
+        let grouped = run_on(&config, &session, &dir.path().join("7"), reader(7)).unwrap();
         assert_eq!(every.report, grouped.report);
         assert_eq!(every.curve, grouped.curve);
         assert!(every.report.stopped_early, "the test reaches its stop inside a group");

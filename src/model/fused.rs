@@ -100,7 +100,7 @@ pub fn fused(x: &Tensor, bn: &nn::BatchNorm, residual: Option<&Tensor>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::learner::to_channels_last;
+    use crate::model::layout::to_channels_last;
 
     /// A batch norm layer with non-trivial weight, bias and running statistics.
     fn layer(vs: &nn::VarStore, c: i64) -> nn::BatchNorm {

@@ -4,8 +4,8 @@
 //! while saving, a full disk or a damaged latest file still leaves a checkpoint to resume from.
 
 use crate::config::{DatasetKind, Labels};
+use crate::engine::Learner;
 use crate::files;
-use crate::learner::Learner;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
