@@ -4,7 +4,7 @@
 
 use crate::config::{Config, DataLayer, Layer};
 use crate::config::{DatasetKind, DeviceSpec, Precision};
-use crate::lr_finder::sweep_param::Sweep;
+use crate::lr_finder::Sweep;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 

@@ -16,7 +16,8 @@ use crate::dist::Invocation;
 use crate::engine::Session;
 use crate::error::UsageError;
 use crate::lr_finder::{RangeTestReport, StopReason, SweepReport};
-use crate::train::summary::{Status, Summary};
+use crate::records::{Status, Summary};
+use crate::run_dir::{NewRun, RunDir};
 use anyhow::Result;
 use std::io::Write;
 use std::path::PathBuf;
@@ -88,7 +89,7 @@ pub fn run(cli: Cli, output: &mut dyn Write, inv: &Invocation) -> Result<Report>
         Command::Train(a) => train::run(a, inv),
         Command::Schedule(a) => schedule::run(a, output),
         Command::Eval(a) => eval::run(a),
-        Command::Plot(a) => Ok(Report::Plot(crate::plot::plot_run(&a.run_dir)?)),
+        Command::Plot(a) => Ok(Report::Plot(crate::plot::plot_run(&RunDir::new(a.run_dir))?)),
         Command::Bench(a) => {
             // Speed work needs no real data: synthetic unless the flags or the file say otherwise.
             let mut preset = Layer::default();
@@ -164,22 +165,23 @@ fn range_test(a: crate::cli::RangeTestArgs, inv: &Invocation) -> Result<Report> 
         dist::Start::Launch(n) => {
             // What can be refused is refused once, here, before any worker starts.
             if let Some(sweep) = &a.sweep {
-                crate::lr_finder::value_configs(&config, sweep)?;
+                crate::range_test::value_configs(&config, sweep)?;
             }
-            crate::run_dir::check_fresh(&out, false)?;
+            RunDir::new(&out).check_fresh(NewRun::RangeTest)?;
             return dist::launch(inv, n, Some(&out), &a.run.dist);
         }
         dist::Start::Run(dist) => dist,
     };
     let report = match &a.sweep {
         Some(sweep) => {
-            let configs = crate::lr_finder::value_configs(&config, sweep)?;
+            let configs = crate::range_test::value_configs(&config, sweep)?;
             let session = Session::start(&config, Rc::clone(&dist), progress)?;
-            Report::RangeSweep { report: crate::lr_finder::run_sweep(&configs, sweep, &session, &out)?, out }
+            let report = crate::range_test::run_sweep(&configs, sweep, &session, &RunDir::new(&out))?;
+            Report::RangeSweep { report, out }
         }
         None => {
             let session = Session::start(&config, Rc::clone(&dist), progress)?;
-            Report::RangeTest { report: crate::lr_finder::run(&config, &session, &out)?, out }
+            Report::RangeTest { report: crate::range_test::run(&config, &session, &RunDir::new(&out))?, out }
         }
     };
     Ok(dist::of_rank(report, &dist))

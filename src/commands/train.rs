@@ -7,9 +7,10 @@ use crate::cli::TrainArgs;
 use crate::config::{Config, DataLayer, Layer, MaxLr, RunLayer};
 use crate::dist::{Dist, Invocation};
 use crate::engine::Session;
-use crate::lr_finder::analysis::Suggestion;
-use crate::lr_finder::{self, LrFile, RangeTestReport, StopReason, SweepReport};
-use crate::train::summary::Summary;
+use crate::lr_finder::{RangeTestReport, StopReason, Suggestion, SweepReport};
+use crate::range_test::{self, LrFile};
+use crate::records::Summary;
+use crate::run_dir::{NewRun, RunDir};
 use crate::train::Open;
 use anyhow::Result;
 use std::path::Path;
@@ -29,7 +30,7 @@ pub fn run(a: TrainArgs, inv: &Invocation) -> Result<Report> {
             Start::Run(dist) => dist,
         };
         let session = Session::start(&config, Rc::clone(&dist), progress)?;
-        let summary = crate::train::run(&config, &session, &dir, Open::Resume)?;
+        let summary = crate::train::run(&config, &session, &RunDir::new(&dir), Open::Resume)?;
         return Ok(dist::of_rank(Report::Train { summary, out: dir }, &dist));
     }
     let (layer, base_given) = merged(&a.run.settings, Layer::default())?;
@@ -37,15 +38,18 @@ pub fn run(a: TrainArgs, inv: &Invocation) -> Result<Report> {
     let out = a.run.out.clone().unwrap_or_else(|| default_out("train", &config));
     let dist = match dist::start(&a.run.dist, inv, &config.run)? {
         Start::Launch(n) => {
-            crate::train::check_fresh(&out)?;
+            RunDir::new(&out).check_fresh(NewRun::Training)?;
             return dist::launch(inv, n, Some(&out), &a.run.dist);
         }
         Start::Run(dist) => dist,
     };
-    dist.on_root(|| Ok(crate::train::check_fresh(&out)?))?;
-    let report = match prepare(&mut config, &out, base_given, progress, &dist)? {
+    // A new run never writes over an old one: its checkpoint would be mistaken for this run's by
+    // `--resume`. (A folder with config.json alone holds a run that never started.)
+    let run_dir = RunDir::new(&out);
+    dist.on_root(|| Ok(run_dir.check_fresh(NewRun::Training)?))?;
+    let report = match prepare(&mut config, &run_dir, base_given, progress, &dist)? {
         Err(range_test) => Report::TrainNotStarted { range_test, out },
-        Ok(session) => Report::Train { summary: crate::train::run(&config, &session, &out, Open::Fresh)?, out },
+        Ok(session) => Report::Train { summary: crate::train::run(&config, &session, &run_dir, Open::Fresh)?, out },
     };
     Ok(dist::of_rank(report, &dist))
 }
@@ -72,7 +76,7 @@ fn resume_config(dir: &Path, run: &crate::cli::RunArgs) -> Result<Config> {
     if run.settings.config.is_some() || run.out.is_some() {
         crate::usage!("--resume RUN_DIR takes neither --config nor --out: the run folder holds both");
     }
-    let file = dir.join("config.json");
+    let file = RunDir::new(dir).config_json();
     if !file.is_file() {
         crate::usage!("--resume {}: no config.json there (not a clr run folder)", dir.display());
     }
@@ -87,7 +91,7 @@ fn resume_config(dir: &Path, run: &crate::cli::RunArgs) -> Result<Config> {
 /// itself. The range test's report instead when it was interrupted (then nothing is trained).
 pub(super) fn prepare(
     config: &mut Config,
-    out: &Path,
+    out: &RunDir,
     base_given: bool,
     progress: bool,
     dist: &Rc<Dist>,
@@ -103,16 +107,16 @@ pub(super) fn prepare(
         return Ok(Ok(Session::start(config, Rc::clone(dist), progress)?));
     }
     let session = Session::start(config, Rc::clone(dist), progress)?;
-    let dir = out.join("range_test");
-    say(&format!("--max-lr auto: running the LR range test first, into {}", dir.display()));
-    let report = lr_finder::run(config, &session, &dir)?;
+    let dir = out.auto_range_test();
+    say(&format!("--max-lr auto: running the LR range test first, into {}", dir.path().display()));
+    let report = range_test::run(config, &session, &dir)?;
     if report.stop_reason == StopReason::Interrupted {
         return Ok(Err(report));
     }
     for line in report.summary_lines() {
         say(&line);
     }
-    let source = format!("range test run by --max-lr auto: {}", dir.join(lr_finder::REPORT_FILE).display());
+    let source = format!("range test run by --max-lr auto: {}", dir.range_test_json().display());
     use_proposal(config, &report.suggestion, &source, base_given, &say)?;
     Ok(Ok(session))
 }
@@ -120,7 +124,7 @@ pub(super) fn prepare(
 /// `--max-lr FILE` (a range_test.json or a sweep.json) as numbers; nothing to do for a number.
 pub(super) fn max_lr_from_file(config: &mut Config, base_given: bool, say: &dyn Fn(&str)) -> Result<()> {
     let MaxLr::File(path) = config.schedule.max_lr.clone() else { return Ok(()) };
-    let (suggestion, source) = match lr_finder::read_lr_file(&path)? {
+    let (suggestion, source) = match range_test::read_lr_file(&path)? {
         LrFile::RangeTest(report) => (report.suggestion, format!("--max-lr {}", path.display())),
         LrFile::Sweep(sweep) => favoured_value(config, sweep, &path, say)?,
     };
@@ -162,7 +166,7 @@ fn favoured_value(
         crate::usage!("{place}: the sweep favoured no value: {}", sweep.reason);
     };
     let setting = format!("{} = {}", sweep.param.field(), sweep.param.value_text(favoured.value));
-    *config = lr_finder::with_value(config, sweep.param, favoured.value)?;
+    *config = range_test::with_value(config, sweep.param, favoured.value)?;
     say(&format!("{setting}: the value the sweep in {} favours", path.display()));
     Ok((favoured.suggestion, format!("{place}: the sweep's favoured value {} sets {setting}", favoured.label)))
 }

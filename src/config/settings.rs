@@ -8,7 +8,7 @@
 //! To add a setting: add one line to a table below, check it in `validate.rs`, use `config.x.y`.
 
 use super::{DatasetKind, DeviceSpec, Labels, MaxLr, Precision};
-use crate::lr_finder::sweep::SweepMode;
+use crate::lr_finder::RampMode;
 use crate::optim::schedule::{Anneal, PhaseEnds, Policy};
 use std::path::PathBuf;
 
@@ -226,7 +226,7 @@ settings! {
         /// [default: 3 epochs of data]
         iters: u64 => Option<u64> = None;
         /// Range test: exp (lr_i = start*(end/start)^(i/n), the seed's) or linear
-        mode: SweepMode => SweepMode = SweepMode::Exp;
+        mode: RampMode => RampMode = RampMode::Exp;
         /// Range test: beta of the bias-corrected moving average of the loss, 0 = none
         #[arg(value_parser = finite)]
         smooth: f64 => f64 = 0.98;

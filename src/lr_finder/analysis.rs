@@ -31,7 +31,7 @@ pub struct TrackerSettings {
 
 /// One recorded mini-batch of the range test: a row of `lr_find.csv`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct CurvePoint {
+pub struct LrFindRow {
     pub step: u64,
     pub lr: f64,
     pub loss: f64,
@@ -104,7 +104,7 @@ pub struct RangeTracker {
     settings: TrackerSettings,
     ema: Ema,
     best: f64,
-    rows: Vec<CurvePoint>,
+    rows: Vec<LrFindRow>,
     stopped: Option<StopReason>,
 }
 
@@ -130,7 +130,7 @@ impl RangeTracker {
             return self.stopped;
         }
         let smoothed = self.ema.update(loss);
-        self.rows.push(CurvePoint { step: self.rows.len() as u64, lr, loss, smoothed_loss: smoothed });
+        self.rows.push(LrFindRow { step: self.rows.len() as u64, lr, loss, smoothed_loss: smoothed });
         self.best = self.best.min(smoothed);
         if smoothed > self.settings.diverge * self.best {
             self.stopped = Some(StopReason::Diverged);
@@ -139,7 +139,7 @@ impl RangeTracker {
     }
 
     /// The recorded rows: `step` (0-based), `lr`, `loss`, `smoothed_loss`.
-    pub fn rows(&self) -> &[CurvePoint] {
+    pub fn rows(&self) -> &[LrFindRow] {
         &self.rows
     }
 

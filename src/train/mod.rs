@@ -19,14 +19,14 @@ pub use trainer::{Divergence, Open, Outcome, Trainer};
 
 use crate::config::Config;
 use crate::engine::Session;
+use crate::records::Summary;
+use crate::run_dir::RunDir;
 use anyhow::Result;
-use std::path::Path;
-use summary::Summary;
 
-/// Train `config` into `out` on the session's data (a new run, or `Open::Resume` from `out`'s
+/// Train `config` into `dir` on the session's data (a new run, or `Open::Resume` from `dir`'s
 /// checkpoint): the run's summary, or, when it diverged, the error that says where.
-pub fn run(config: &Config, session: &Session, out: &Path, open: Open) -> Result<Summary> {
-    let mut trainer = Trainer::open(config, session, out, open)?;
+pub fn run(config: &Config, session: &Session, dir: &RunDir, open: Open) -> Result<Summary> {
+    let mut trainer = Trainer::open(config, session, dir, open)?;
     let outcome = trainer.run()?;
     let diverged = match &outcome {
         Outcome::Diverged(d) => Some(trainer.divergence_error(d)),
@@ -37,10 +37,4 @@ pub fn run(config: &Config, session: &Session, out: &Path, open: Open) -> Result
         Some(error) => Err(error),
         None => Ok(summary),
     }
-}
-
-/// A new run never writes over an old one: its checkpoint would be mistaken for this run's by
-/// `--resume`. (A folder with config.json alone holds a run that never started.)
-pub fn check_fresh(out: &Path) -> Result<(), crate::error::UsageError> {
-    crate::run_dir::check_fresh(out, true)
 }

@@ -12,15 +12,14 @@
 
 use super::checkpoint::{self, EpochSums, RunState};
 use super::log::{LogPlan, RunLog};
-use super::summary::{self, RunFacts, Status, Summary};
+use super::summary::{self, Status, Summary, SummaryFacts};
 use crate::config::Config;
 use crate::data::batches::BatchStream;
 use crate::engine::{digest, Learner, Reader, Session, EVAL_BATCH};
 use crate::optim::schedule::Schedule;
 use crate::records::{self, EpochRow, StepRow};
-use crate::run_dir::{self, RunLock};
+use crate::run_dir::{NewRun, RunDir, RunLock};
 use anyhow::{bail, Result};
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// How [`Trainer::open`] takes its folder.
@@ -80,7 +79,7 @@ struct Held {
 pub struct Trainer<'a> {
     config: &'a Config,
     session: &'a Session,
-    out: PathBuf,
+    dir: RunDir,
     schedule: Schedule,
     learner: Learner,
     state: RunState,
@@ -89,11 +88,11 @@ pub struct Trainer<'a> {
 }
 
 impl<'a> Trainer<'a> {
-    /// This rank's trainer of the run `config` in `out`. Rank 0 takes the folder's lock and starts
+    /// This rank's trainer of the run `config` in `dir`. Rank 0 takes the folder's lock and starts
     /// the run there (`Open::Fresh`: config.json, a checkpoint of step 0, new CSVs) or resumes it
     /// from its checkpoint, then sends the run's state, or its failure, to the other ranks; every
     /// rank then takes rank 0's replica.
-    pub fn open(config: &'a Config, session: &'a Session, out: &Path, open: Open) -> Result<Trainer<'a>> {
+    pub fn open(config: &'a Config, session: &'a Session, dir: &RunDir, open: Open) -> Result<Trainer<'a>> {
         let schedule =
             Schedule::new(config.schedule_config()?, session.data().steps_per_epoch(config.model.batch_size))?;
         let mut learner = session.learner(config);
@@ -104,31 +103,27 @@ impl<'a> Trainer<'a> {
             tensorboard: config.run.tensorboard,
         };
         let (held, state) = session.dist().split_from_root(|| {
-            let lock = RunLock::acquire(out)?;
-            let (log, state) = match open {
-                Open::Resume => resumed(config, session, &mut learner, out, plan)?,
-                Open::Fresh => {
-                    lock.check_fresh(true)?;
-                    fresh(config, session, &learner, out, plan)?
-                }
+            let (lock, (log, state)) = match open {
+                Open::Resume => (RunLock::acquire(dir.path())?, resumed(config, session, &mut learner, dir, plan)?),
+                Open::Fresh => (RunLock::new_run(dir, NewRun::Training)?, fresh(config, session, &learner, dir, plan)?),
             };
             Ok((Held { _lock: lock, log }, state))
         })?;
         learner.copy_from_root()?;
-        Ok(Trainer::new(config, session, out, schedule, learner, state, held))
+        Ok(Trainer::new(config, session, dir, schedule, learner, state, held))
     }
 
     fn new(
         config: &'a Config,
         session: &'a Session,
-        out: &Path,
+        dir: &RunDir,
         schedule: Schedule,
         learner: Learner,
         state: RunState,
         held: Option<Held>,
     ) -> Trainer<'a> {
         let reader = Reader::new(std::rc::Rc::clone(session.dist()));
-        Trainer { config, session, out: out.to_path_buf(), schedule, learner, state, held, reader }
+        Trainer { config, session, dir: dir.clone(), schedule, learner, state, held, reader }
     }
 
     /// Train until the end, a stop or a divergence: the stops are listened for from the first
@@ -145,7 +140,7 @@ impl<'a> Trainer<'a> {
             self.steps_per_epoch(),
             self.schedule.total_steps(),
             self.session.data().source,
-            self.out.display()
+            self.dir.path().display()
         ));
         if self.state.step > 0 {
             let step = self.state.step;
@@ -165,20 +160,20 @@ impl<'a> Trainer<'a> {
     pub fn finish(self, outcome: &Outcome) -> Result<Summary> {
         let status = outcome.status();
         if self.held.is_none() {
-            return Ok(Summary::of_rank(status, &self.state));
+            return Ok(summary::of_rank(status, &self.state));
         }
         let data = self.session.data();
-        let facts = RunFacts {
+        let facts = SummaryFacts {
             device: crate::runtime::device::name(self.session.device()),
             data: &data.source,
             train_images: data.train.len,
             batch_size: self.config.model.batch_size,
             depth: self.config.model.depth,
             policy: self.config.schedule.policy.to_string(),
-            distributed: summary::Distributed::of(self.session.dist()),
+            distributed: summary::distributed(self.session.dist()),
         };
-        let summary = summary::write(&self.out, &facts, &self.state, status);
-        let drawn = draw(&self.out);
+        let summary = summary::write(&self.dir, &facts, &self.state, status);
+        let drawn = draw(&self.dir);
         match outcome {
             Outcome::Diverged(_) => summary,
             _ => drawn.and(summary),
@@ -198,7 +193,7 @@ impl<'a> Trainer<'a> {
             d.step,
             d.step / self.steps_per_epoch(),
             d.lr,
-            self.out.join(checkpoint::FILE_NAME).display()
+            self.dir.checkpoint_pt().display()
         )
     }
 
@@ -212,7 +207,7 @@ impl<'a> Trainer<'a> {
 
     /// Run epochs until the end, an interrupt or a divergence.
     fn epochs(&mut self) -> Result<Outcome> {
-        let resume_hint = format!("continue with --resume {}", self.out.display());
+        let resume_hint = format!("continue with --resume {}", self.dir.path().display());
         while !self.finished() {
             match self.epoch()? {
                 EpochEnd::Done(row) => {
@@ -237,7 +232,7 @@ impl<'a> Trainer<'a> {
     fn save(&mut self) -> Result<()> {
         self.learner.sync_statistics()?;
         match &self.held {
-            Some(_) => checkpoint::save(&self.out.join(checkpoint::FILE_NAME), &self.learner, &self.state),
+            Some(_) => checkpoint::save(&self.dir, &self.learner, &self.state),
             None => Ok(()),
         }
     }
@@ -357,10 +352,10 @@ fn fresh(
     config: &Config,
     session: &Session,
     learner: &Learner,
-    out: &Path,
+    dir: &RunDir,
     plan: LogPlan,
 ) -> Result<(RunLog, RunState)> {
-    config.save(out)?;
+    config.save(&dir.config_json())?;
     let data = session.data();
     let state = RunState {
         format: 1,
@@ -375,8 +370,8 @@ fn fresh(
         dataset: Some(config.data.dataset),
         labels: Some(config.data.labels),
     };
-    checkpoint::save(&out.join(checkpoint::FILE_NAME), learner, &state)?;
-    Ok((RunLog::create(out, plan)?, state))
+    checkpoint::save(dir, learner, &state)?;
+    Ok((RunLog::create(dir, plan)?, state))
 }
 
 /// A run continued from its checkpoint (the previous one when the latest is damaged), which
@@ -385,13 +380,14 @@ fn resumed(
     config: &Config,
     session: &Session,
     learner: &mut Learner,
-    out: &Path,
+    dir: &RunDir,
     plan: LogPlan,
 ) -> Result<(RunLog, RunState)> {
-    run_dir::check_not_a_range_test(out)?;
-    let Some((ck, note)) = checkpoint::load_for_resume(out)? else {
+    dir.check_not_a_range_test()?;
+    let out = dir.path();
+    let Some((ck, note)) = checkpoint::load_for_resume(dir)? else {
         eprintln!("{}: no checkpoint yet (the run stopped during its set-up): starting it from step 0", out.display());
-        return fresh(config, session, learner, out, plan);
+        return fresh(config, session, learner, dir, plan);
     };
     if let Some(note) = note {
         eprintln!("warning: {note}");
@@ -416,14 +412,15 @@ fn resumed(
         );
     }
     learner.restore(&ck.model, Some(&ck.momentum))?;
-    Ok((RunLog::resume(out, ck.state.step, plan)?, ck.state))
+    Ok((RunLog::resume(dir, ck.state.step, plan)?, ck.state))
 }
 
 /// Redraw curves.png from the run's CSV files.
-fn draw(out: &Path) -> Result<()> {
-    let steps: Vec<StepRow> = records::read_rows(&out.join("steps.csv"))?;
-    let epochs: Vec<EpochRow> = records::read_rows(&out.join("epochs.csv"))?;
-    crate::plot::curves_png(&out.join("curves.png"), &steps, &epochs, &format!("clr train: {}", out.display()))
+fn draw(dir: &RunDir) -> Result<()> {
+    let steps: Vec<StepRow> = records::read_rows(&dir.steps_csv())?;
+    let epochs: Vec<EpochRow> = records::read_rows(&dir.epochs_csv())?;
+    let title = format!("clr train: {}", dir.path().display());
+    crate::plot::curves_png(&dir.curves_png(), &steps, &epochs, &title)
 }
 
 #[cfg(test)]

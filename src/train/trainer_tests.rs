@@ -26,27 +26,27 @@ fn runs_on_one_session_start_alike_and_a_divergence_is_an_outcome() {
     let mut first_losses = Vec::new();
     for (name, max_lr) in [("a", 0.1), ("b", 0.2)] {
         let config = config(max_lr);
-        let out = dir.path().join(name);
+        let out = RunDir::new(dir.path().join(name));
         let mut trainer = Trainer::open(&config, &session, &out, Open::Fresh).unwrap();
         let outcome = trainer.run().unwrap();
         assert!(matches!(outcome, Outcome::Completed), "{outcome:?}");
         let summary = trainer.finish(&outcome).unwrap();
         assert_eq!((summary.status, summary.steps, summary.epochs), (Status::Completed, 4, 2));
-        let steps: Vec<StepRow> = records::read_rows(&out.join("steps.csv")).unwrap();
+        let steps: Vec<StepRow> = records::read_rows(&out.steps_csv()).unwrap();
         first_losses.push(steps[0].loss);
     }
     // The same weights and the same first batch: the first loss does not depend on the LR.
     assert_eq!(first_losses[0], first_losses[1]);
 
     let config = config(1e9);
-    let out = dir.path().join("diverged");
+    let out = RunDir::new(dir.path().join("diverged"));
     let mut trainer = Trainer::open(&config, &session, &out, Open::Fresh).unwrap();
     let outcome = trainer.run().unwrap();
     let Outcome::Diverged(d) = &outcome else { panic!("{outcome:?}") };
     assert!(trainer.divergence_error(d).to_string().contains("training diverged"));
     let summary = trainer.finish(&outcome).unwrap();
     assert_eq!(summary.status, Status::Diverged);
-    assert!(out.join("summary.json").is_file());
+    assert!(out.summary_json().is_file());
     // The folder is released: the same folder can be opened again (here: refused as a run).
     let again = Trainer::open(&config, &session, &out, Open::Fresh).err().unwrap();
     assert!(again.to_string().contains("already holds a run"), "{again}");

@@ -9,7 +9,7 @@ const END: f64 = 10.0;
 const ITERS: u64 = 40;
 
 fn lr(step: u64) -> f64 {
-    sweep_lr(START, END, step, ITERS, SweepMode::Exp)
+    ramp_lr(START, END, step, ITERS, RampMode::Exp)
 }
 
 /// The range test of `loss(step)` for up to `ITERS` steps (until the tracker stops it).
