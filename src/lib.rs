@@ -25,6 +25,7 @@ pub mod data;
 pub mod dist;
 pub mod engine;
 pub mod error;
+mod ffi;
 pub mod files;
 pub mod lr_finder;
 pub mod model;

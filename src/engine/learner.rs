@@ -149,8 +149,8 @@ impl Learner {
 
     /// An autocast region for the model's device when the run is bf16 (None in fp32): the
     /// forward pass runs while it lives; dropping it (also on a panic) turns autocast off.
-    fn autocast(&self) -> Option<Bf16Guard> {
-        (self.precision == Precision::Bf16).then(|| autocast::bf16(self.vs.device()))
+    fn autocast(&self) -> Result<Option<Bf16Guard>> {
+        (self.precision == Precision::Bf16).then(|| autocast::bf16(self.vs.device())).transpose()
     }
 
     /// One SGD step on this rank's share of a global batch. Returns this rank's part of the
@@ -167,7 +167,7 @@ impl Learner {
         } else {
             let x = self.layout(&batch.images);
             let (loss, correct) = {
-                let _autocast = self.autocast();
+                let _autocast = self.autocast()?;
                 let logits = self.net.forward_t(&x, true);
                 let loss = logits.to_kind(Kind::Float).cross_entropy_for_logits(&batch.labels);
                 let correct = logits.argmax(-1, false).eq_tensor(&batch.labels).sum(Kind::Float);
@@ -224,7 +224,7 @@ impl Learner {
             let x = self.layout(&data.normalize(&split.images.narrow(0, at, n)));
             let y = split.labels.narrow(0, at, n);
             let logits = {
-                let _autocast = self.autocast();
+                let _autocast = self.autocast()?;
                 self.net.forward_t(&x, false)
             }
             .to_kind(Kind::Float);
