@@ -27,6 +27,7 @@ pub mod engine;
 pub mod error;
 mod ffi;
 pub mod files;
+pub mod grid;
 pub mod lr_finder;
 pub mod model;
 mod named;

@@ -5,6 +5,7 @@
 mod compare;
 mod dist;
 mod eval;
+mod grid;
 mod schedule;
 mod train;
 
@@ -44,6 +45,11 @@ pub enum Report {
     /// `train --max-lr auto` whose range test was interrupted: nothing was trained.
     TrainNotStarted {
         range_test: RangeTestReport,
+        out: PathBuf,
+    },
+    /// `clr grid`: its report (complete, or stopped by a signal).
+    Grid {
+        report: crate::lr_finder::grid::GridReport,
         out: PathBuf,
     },
     /// `clr schedule`: the CSV went where it was asked to.
@@ -100,6 +106,7 @@ pub fn run(cli: Cli, output: &mut dyn Write, inv: &Invocation) -> Result<Report>
             Ok(Report::Bench { report, out: a.out })
         }
         Command::Compare(a) => compare::run(a),
+        Command::Grid(a) => grid::run(a, inv),
     }
 }
 
@@ -122,6 +129,7 @@ impl Report {
                 vec![outputs(out), "interrupted during the range test: nothing trained".into()],
             ]
             .concat(),
+            Report::Grid { report, out } => [report.summary_lines(), vec![outputs(out)]].concat(),
             Report::Schedule => Vec::new(),
             Report::Eval { test_acc, test_loss, images, source } => {
                 vec![format!("test_acc {test_acc:.4}  test_loss {test_loss:.4}  ({images} test images, {source})")]
@@ -144,6 +152,7 @@ impl Report {
             Report::RangeTest { report, .. } => report.stop_reason == StopReason::Interrupted,
             Report::TrainNotStarted { .. } => true,
             Report::RangeSweep { report, .. } => !report.complete,
+            Report::Grid { report, .. } => !report.complete,
             Report::Silent { exit_code } => return *exit_code,
             _ => false,
         };

@@ -56,7 +56,7 @@ pub fn run(a: TrainArgs, inv: &Invocation) -> Result<Report> {
 
 /// The config of a run to resume: its config.json, with only the flags that say where the data
 /// is and what runs it (device, threads, the data location) allowed to change.
-fn resume_config(dir: &Path, run: &crate::cli::RunArgs) -> Result<Config> {
+pub(super) fn resume_config(dir: &Path, run: &crate::cli::RunArgs) -> Result<Config> {
     let flags = &run.settings.flags;
     let allowed = Layer {
         // The labels decide the model's outputs: the checkpoint's cannot change.
@@ -143,7 +143,8 @@ fn use_proposal(config: &mut Config, s: &Suggestion, source: &str, base_given: b
         schedule.base_lr = s.base_lr;
     }
     let base_lr = schedule.base_lr;
-    config.lr_source = Some(format!("{source} (max_lr = lr_at_min_loss/10 = {}, base_lr = {base_lr})", s.max_lr));
+    config.lr_source =
+        Some(format!("{source} (max_lr = the {} rule's suggestion = {}, base_lr = {base_lr})", s.rule, s.max_lr));
     say(&format!("using max_lr {} and base_lr {base_lr} ({source})", s.max_lr));
     config.validate()?;
     Ok(())

@@ -4,9 +4,12 @@
 //! of them from their curves (`sweep/`). `range_test/` runs the test on a model and writes its files.
 
 pub mod analysis;
+pub mod grid;
 pub mod ramp;
+pub mod rules;
 pub mod sweep;
 
 pub use analysis::{LrFindRow, RangeTestReport, RangeTracker, StopReason, Suggestion, TrackerSettings};
 pub use ramp::{ramp_lr, RampMode};
+pub use rules::Rule;
 pub use sweep::{Sweep, SweepParam, SweepReport, Tested};

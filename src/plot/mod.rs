@@ -8,6 +8,7 @@
 
 mod compare;
 mod curves;
+mod grid;
 mod lr_find;
 mod run;
 mod sweep;
@@ -16,8 +17,9 @@ mod tests;
 
 pub use compare::{compare_png, RunCurves, COMPARE_SIZE};
 pub use curves::{curves_png, schedule_png};
+pub use grid::grid_png;
 pub use lr_find::range_test_png;
-pub use run::{plot_run, plot_sweep};
+pub use run::{plot_grid, plot_run, plot_sweep};
 pub use sweep::{sweep_png, SweepCurve};
 
 use anyhow::{Context, Result};

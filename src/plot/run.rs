@@ -1,9 +1,9 @@
 //! `clr plot RUN_DIR`: the plots of a run folder redrawn from its files, read through `RunDir`'s
 //! names and typed readers (also what a range test and a sweep draw when they end).
 
-use super::{curves_png, range_test_png, sweep_png, SweepCurve};
+use super::{curves_png, fmt_value, grid_png, range_test_png, sweep_png, SweepCurve};
 use crate::error::UsageError;
-use crate::lr_finder::RangeTestReport;
+use crate::lr_finder::{RangeTestReport, Rule};
 use crate::records::{read_rows, EpochRow, LrFindRow, StepRow};
 use crate::run_dir::RunDir;
 use anyhow::Result;
@@ -37,9 +37,13 @@ pub fn plot_run(dir: &RunDir) -> Result<Vec<PathBuf>> {
         written.push(plot_sweep(dir)?);
     }
 
+    if dir.grid_json().is_file() {
+        written.push(plot_grid(dir)?);
+    }
+
     if written.is_empty() {
         return Err(UsageError::new(format!(
-            "RUN_DIR {}: nothing to plot (no lr_find.csv, steps.csv, epochs.csv or sweep.json)",
+            "RUN_DIR {}: nothing to plot (no lr_find.csv, steps.csv, epochs.csv, sweep.json or grid.json)",
             dir.path().display()
         ))
         .into());
@@ -74,16 +78,31 @@ pub fn plot_sweep(dir: &RunDir) -> Result<PathBuf> {
     Ok(dir.sweep_png())
 }
 
-/// The LRs a range test's plot marks, with their names (the rules that have no LR are left out).
+/// Draw the grid's `grid.png` from its `grid.json`; returns the path written.
+pub fn plot_grid(dir: &RunDir) -> Result<PathBuf> {
+    let path = dir.grid_json();
+    let Some(report) = dir.read_grid()? else {
+        anyhow::bail!("cannot read {}: no such file", path.display());
+    };
+    // Every run shares the grid's depth: the first one's config.json says it.
+    let depth = report.runs.first().and_then(|r| dir.sub(&r.label).read_config().ok().flatten()).map(|c| c.model.depth);
+    let net = depth.map_or(String::new(), |d| format!("ResNet-{d}, "));
+    let title = format!("max_lr grid, {} epochs each: {net}{}", fmt_value(report.epochs), run_subtitle(dir, false));
+    grid_png(&dir.grid_png(), &report, &title)?;
+    Ok(dir.grid_png())
+}
+
+/// The LRs a range test's plot marks, with their names: the suggestion (and its rule), the floor
+/// the `floor` rule found, the other rules' LRs, and the lowest smoothed loss (those without an LR
+/// are left out).
 pub(super) fn range_test_marks(report: &RangeTestReport) -> Vec<(String, f64)> {
     let s = &report.suggestion;
-    let marks = [
-        ("lr at min loss", Some(s.lr_at_min_loss)),
-        ("suggested lr (/10)", Some(s.suggested_lr)),
-        ("steepest lr", s.steepest_lr),
-        ("valley lr", s.valley_lr),
-    ];
-    marks.into_iter().filter_map(|(name, lr)| lr.map(|lr| (name.to_string(), lr))).collect()
+    let mut marks = vec![(format!("suggested lr ({})", s.rule), Some(s.suggested_lr))];
+    marks.push(("floor start".into(), s.floor_start_lr));
+    marks.push(("floor end".into(), s.floor_end_lr));
+    marks.extend(Rule::ALL.iter().filter(|r| **r != s.rule).map(|r| (format!("{r} lr"), s.lr_of(*r))));
+    marks.push(("lowest smoothed loss".into(), Some(s.lr_at_min_loss)));
+    marks.into_iter().filter_map(|(name, lr)| lr.map(|lr| (name, lr))).collect()
 }
 
 /// "ResNet-56, one-cycle (run name)" from config.json when there is one, else the folder name.

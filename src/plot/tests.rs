@@ -217,10 +217,16 @@ fn plot_run_redraws_every_plot_with_its_csv() {
     let d = dir.path();
     let rows = range_rows();
     write_csv(&d.join("lr_find.csv"), &rows);
+    // A report written before the floor rule: the seed's rule made its suggestion.
     let suggestion = Suggestion {
         lr_at_min_loss: 0.5,
         min_loss: 1.0,
+        rule: crate::lr_finder::Rule::Seed,
         suggested_lr: 0.05,
+        seed_lr: Some(0.05),
+        floor_lr: None,
+        floor_start_lr: None,
+        floor_end_lr: None,
         steepest_lr: Some(0.03),
         valley_lr: None,
         max_lr: 0.05,
@@ -250,7 +256,8 @@ fn plot_run_redraws_every_plot_with_its_csv() {
     for path in &written {
         assert_drawn(&decode(path));
     }
-    // Three marks from the JSON (valley is null): three mark colours, not the fourth.
+    // Three marks from the JSON (the suggestion, steepest and the lowest loss; no floor, valley
+    // is null): three mark colours, not the fourth.
     let img = decode(&written[0]);
     assert!(count_colour(&img, [255, 127, 14]) > 100);
     assert_eq!(count_colour(&img, [148, 103, 189]), 0);

@@ -1,6 +1,8 @@
 //! `--max-lr FILE`: a previous range test's `range_test.json`, or a sweep's `sweep.json`.
 
-use crate::lr_finder::{RangeTestReport, StopReason, SweepReport};
+use crate::lr_finder::{analysis, RangeTestReport, Rule, StopReason, Suggestion, SweepReport};
+use crate::records::{read_rows, LrFindRow};
+use crate::run_dir::RunDir;
 use anyhow::{Context, Result};
 use std::path::Path;
 
@@ -39,4 +41,28 @@ pub fn read_lr_file(path: &Path) -> Result<LrFile> {
         );
     }
     Ok(LrFile::RangeTest(report))
+}
+
+/// Every rule's suggestion on the curve of the range test in `dir` (its `lr_find.csv`, analysed
+/// anew, so that a test made before a rule existed is measured too), `rule` making
+/// `suggested_lr`. A folder without a curve, or a test that was interrupted, is refused.
+pub fn read_curve(dir: &RunDir, rule: Rule) -> Result<Suggestion> {
+    let csv = dir.lr_find_csv();
+    if !csv.is_file() {
+        crate::usage!("--range-test {}: no lr_find.csv there (not a range-test folder)", dir.path().display());
+    }
+    if let Some(report) = dir.read_range_test()? {
+        if report.stop_reason == StopReason::Interrupted {
+            crate::usage!(
+                "--range-test {}: that range test was interrupted after {} of {} steps: run it again",
+                dir.path().display(),
+                report.steps,
+                report.iters
+            );
+        }
+    }
+    let rows: Vec<LrFindRow> = read_rows(&csv)?;
+    let column = |f: fn(&LrFindRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+    let (lrs, losses, smoothed) = (column(|r| r.lr), column(|r| r.loss), column(|r| r.smoothed_loss));
+    analysis::suggest(&lrs, &losses, &smoothed, rule).with_context(|| format!("{}", csv.display()))
 }

@@ -15,7 +15,7 @@ mod log;
 mod lr_file;
 mod sweep;
 
-pub use lr_file::{read_lr_file, LrFile};
+pub use lr_file::{read_curve, read_lr_file, LrFile};
 pub use sweep::{run_sweep, value_configs, with_value};
 
 use crate::config::{Config, RangeTestSettings};
@@ -102,7 +102,7 @@ fn step_and_loss(
 /// The report of the recorded curve. Ctrl-C before there were enough points to analyse is an
 /// interrupt, not a failure.
 fn analyse(tracker: &RangeTracker, rt: &RangeTestSettings, iters: u64) -> Result<RangeTestReport> {
-    match RangeTestReport::new(tracker, rt.start_lr, rt.end_lr, rt.mode.name(), iters) {
+    match RangeTestReport::new(tracker, rt.rule, rt.start_lr, rt.end_lr, rt.mode.name(), iters) {
         Err(_) if tracker.stop_reason() == StopReason::Interrupted => {
             let steps = tracker.rows().len();
             Err(anyhow::Error::new(StoppedBySignal)

@@ -6,6 +6,7 @@
 
 pub mod summary;
 
+pub use crate::lr_finder::grid::GridRow;
 pub use crate::lr_finder::sweep::SweepEntry as SweepRow;
 pub use crate::lr_finder::LrFindRow;
 pub use crate::optim::schedule::SchedulePoint as ScheduleRow;
@@ -32,6 +33,7 @@ row!(StepRow, step, epoch, lr, momentum, loss);
 row!(EpochRow, epoch, lr, train_loss, train_acc, test_loss, test_acc, seconds);
 row!(LrFindRow, step, lr, loss, smoothed_loss);
 row!(ScheduleRow, step, epoch, lr, momentum);
+row!(GridRow, label, max_lr, base_lr, status, final_test_acc, best_test_acc, final_test_loss, epochs, seconds);
 row!(
     SweepRow,
     label,

@@ -8,6 +8,7 @@
 //! | `steps.csv`, `epochs.csv`, `summary.json`, `checkpoint.pt`, `checkpoint.prev.pt`, `curves.png` | `train` |
 //! | `lr_find.csv`, `range_test.json`, `range_test.png` | `range-test` (and `train --max-lr auto`, in `range_test/`) |
 //! | `sweep.json`, `sweep.csv`, `sweep.png` | `range-test --sweep`, one sub-folder per value |
+//! | `grid.json`, `grid.csv`, `grid.png` | `grid`, one training sub-folder per `max_lr` (and `range_test/`) |
 
 mod lock;
 
@@ -15,6 +16,7 @@ pub use lock::{check_not_in_use, RunLock};
 
 use crate::config::{Config, Layer};
 use crate::error::UsageError;
+use crate::lr_finder::grid::GridReport;
 use crate::lr_finder::{RangeTestReport, SweepReport};
 use crate::records::Summary;
 use anyhow::{Context, Result};
@@ -34,14 +36,17 @@ const RANGE_TEST_PNG: &str = "range_test.png";
 const SWEEP: &str = "sweep.json";
 const SWEEP_CSV: &str = "sweep.csv";
 const SWEEP_PNG: &str = "sweep.png";
+const GRID: &str = "grid.json";
+const GRID_CSV: &str = "grid.csv";
+const GRID_PNG: &str = "grid.png";
 /// The folder of `--max-lr auto`'s range test inside the training run's.
 const AUTO_RANGE_TEST: &str = "range_test";
 
 /// The files that make a folder a run's (of `train`, `range-test` or a sweep). config.json alone
 /// does not: it is written first, so a run killed before anything else never started.
-const RUN_FILES: &[&str] = &[CHECKPOINT, PREVIOUS_CHECKPOINT, STEPS, LR_FIND, SWEEP];
-/// The files of a range test (or a sweep): such a folder is not a training run to resume.
-const RANGE_TEST_FILES: &[&str] = &[LR_FIND, RANGE_TEST, SWEEP];
+const RUN_FILES: &[&str] = &[CHECKPOINT, PREVIOUS_CHECKPOINT, STEPS, LR_FIND, SWEEP, GRID];
+/// The files of a range test (or a sweep, or a grid): such a folder is not a training run to resume.
+const RANGE_TEST_FILES: &[&str] = &[LR_FIND, RANGE_TEST, SWEEP, GRID];
 
 /// What a new run in a folder is, for the message that refuses a folder already holding one
 /// (a training run's suggests `--resume`).
@@ -49,6 +54,7 @@ const RANGE_TEST_FILES: &[&str] = &[LR_FIND, RANGE_TEST, SWEEP];
 pub enum NewRun {
     Training,
     RangeTest,
+    Grid,
 }
 
 /// A run folder, by path.
@@ -120,6 +126,15 @@ impl RunDir {
     pub fn sweep_png(&self) -> PathBuf {
         self.file(SWEEP_PNG)
     }
+    pub fn grid_json(&self) -> PathBuf {
+        self.file(GRID)
+    }
+    pub fn grid_csv(&self) -> PathBuf {
+        self.file(GRID_CSV)
+    }
+    pub fn grid_png(&self) -> PathBuf {
+        self.file(GRID_PNG)
+    }
 
     /// The first file of a run in this folder, if it holds one.
     pub fn run_file(&self) -> Option<&'static str> {
@@ -138,8 +153,9 @@ impl RunDir {
         match RANGE_TEST_FILES.iter().find(|f| self.file(f).exists()) {
             None => Ok(()),
             Some(file) => Err(UsageError::new(format!(
-                "{} holds a range test ({file}), not a training run: --resume continues training runs",
-                self.path.display()
+                "{} holds a {} ({file}), not a training run: --resume continues training runs",
+                self.path.display(),
+                if *file == GRID { "grid" } else { "range test" }
             ))),
         }
     }
@@ -147,8 +163,13 @@ impl RunDir {
     pub(super) fn check_holds_no_run(&self, new: NewRun) -> Result<(), UsageError> {
         let Some(file) = self.run_file() else { return Ok(()) };
         let resumable = new == NewRun::Training && !RANGE_TEST_FILES.contains(&file);
-        let hint =
-            if resumable { format!("continue it with --resume {}, or ", self.path.display()) } else { String::new() };
+        let hint = if resumable {
+            format!("continue it with --resume {}, or ", self.path.display())
+        } else if new == NewRun::Grid && file == GRID {
+            format!("continue it with clr grid --resume {}, or ", self.path.display())
+        } else {
+            String::new()
+        };
         Err(UsageError::new(format!(
             "--out {} already holds a run ({file}): {hint}choose another --out",
             self.path.display()
@@ -178,6 +199,11 @@ impl RunDir {
     /// `range_test.json`, None when there is none.
     pub fn read_range_test(&self) -> Result<Option<RangeTestReport>> {
         read_json(&self.range_test_json(), "a clr range_test.json")
+    }
+
+    /// `grid.json`, None when there is none.
+    pub fn read_grid(&self) -> Result<Option<GridReport>> {
+        read_json(&self.grid_json(), "a clr grid.json")
     }
 
     /// `sweep.json`, which must be there.
