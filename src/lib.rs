@@ -10,7 +10,7 @@
 //! | engine | `engine` (`session`: one start-up of device, data and signals; `learner`: one step, evaluation; `reader`: grouped loss reads and the agreed stop) |
 //! | loops | `train` (`Trainer`: open, run, finish; checkpoints, summary), `range_test` (the range test and `--sweep` on the engine), `bench` |
 //! | output | `records` (CSV rows, summary.json), `run_dir` (a run folder's file names, typed readers, lock), `tensorboard` (event files), `plot` (PNGs), `files` (atomic writes) |
-//! | runtime | `runtime` (device, autocast, cpu_bf16, malloc, cpu_time, progress, signals), `dist` (c10d process groups and collectives, torchrun's env, the launcher) |
+//! | runtime | `runtime` (device, autocast, cpu_bf16, malloc, cpu_time, progress, signals), `dist` (c10d process groups and collectives, torchrun's env, the launcher), `ffi` (the C++ shims' calling convention) |
 //! | commands | `commands` (one function per command, returning a report), `main` (prints, exit codes) |
 //!
 //! Pure modules (`optim::schedule`, `lr_finder`) use neither libtorch, nor clap, nor CSV; `records`

@@ -24,7 +24,7 @@ pub fn run(a: TrainArgs, inv: &Invocation) -> Result<Report> {
         let config = resume_config(&dir, &a.run)?;
         let dist = match dist::start(&a.run.dist, inv, &config.run)? {
             Start::Launch(n) => {
-                crate::run_dir::check_not_in_use(&dir)?;
+                RunDir::new(&dir).check_not_in_use()?;
                 return dist::launch(inv, n, None, &a.run.dist);
             }
             Start::Run(dist) => dist,

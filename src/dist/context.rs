@@ -146,8 +146,8 @@ mod tests {
         dist.reduce_gradients(&mut t, 0.5).unwrap();
         assert_eq!(Vec::<f32>::try_from(&t).unwrap(), [1.0, 2.0]);
         assert_eq!(dist.gradient_reduce_ms(), None);
-        assert_eq!(dist.from_root(|| Ok(7u32)).unwrap(), 7);
         assert_eq!(dist.split_from_root(|| Ok(("mine", 8u32))).unwrap(), (Some("mine"), 8));
+        assert_eq!(dist.on_root(|| Ok(7u32)).unwrap(), Some(7));
         assert!((dist.rank(), dist.world_size(), dist.is_primary(), dist.is_distributed()) == (0, 1, true, false));
     }
 }

@@ -31,11 +31,6 @@ impl Dist {
         value.map(|(own, shared)| (Some(own), shared))
     }
 
-    /// Rank 0's value of `on_root` on every rank (or its error).
-    pub fn from_root<T: Serialize + DeserializeOwned>(&self, on_root: impl FnOnce() -> Result<T>) -> Result<T> {
-        Ok(self.split_from_root(|| on_root().map(|v| ((), v)))?.1)
-    }
-
     /// Rank 0 does what only it does and tells the others whether it succeeded: its value on
     /// rank 0, None on the others; rank 0's failure is every rank's.
     pub fn on_root<T>(&self, on_root: impl FnOnce() -> Result<T>) -> Result<Option<T>> {

@@ -7,7 +7,7 @@ use crate::error::UsageError;
 use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const LOCK_FILE: &str = ".clr.lock";
 
@@ -15,7 +15,6 @@ const LOCK_FILE: &str = ".clr.lock";
 #[derive(Debug)]
 pub struct RunLock {
     _file: File,
-    dir: PathBuf,
 }
 
 impl RunLock {
@@ -43,7 +42,7 @@ impl RunLock {
             file.flush()
         });
         remove_stale_temporaries(dir);
-        Ok(RunLock { _file: file, dir: dir.to_path_buf() })
+        Ok(RunLock { _file: file })
     }
 
     /// The lock of `dir` for a new run: refused (and released) when the folder holds a run.
@@ -51,10 +50,6 @@ impl RunLock {
         let lock = RunLock::acquire(dir.path())?;
         dir.check_holds_no_run(new)?;
         Ok(lock)
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

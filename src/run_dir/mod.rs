@@ -144,8 +144,13 @@ impl RunDir {
     /// A usage error unless this folder is free for a new run: no other clr holds it, and it
     /// holds no run (a new run never writes over another).
     pub fn check_fresh(&self, new: NewRun) -> Result<(), UsageError> {
-        check_not_in_use(&self.path)?;
+        self.check_not_in_use()?;
         self.check_holds_no_run(new)
+    }
+
+    /// A usage error when another clr holds this folder (nothing is created or locked here).
+    pub fn check_not_in_use(&self) -> Result<(), UsageError> {
+        check_not_in_use(&self.path)
     }
 
     /// A usage error when this folder holds a range test (or a sweep) rather than a training run.
