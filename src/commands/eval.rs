@@ -4,7 +4,8 @@ use super::Report;
 use crate::cli::EvalArgs;
 use crate::config::{DataSettings, DatasetKind, Layer, ModelLayer, RunLayer};
 use crate::data::{self, Data};
-use crate::learner::Learner;
+use crate::engine::Learner;
+use crate::run_dir::RunDir;
 use crate::runtime::device;
 use crate::train::checkpoint::RunState;
 use anyhow::Result;
@@ -39,16 +40,16 @@ pub fn run(a: EvalArgs) -> Result<Report> {
 
 /// `--checkpoint` names a file: a run folder or a device is said to be one, not "not found".
 fn check_is_a_file(path: &Path) -> Result<()> {
-    let file = crate::train::checkpoint::FILE_NAME;
     if path.is_dir() {
         crate::usage!(
             "--checkpoint {}: a folder; the checkpoint of a run is {}",
             path.display(),
-            path.join(file).display()
+            RunDir::new(path).checkpoint_pt().display()
         );
     }
     if path.exists() && !path.is_file() {
-        crate::usage!("--checkpoint {}: not a regular file (a run's checkpoint is RUN_DIR/{file})", path.display());
+        let file = RunDir::new("RUN_DIR").checkpoint_pt();
+        crate::usage!("--checkpoint {}: not a regular file (a run's checkpoint is {})", path.display(), file.display());
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 mod compare;
 mod dist;
 mod eval;
+mod grid;
 mod schedule;
 mod train;
 
@@ -13,12 +14,15 @@ use crate::cli::{Cli, Command, SettingsArgs};
 use crate::config::{Config, DatasetKind, Layer};
 use crate::data::download::{self, DownloadOptions};
 use crate::dist::Invocation;
+use crate::engine::Session;
 use crate::error::UsageError;
 use crate::lr_finder::{RangeTestReport, StopReason, SweepReport};
-use crate::train::summary::{Status, Summary};
+use crate::records::{Status, Summary};
+use crate::run_dir::{NewRun, RunDir};
 use anyhow::Result;
 use std::io::Write;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 /// What a command did, for `main` to print.
 #[derive(Debug)]
@@ -41,6 +45,11 @@ pub enum Report {
     /// `train --max-lr auto` whose range test was interrupted: nothing was trained.
     TrainNotStarted {
         range_test: RangeTestReport,
+        out: PathBuf,
+    },
+    /// `clr grid`: its report (complete, or stopped by a signal).
+    Grid {
+        report: crate::lr_finder::grid::GridReport,
         out: PathBuf,
     },
     /// `clr schedule`: the CSV went where it was asked to.
@@ -86,7 +95,7 @@ pub fn run(cli: Cli, output: &mut dyn Write, inv: &Invocation) -> Result<Report>
         Command::Train(a) => train::run(a, inv),
         Command::Schedule(a) => schedule::run(a, output),
         Command::Eval(a) => eval::run(a),
-        Command::Plot(a) => Ok(Report::Plot(crate::plot::plot_run(&a.run_dir)?)),
+        Command::Plot(a) => Ok(Report::Plot(crate::plot::plot_run(&RunDir::new(a.run_dir))?)),
         Command::Bench(a) => {
             // Speed work needs no real data: synthetic unless the flags or the file say otherwise.
             let mut preset = Layer::default();
@@ -97,6 +106,7 @@ pub fn run(cli: Cli, output: &mut dyn Write, inv: &Invocation) -> Result<Report>
             Ok(Report::Bench { report, out: a.out })
         }
         Command::Compare(a) => compare::run(a),
+        Command::Grid(a) => grid::run(a, inv),
     }
 }
 
@@ -119,6 +129,7 @@ impl Report {
                 vec![outputs(out), "interrupted during the range test: nothing trained".into()],
             ]
             .concat(),
+            Report::Grid { report, out } => [report.summary_lines(), vec![outputs(out)]].concat(),
             Report::Schedule => Vec::new(),
             Report::Eval { test_acc, test_loss, images, source } => {
                 vec![format!("test_acc {test_acc:.4}  test_loss {test_loss:.4}  ({images} test images, {source})")]
@@ -141,6 +152,7 @@ impl Report {
             Report::RangeTest { report, .. } => report.stop_reason == StopReason::Interrupted,
             Report::TrainNotStarted { .. } => true,
             Report::RangeSweep { report, .. } => !report.complete,
+            Report::Grid { report, .. } => !report.complete,
             Report::Silent { exit_code } => return *exit_code,
             _ => false,
         };
@@ -166,21 +178,24 @@ fn range_test(a: crate::cli::RangeTestArgs, inv: &Invocation) -> Result<Report> 
         dist::Start::Launch(n) => {
             // What can be refused is refused once, here, before any worker starts.
             if let Some(sweep) = &a.sweep {
-                for &v in &sweep.values {
-                    crate::lr_finder::with_value(&config, sweep.param, v)?;
-                }
+                crate::range_test::value_configs(&config, sweep)?;
             }
-            crate::run_dir::check_fresh(&out, false)?;
+            RunDir::new(&out).check_fresh(NewRun::RangeTest)?;
             return dist::launch(inv, n, Some(&out), &a.run.dist);
         }
         dist::Start::Run(dist) => dist,
     };
     let report = match &a.sweep {
-        Some(sweep) => Report::RangeSweep {
-            report: crate::lr_finder::run_sweep(&config, sweep, &out, progress, &dist, None)?,
-            out,
-        },
-        None => Report::RangeTest { report: crate::lr_finder::run(&config, &out, progress, &dist)?, out },
+        Some(sweep) => {
+            let configs = crate::range_test::value_configs(&config, sweep)?;
+            let session = Session::start(&config, Rc::clone(&dist), progress)?;
+            let report = crate::range_test::run_sweep(&config, &configs, sweep, &session, &RunDir::new(&out), None)?;
+            Report::RangeSweep { report, out }
+        }
+        None => {
+            let session = Session::start(&config, Rc::clone(&dist), progress)?;
+            Report::RangeTest { report: crate::range_test::run(&config, &session, &RunDir::new(&out))?, out }
+        }
     };
     Ok(dist::of_rank(report, &dist))
 }
@@ -192,16 +207,19 @@ fn resume_sweep(a: &crate::cli::RangeTestArgs, dir: &std::path::Path, inv: &Invo
         crate::usage!("--resume {} continues the sweep in that folder; it takes no --sweep", dir.display());
     }
     let config = train::resume_config(dir, &a.run)?;
-    let stopped = crate::lr_finder::read_stopped_sweep(dir)?;
+    let run_dir = RunDir::new(dir);
+    let stopped = crate::range_test::read_stopped_sweep(&run_dir)?;
+    let configs = crate::range_test::value_configs(&config, &stopped.sweep)?;
     let dist = match dist::start(&a.run.dist, inv, &config.run)? {
         dist::Start::Launch(n) => {
-            crate::run_dir::check_not_in_use(dir)?;
+            run_dir.check_not_in_use()?;
             return dist::launch(inv, n, None, &a.run.dist);
         }
         dist::Start::Run(dist) => dist,
     };
-    let (sweep, kept) = (stopped.sweep, Some(stopped.kept));
-    let report = crate::lr_finder::run_sweep(&config, &sweep, dir, !a.run.no_progress, &dist, kept)?;
+    let session = Session::start(&config, Rc::clone(&dist), !a.run.no_progress)?;
+    let kept = Some(stopped.kept);
+    let report = crate::range_test::run_sweep(&config, &configs, &stopped.sweep, &session, &run_dir, kept)?;
     Ok(dist::of_rank(Report::RangeSweep { report, out: dir.to_path_buf() }, &dist))
 }
 

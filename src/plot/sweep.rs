@@ -1,6 +1,6 @@
 //! `sweep.png`: the smoothed loss of every range test of a sweep against LR on one log axis, one
 //! colour per value, each curve's lowest point (a dot) and suggested LR (a triangle on the curve,
-//! lowest / 10) marked, the favoured value drawn thicker and named in the legend.
+//! by the range test's rule) marked, the favoured value drawn thicker and named in the legend.
 
 use super::lr_find::{clip_above, log_lr_chart, LogLrChart};
 use super::{
@@ -40,7 +40,7 @@ fn draw(root: &Root<'_>, curves: &[SweepCurve], title: &str) -> Result<()> {
         curves.iter().zip(&listed).map(|((c, _), &l)| l.then(|| legend_label(c))).collect();
     let more = more_row(curves.len());
     let legend_rows = labels.iter().flatten().chain(&more).map(String::as_str);
-    let legend_rows = legend_rows.chain(["lowest point", "suggested LR (lowest / 10)"]);
+    let legend_rows = legend_rows.chain(["lowest point", "suggested LR"]);
     let frac = |(lr, loss): (f64, f64)| ((lr / x0).ln() / (x1 / x0).ln(), (loss - y0) / (top - y0));
     let lines: Vec<Vec<(f64, f64)>> =
         curves.iter().map(|(_, pts)| pts.iter().filter(|p| p.1 <= top).map(|&p| frac(p)).collect()).collect();
@@ -76,7 +76,7 @@ fn draw(root: &Root<'_>, curves: &[SweepCurve], title: &str) -> Result<()> {
         .legend(|(x, y)| Circle::new((x + 12, y), 6, BLACK.filled()));
     chart
         .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
-        .label("suggested LR (lowest / 10)")
+        .label("suggested LR")
         .legend(|(x, y)| TriangleMarker::new((x + 12, y), 8, BLACK.filled()));
     draw_legend(&mut chart, corner)
 }

@@ -4,16 +4,16 @@
 
 use super::checkpoint::RunState;
 use crate::config::Config;
+use crate::run_dir::RunDir;
 use anyhow::{bail, Result};
 use serde_json::{Map, Value};
-use std::path::Path;
 
 /// Whether the run in `out`, checkpointed at `state`, can continue with `config` (its config.json
 /// now), data of `classes` classes and `spe` steps per epoch. Refuses what the checkpoint cannot
 /// follow, naming it; returns the note to print once the run continues, when other settings
 /// changed (the checkpoint then records the new config).
-pub fn check(out: &Path, state: &RunState, config: &Config, classes: usize, spe: u64) -> Result<Option<String>> {
-    let file = out.join("config.json");
+pub fn check(dir: &RunDir, state: &RunState, config: &Config, classes: usize, spe: u64) -> Result<Option<String>> {
+    let (out, file) = (dir.path(), dir.config_json());
     let now = serde_json::to_value(config)?;
     let changes = state.config.as_ref().map(|old| between(old, &now)).unwrap_or_default();
     if !changes.refused.is_empty() {
@@ -62,8 +62,8 @@ pub fn check(out: &Path, state: &RunState, config: &Config, classes: usize, spe:
 /// A folder without a checkpoint is a run that stopped during its set-up, and starts again from
 /// step 0, unless it logged steps: then its checkpoints were deleted, and starting again would
 /// write over the rows of epochs it had finished. Refused, saying so.
-pub fn check_never_saved(out: &Path) -> Result<()> {
-    let steps = out.join("steps.csv");
+pub fn check_never_saved(dir: &RunDir) -> Result<()> {
+    let steps = dir.steps_csv();
     let rows =
         if steps.is_file() { crate::records::read_rows_lenient::<crate::records::StepRow>(&steps)?.len() } else { 0 };
     if rows > 0 {
@@ -71,9 +71,9 @@ pub fn check_never_saved(out: &Path) -> Result<()> {
             "cannot resume {}: {} and {} are both missing, but steps.csv holds {rows} steps: the run's checkpoints \
              were deleted. Restore one, or, to train it again from step 0 in this folder, delete steps.csv and \
              epochs.csv",
-            out.display(),
-            super::checkpoint::FILE_NAME,
-            super::checkpoint::PREVIOUS
+            dir.path().display(),
+            dir.checkpoint_pt().display(),
+            dir.previous_checkpoint_pt().display()
         );
     }
     Ok(())
