@@ -6,9 +6,9 @@
 //! | --- | --- |
 //! | input | `cli` (clap structs) → `config` (typed layers, one validated [`config::Config`]) |
 //! | data | `data` (`cifar`, `download`, `synthetic`, `augment`, `gather`, `batches`: one batch stream) |
-//! | model | `model` (`resnet`, `fused`, `layout`), `optim` (`sgd`; `schedule`, pure), `learner` (one step, evaluation) |
+//! | model | `model` (`arch`: which network; `resnet`, `fused`, `layout`; `preact`, `densenet`, `lenet`, `smith3`, `smith_wide`, `layers`), `optim` (`sgd`; `schedule`, pure), `learner` (one step, evaluation) |
 //! | loops | `train` (the trainer, checkpoints, summary), `lr_finder` (the range test and `--sweep`; `analysis`, `sweep_choice`, pure), `bench` |
-//! | output | `records` (CSV rows), `tensorboard` (event files), `plot` (PNGs), `files` (atomic writes), `run_dir` (a run folder's lock) |
+//! | output | `records` (CSV rows), `tensorboard` (event files), `plot` (PNGs), `export` (TorchScript, safetensors), `files` (atomic writes), `run_dir` (a run folder's lock) |
 //! | runtime | `runtime` (device, autocast, cpu_bf16, malloc, cpu_time, progress, signals), `dist` (c10d process groups, torchrun's env) |
 //! | commands | `commands` (one function per command, returning a report), `main` (prints, exit codes) |
 //!
@@ -23,6 +23,7 @@ pub mod config;
 pub mod data;
 pub mod dist;
 pub mod error;
+pub mod export;
 pub mod files;
 pub mod learner;
 pub mod lr_finder;

@@ -55,10 +55,11 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool, dist: Rc<D
     signals::set_notice("finishing the current step and saving a checkpoint");
     signals::install();
     trainer.line(&format!(
-        "train: {} on {}{}, depth {}, {} images, {steps_per_epoch} steps/epoch, {} steps, {} → {}",
+        "train: {} on {}{}, {} depth {}, {} images, {steps_per_epoch} steps/epoch, {} steps, {} → {}",
         facts.policy,
         facts.device,
         dist.describe(),
+        config.model.arch,
         facts.depth,
         facts.train_images,
         trainer.schedule.total_steps(),
@@ -190,6 +191,8 @@ fn fresh<'a>(
         num_classes: data.classes,
         dataset: Some(config.data.dataset),
         labels: Some(config.data.labels),
+        arch: config.model.arch,
+        width: config.model.width,
     };
     let ck = out.join(checkpoint::FILE_NAME);
     checkpoint::save(&ck, &learner, &state)?;
@@ -215,30 +218,46 @@ fn resumed<'a>(
     if let Some(note) = note {
         eprintln!("warning: {note}");
     }
-    let spe = schedule.steps_per_epoch();
-    if ck.state.num_classes != data.classes {
-        crate::usage!(
-            "{}: the model has {} outputs, but this data has {} classes: resume with the data set and \
-             --labels it was trained with",
-            out.display(),
-            ck.state.num_classes,
-            data.classes
-        );
-    }
-    if ck.state.steps_per_epoch != spe || ck.state.depth != config.model.depth {
-        bail!(
-            "{}: saved with {} steps per epoch at depth {}, but this data and config give {spe} at depth {}: \
-             resume with the same data and batch size",
-            out.display(),
-            ck.state.steps_per_epoch,
-            ck.state.depth,
-            config.model.depth
-        );
-    }
+    check_resumable(out, &ck.state, config, data, schedule.steps_per_epoch())?;
     learner.restore(&ck.model, Some(&ck.momentum))?;
     let log = Some(RunLog::resume(out, ck.state.step, log_plan(config, &schedule, progress))?);
     let path = out.join(checkpoint::FILE_NAME);
     Ok(Trainer { config, data, schedule, learner, state: ck.state, log, checkpoint: path, stop: false })
+}
+
+/// The checkpoint must be of this run: its network, classes and steps per epoch.
+fn check_resumable(out: &Path, state: &RunState, config: &Config, data: &Data, spe: u64) -> Result<()> {
+    if state.num_classes != data.classes {
+        crate::usage!(
+            "{}: the model has {} outputs, but this data has {} classes: resume with the data set and \
+             --labels it was trained with",
+            out.display(),
+            state.num_classes,
+            data.classes
+        );
+    }
+    let net = (state.arch, state.depth, state.width);
+    if net != (config.model.arch, config.model.depth, config.model.width) {
+        bail!(
+            "{}: the checkpoint holds --arch {} --depth {}{}, but the config asks for --arch {} --depth {}: \
+             resume with the run's own config.json",
+            out.display(),
+            net.0,
+            net.1,
+            net.2.map_or(String::new(), |w| format!(" --width {w}")),
+            config.model.arch,
+            config.model.depth
+        );
+    }
+    if state.steps_per_epoch != spe {
+        bail!(
+            "{}: saved with {} steps per epoch, but this data and config give {spe}: resume with the same data \
+             and batch size",
+            out.display(),
+            state.steps_per_epoch,
+        );
+    }
+    Ok(())
 }
 
 fn log_plan(config: &Config, schedule: &Schedule, progress: bool) -> LogPlan {
