@@ -175,10 +175,11 @@ impl TestLog {
         let rt = &config.range_test;
         let mut bar = Progress::new(iters, progress);
         bar.line(&format!(
-            "range test: lr {} → {} ({}) over {iters} steps, depth {}, batch {}, {source} → {}",
+            "range test: lr {} → {} ({}) over {iters} steps, {} depth {}, batch {}, {source} → {}",
             rt.start_lr,
             rt.end_lr,
             rt.mode,
+            config.model.arch,
             config.model.depth,
             config.model.batch_size,
             out.display()
