@@ -98,6 +98,13 @@ pub struct NetConfig {
     pub image_size: i64,
 }
 
+impl Default for NetConfig {
+    /// ResNet-56 for CIFAR-10.
+    fn default() -> Self {
+        NetConfig { arch: Arch::ResNet, depth: 56, width: None, classes: 10, image_size: IMAGE_SIZE }
+    }
+}
+
 impl NetConfig {
     /// Blocks (or layers) per stage: (depth − offset) / step, when the depth follows the rule.
     pub fn blocks_per_stage(&self) -> Option<usize> {
@@ -154,7 +161,7 @@ mod tests {
     use super::*;
 
     fn config(arch: Arch, depth: usize, width: Option<usize>) -> NetConfig {
-        NetConfig { arch, depth, width, classes: 10, image_size: 32 }
+        NetConfig { arch, depth, width, ..NetConfig::default() }
     }
 
     #[test]
