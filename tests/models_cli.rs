@@ -99,7 +99,7 @@ fn export_and_check(run_dir: &Path, tmp: &Path) -> (PathBuf, PathBuf) {
     let vs = tch::nn::VarStore::new(Device::Cpu);
     let model = clr::model::build(&vs.root(), &net);
     clr::model::load_variables(&vs, &ck.model).unwrap();
-    let _ = tch::manual_seed(1);
+    tch::manual_seed(1);
     let x = Tensor::rand([3, 3, 32, 32], (Kind::Float, Device::Cpu));
     let channel = |v: [f64; 3]| Tensor::from_slice(&v).to_kind(Kind::Float).view([1, 3, 1, 1]);
     let want = tch::no_grad(|| model.forward_t(&((&x * 255.0 - channel(s.mean)) / channel(s.std)), false));
