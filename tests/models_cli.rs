@@ -1,6 +1,6 @@
 //! Every network of `--arch` through the binary, at tiny sizes on generated data in the CIFAR-10
-//! layout: bench (bf16, NCHW), range-test, train (fp32, channels-last), eval (which rebuilds the
-//! network from the checkpoint), and both exports: the TorchScript file runs in libtorch and
+//! layout: bench (bf16, NCHW), range-test, grid (measured against that range test), train (fp32,
+//! channels-last), eval (which rebuilds the network from the checkpoint), and both exports: the TorchScript file runs in libtorch and
 //! agrees with the network rebuilt from the checkpoint; the safetensors file holds PyTorch's names
 //! and the metadata. With the venv's torch and safetensors, scripts/check_export.py then loads
 //! both in PyTorch and finds `clr eval`'s accuracy (skipped, saying why, without them).
@@ -53,6 +53,22 @@ fn bench_and_range_test(arch: &str, size: &[&str], tmp: &Path, data: &Path) {
     let json = read_json(&rt.join("range_test.json"));
     assert!(json["steps"].as_u64().unwrap() >= 5, "{json}");
     assert_eq!(read_json(&rt.join("config.json"))["arch"], arch);
+}
+
+/// A grid of two short one-cycle runs of `arch`, measured against the range test of
+/// `bench_and_range_test`: every run completes and records the network.
+fn grid_on_the_range_test(arch: &str, size: &[&str], tmp: &Path, data: &Path) {
+    let out = tmp.join("grid");
+    let rt = tmp.join("range-test").display().to_string();
+    let grid = arch_run("grid", arch, size).data(data).out(&out);
+    grid.args(["--phases", "1,1,0", "--max-lrs", "0.05,0.1", "--range-test", &rt]).ok();
+    let report = read_json(&out.join("grid.json"));
+    assert_eq!(report["complete"], true, "{report}");
+    for label in ["lr=0.05", "lr=0.1"] {
+        let run = out.join(label);
+        assert_eq!(read_json(&run.join("config.json"))["arch"], arch, "{label}");
+        assert_eq!(read_json(&run.join("summary.json"))["status"], "completed", "{label}");
+    }
 }
 
 /// Train one epoch, then check what the run records and what `eval` finds; the run folder.
@@ -153,6 +169,7 @@ fn exercise(arch: &str, size: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let data = small_data(&tmp.path().join("data"));
     bench_and_range_test(arch, size, tmp.path(), &data);
+    grid_on_the_range_test(arch, size, tmp.path(), &data);
     let run_dir = train_and_eval(arch, size, tmp.path(), &data);
     export_and_check(&run_dir, tmp.path());
     check_in_pytorch(&run_dir, &data);

@@ -5,13 +5,14 @@ use super::Report;
 use crate::cli::ExportArgs;
 use crate::export::{self, Format, ModelCard};
 use crate::model::{self, arch::NetConfig, arch::IMAGE_SIZE};
+use crate::run_dir::RunDir;
 use crate::train::checkpoint;
 use anyhow::Result;
 use tch::{nn, Device};
 
 pub fn run(a: ExportArgs) -> Result<Report> {
     // A run folder, or a checkpoint file in one.
-    let path = if a.run_dir.is_dir() { a.run_dir.join(checkpoint::FILE_NAME) } else { a.run_dir.clone() };
+    let path = if a.run_dir.is_dir() { RunDir::new(&a.run_dir).checkpoint_pt() } else { a.run_dir.clone() };
     crate::files::check_parent(&a.out, "--out")?;
     let ck = checkpoint::load(&path)?;
     let state = &ck.state;

@@ -12,6 +12,8 @@ pub mod download;
 pub mod gather;
 pub mod synthetic;
 
+pub use batches::share;
+
 use crate::config::{DataSettings, DatasetKind, Labels};
 use anyhow::Result;
 use cifar::{Format, RawSplit};
