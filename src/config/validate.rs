@@ -5,7 +5,7 @@
 use super::{Config, DataSettings, DatasetKind, Labels, ModelSettings, RangeTestSettings, RunSettings};
 use crate::error::UsageError;
 use crate::lr_finder::analysis::MIN_POINTS;
-use crate::model::resnet::ResNetConfig;
+use crate::model::arch::IMAGE_SIZE;
 use crate::optim::schedule::{check_steps, list};
 
 impl Config {
@@ -46,12 +46,7 @@ const MAX_DEPTH: usize = 6002;
 
 impl ModelSettings {
     fn validate(&self) -> Result<(), UsageError> {
-        if (ResNetConfig { depth: self.depth, num_classes: 10 }).blocks_per_stage().is_none() {
-            crate::usage!(
-                "--depth (depth) must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {}",
-                self.depth
-            );
-        }
+        self.net(10, IMAGE_SIZE).check()?;
         // Building the model is a loop over its blocks: a depth of billions ran for ever.
         if self.depth > MAX_DEPTH {
             crate::usage!(

@@ -32,12 +32,17 @@ pub fn check(dir: &RunDir, state: &RunState, config: &Config, classes: usize, sp
             state.num_classes,
         );
     }
-    if state.depth != config.model.depth {
+    let net = (state.arch, state.depth, state.width);
+    if net != (config.model.arch, config.model.depth, config.model.width) {
         crate::usage!(
-            "{}: the checkpoint holds a ResNet of depth {}, but {} says depth {}: the depth cannot change on --resume",
+            "{}: the checkpoint holds --arch {} --depth {}{}, but {} asks for --arch {} --depth {}: the network \
+             cannot change on --resume",
             out.display(),
-            state.depth,
+            net.0,
+            net.1,
+            net.2.map_or(String::new(), |w| format!(" --width {w}")),
             file.display(),
+            config.model.arch,
             config.model.depth
         );
     }
@@ -81,7 +86,8 @@ pub fn check_never_saved(dir: &RunDir) -> Result<()> {
 
 /// Settings the checkpoint is made of: the model's shape, the data and its order, the steps per
 /// epoch. A run cannot continue with others.
-const FIXED: [&str; 7] = ["dataset", "labels", "synthetic_train", "synthetic_test", "depth", "batch_size", "seed"];
+const FIXED: [&str; 9] =
+    ["dataset", "labels", "synthetic_train", "synthetic_test", "arch", "depth", "width", "batch_size", "seed"];
 /// Where the run computes and finds its data (free to change, as the flags of `--resume` are),
 /// and what clr writes for people.
 const IGNORED: [&str; 7] = ["device", "threads", "data_dir", "url", "md5", "no_download", "lr_source"];

@@ -6,7 +6,9 @@
 
 use crate::config::{DatasetKind, Labels};
 use crate::engine::Learner;
+use crate::error::first_line;
 use crate::files;
+use crate::model::arch::Arch;
 use crate::run_dir::RunDir;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -53,6 +55,12 @@ pub struct RunState {
     pub dataset: Option<DatasetKind>,
     #[serde(default)]
     pub labels: Option<Labels>,
+    /// The network (`eval` and `export` rebuild it from these): checkpoints older than these
+    /// fields hold a resnet.
+    #[serde(default)]
+    pub arch: Arch,
+    #[serde(default)]
+    pub width: Option<usize>,
     /// The synthetic set the model learned (None for data from files, and in older checkpoints):
     /// its test images depend on the seed and both sizes, which `clr eval` needs to rebuild it.
     #[serde(default)]
@@ -120,7 +128,7 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     }
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let named = Tensor::load_multi_from_stream_with_device(std::io::Cursor::new(bytes), Device::Cpu).map_err(|e| {
-        anyhow::anyhow!("{} is not a readable clr checkpoint: {}", path.display(), first_line(&e.to_string()))
+        anyhow::anyhow!("{} is not a readable clr checkpoint: {}", path.display(), first_sentence(&e.to_string()))
     })?;
     let mut meta = None;
     let mut model = HashMap::new();
@@ -164,10 +172,10 @@ pub fn load_for_resume(dir: &RunDir) -> Result<Option<(Checkpoint, Option<String
     Ok(Some((ck, Some(note))))
 }
 
-/// libtorch's messages carry a C++ backtrace after the first line, and a damaged file's a
-/// paragraph of advice after its first sentence: the first sentence says what is wrong.
-fn first_line(message: &str) -> &str {
-    let line = message.lines().next().unwrap_or(message).trim();
+/// A damaged file's libtorch message has a paragraph of advice after its first sentence (and a
+/// C++ backtrace after its first line): the first sentence says what is wrong.
+fn first_sentence(message: &str) -> &str {
+    let line = first_line(message);
     let line = line.strip_prefix("Internal torch error: ").unwrap_or(line);
     line.split_once(". ").map_or(line, |(first, _)| first)
 }
@@ -203,6 +211,8 @@ mod tests {
             labels: Some(Labels::Fine),
             synthetic: Some(SyntheticSet { seed: 7, train: 100, test: 10 }),
             config: Some(serde_json::json!({"depth": 8})),
+            arch: Arch::ResNet,
+            width: None,
         };
         save(&run_dir, &learner, &state).unwrap();
         let ck = load(&path).unwrap();
@@ -237,6 +247,7 @@ mod tests {
             "sums":{"loss_sum":0,"correct":0,"seen":0},"seconds":0}"#;
         let old: RunState = serde_json::from_str(old).unwrap();
         assert_eq!((old.num_classes, old.dataset, old.labels, old.synthetic), (10, None, None, None));
+        assert_eq!((old.arch, old.width), (Arch::ResNet, None));
         let state =
             RunState { num_classes: 100, dataset: Some(DatasetKind::Cifar100), labels: Some(Labels::Coarse), ..old };
         save(&run_dir, &learner, &state).unwrap();

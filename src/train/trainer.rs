@@ -132,9 +132,10 @@ impl<'a> Trainer<'a> {
         self.session.listen("finishing the current step and saving a checkpoint");
         let c = self.config;
         self.line(&format!(
-            "train: {} on {}, depth {}, {} images, {} steps/epoch, {} steps, {} → {}",
+            "train: {} on {}, {} depth {}, {} images, {} steps/epoch, {} steps, {} → {}",
             c.schedule.policy,
             self.session.describe(),
+            c.model.arch,
             c.model.depth,
             self.session.data().train.len,
             self.steps_per_epoch(),
@@ -371,6 +372,8 @@ fn fresh(
         labels: Some(config.data.labels),
         synthetic: SyntheticSet::of(&config.data, config.run.seed),
         config: Some(serde_json::to_value(config)?),
+        arch: config.model.arch,
+        width: config.model.width,
     };
     checkpoint::save(dir, learner, &state)?;
     Ok((RunLog::create(dir, plan)?, state))
