@@ -14,7 +14,13 @@ pub fn run(a: EvalArgs) -> Result<Report> {
     let ck = crate::train::checkpoint::load(&a.checkpoint)?;
     let layer = Layer {
         data: a.data,
-        model: ModelLayer { depth: Some(ck.state.depth), ..ModelLayer::default() },
+        // The network the checkpoint holds.
+        model: ModelLayer {
+            arch: Some(ck.state.arch),
+            depth: Some(ck.state.depth),
+            width: ck.state.width,
+            ..ModelLayer::default()
+        },
         run: RunLayer { device: Some(a.device), precision: Some(a.precision), ..RunLayer::default() },
         ..Layer::default()
     };

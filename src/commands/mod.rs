@@ -5,6 +5,7 @@
 mod compare;
 mod dist;
 mod eval;
+mod export;
 mod grid;
 mod schedule;
 mod train;
@@ -66,6 +67,13 @@ pub enum Report {
         source: String,
     },
     Plot(Vec<PathBuf>),
+    /// `clr export`: the file written, and the network in it.
+    Export {
+        format: crate::export::Format,
+        net: crate::model::arch::NetConfig,
+        steps: u64,
+        out: PathBuf,
+    },
     Bench {
         report: BenchReport,
         out: PathBuf,
@@ -101,6 +109,7 @@ pub fn run(cli: Cli, output: &mut dyn Write, inv: &Invocation) -> Result<Report>
         Command::Schedule(a) => schedule::run(a, output),
         Command::Eval(a) => eval::run(a),
         Command::Plot(a) => Ok(Report::Plot(crate::plot::plot_run(&RunDir::new(a.run_dir))?)),
+        Command::Export(a) => export::run(a),
         Command::Bench(a) => {
             // Speed work needs no real data: synthetic unless the flags or the file say otherwise.
             let mut preset = Layer::default();
@@ -145,6 +154,17 @@ impl Report {
                 vec![format!("test_acc {test_acc:.4}  test_loss {test_loss:.4}  ({images} test images, {source})")]
             }
             Report::Plot(paths) => paths.iter().map(|p| p.display().to_string()).collect(),
+            Report::Export { format, net, steps, out } => {
+                let width = net.width.map_or(String::new(), |w| format!(" width {w}"));
+                vec![format!(
+                    "wrote {} ({format}: {} depth {}{width}, {} classes, {} px, after {steps} steps)",
+                    out.display(),
+                    net.arch,
+                    net.depth,
+                    net.classes,
+                    net.image_size
+                )]
+            }
             Report::Bench { report, out } => [report.table(), vec![format!("wrote {}", out.display())]].concat(),
             Report::Compare { table, png, csv } => {
                 let written = std::iter::once(png).chain(csv).map(|p| format!("wrote {}", p.display()));

@@ -4,7 +4,7 @@
 
 use super::{Config, DataSettings, DatasetKind, Labels, ModelSettings, RangeTestSettings, RunSettings};
 use crate::error::UsageError;
-use crate::model::resnet::ResNetConfig;
+use crate::model::arch::IMAGE_SIZE;
 
 impl Config {
     pub fn validate(&self) -> Result<(), UsageError> {
@@ -34,12 +34,7 @@ impl DataSettings {
 
 impl ModelSettings {
     fn validate(&self) -> Result<(), UsageError> {
-        if (ResNetConfig { depth: self.depth, num_classes: 10 }).blocks_per_stage().is_none() {
-            crate::usage!(
-                "--depth (depth) must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {}",
-                self.depth
-            );
-        }
+        self.net(10, IMAGE_SIZE).check()?;
         if self.batch_size == 0 {
             crate::usage!("--batch-size (batch_size) must be at least 1");
         }

@@ -6,7 +6,9 @@
 
 use crate::config::{DatasetKind, Labels};
 use crate::engine::Learner;
+use crate::error::first_line;
 use crate::files;
+use crate::model::arch::Arch;
 use crate::run_dir::RunDir;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -53,6 +55,12 @@ pub struct RunState {
     pub dataset: Option<DatasetKind>,
     #[serde(default)]
     pub labels: Option<Labels>,
+    /// The network (`eval` and `export` rebuild it from these): checkpoints older than these
+    /// fields hold a resnet.
+    #[serde(default)]
+    pub arch: Arch,
+    #[serde(default)]
+    pub width: Option<usize>,
 }
 
 fn ten() -> usize {
@@ -137,11 +145,6 @@ pub fn load_for_resume(dir: &RunDir) -> Result<Option<(Checkpoint, Option<String
     Ok(Some((ck, Some(note))))
 }
 
-/// libtorch's messages carry a C++ backtrace after the first line.
-fn first_line(message: &str) -> &str {
-    message.lines().next().unwrap_or(message).trim()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +174,8 @@ mod tests {
             num_classes: 10,
             dataset: Some(DatasetKind::Cifar10),
             labels: Some(Labels::Fine),
+            arch: Arch::ResNet,
+            width: None,
         };
         save(&run_dir, &learner, &state).unwrap();
         let ck = load(&path).unwrap();
@@ -205,6 +210,7 @@ mod tests {
             "sums":{"loss_sum":0,"correct":0,"seen":0},"seconds":0}"#;
         let old: RunState = serde_json::from_str(old).unwrap();
         assert_eq!((old.num_classes, old.dataset, old.labels), (10, None, None));
+        assert_eq!((old.arch, old.width), (Arch::ResNet, None));
         let state =
             RunState { num_classes: 100, dataset: Some(DatasetKind::Cifar100), labels: Some(Labels::Coarse), ..old };
         save(&run_dir, &learner, &state).unwrap();
