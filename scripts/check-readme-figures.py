@@ -4,8 +4,10 @@
 The figures live in one table under "## Speed": columns clr | peer | clr / peer | rerun. The
 rerun command (in backticks) names the JSON file (its "command" field); each number must equal
 that file's field rounded to the number of decimals the README shows. Outside the table the
-README may quote no speed ("images/s") or ratio ("1.38×"). Exit 0 when all agree, 1 naming each
-disagreement. usage: check-readme-figures.py [--readme README.md] [--bench bench]
+README may quote no speed ("images/s") or ratio ("1.38×"). The rule table under "## How good is
+the suggested LR?" (rule | worst regret | LR spread on digits) must equal bench/regret.json
+(scripts/regret.sh): the worst regret of each rule over every set, the largest LR spread over
+the digits sets. Exit 0 when all agree, 1 naming each disagreement. usage: check-readme-figures.py [--readme README.md] [--bench bench]
 """
 import argparse
 import glob
@@ -31,18 +33,42 @@ def agrees(cell, value):
     return float(cell) == round(value, decimals)
 
 
+def regret_errors(cells, n, bench):
+    """A row of the README's rule table against bench/regret.json."""
+    try:
+        with open(f"{bench}/regret.json") as f:
+            sets = json.load(f)["sets"]
+    except OSError:
+        return [f"README.md:{n}: a regret row but no {bench}/regret.json"]
+    rule = cells[0].split()[0]
+    rules = [s["rules"].get(rule) for s in sets.values()]
+    if None in rules:
+        return [f"README.md:{n}: no rule {rule!r} in {bench}/regret.json"]
+    worst = max(r["worst_regret_points"] for r in rules)
+    spread = max(s["rules"][rule]["lr_spread"] for name, s in sets.items() if name.startswith("digits"))
+    errors = []
+    for cell, value, what in ((cells[1], worst, "worst regret"), (cells[2], spread, "digits LR spread")):
+        if not agrees(cell.lstrip("≥"), value):
+            errors.append(f"README.md:{n}: {rule} {cell} but {bench}/regret.json has {what} {value}")
+    return errors
+
+
 def check(readme, bench):
     by_command = {}
     for path in sorted(glob.glob(f"{bench}/*.json")):
         with open(path) as f:
             data = json.load(f)
         by_command[data.get("command")] = (path, data)
-    errors, rows, in_speed = [], 0, False
+    errors, rows, in_speed, in_regret = [], 0, False, False
     for n, line in enumerate(open(readme, encoding="utf-8"), 1):
         if line.startswith("## "):
             in_speed = line.strip() == "## Speed"
+            in_regret = line.strip() == "## How good is the suggested LR?"
         cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
-        if in_speed and len(cells) == 5 and cells[4].startswith("`"):
+        if in_regret and len(cells) == 3 and cells[0] not in ("rule", "---"):
+            rows += 1
+            errors += regret_errors(cells, n, bench)
+        elif in_speed and len(cells) == 5 and cells[4].startswith("`"):
             rows += 1
             command = cells[4].strip("`")
             if command not in by_command:

@@ -125,6 +125,15 @@ pub struct TrainArgs {
     /// options may be given: a run may continue on another number of processes)
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
+    /// With --max-lr auto (or a range_test.json): before training, N short one-cycle runs at the
+    /// suggestion x0.5 ... x2 (OUT/verify/, a clr grid) choose the max_lr that trains best
+    /// (config.json's lr_source lists them) [default: off; N: 3]
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "3", conflicts_with = "resume")]
+    #[arg(value_parser = clap::value_parser!(u64).range(2..=9))]
+    pub verify: Option<u64>,
+    /// The epochs of each --verify run
+    #[arg(long, value_name = "EPOCHS", default_value_t = 3.0, requires = "verify", value_parser = finite)]
+    pub verify_epochs: f64,
 }
 
 #[derive(Debug, Args)]

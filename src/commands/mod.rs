@@ -48,6 +48,11 @@ pub enum Report {
         range_test: RangeTestReport,
         out: PathBuf,
     },
+    /// `train --verify` stopped by a signal during its short runs: nothing trained.
+    VerifyStopped {
+        report: crate::lr_finder::grid::GridReport,
+        out: PathBuf,
+    },
     /// `clr grid`: its report (complete, or stopped by a signal).
     Grid {
         report: crate::lr_finder::grid::GridReport,
@@ -138,6 +143,11 @@ impl Report {
                 vec![outputs(out), "interrupted during the range test: nothing trained".into()],
             ]
             .concat(),
+            Report::VerifyStopped { report, out } => [
+                report.summary_lines(),
+                vec![outputs(out), "interrupted during --verify: nothing trained (start the run again)".into()],
+            ]
+            .concat(),
             Report::Grid { report, out } => [report.summary_lines(), vec![outputs(out)]].concat(),
             Report::Schedule => Vec::new(),
             Report::Eval { test_acc, test_loss, images, source } => {
@@ -170,7 +180,7 @@ impl Report {
         let interrupted = match self {
             Report::Train { summary, .. } => summary.status == Status::Interrupted,
             Report::RangeTest { report, .. } => report.stop_reason == StopReason::Interrupted,
-            Report::TrainNotStarted { .. } => true,
+            Report::TrainNotStarted { .. } | Report::VerifyStopped { .. } => true,
             Report::RangeSweep { report, .. } => !report.complete,
             Report::Grid { report, .. } => !report.complete,
             Report::Silent { exit_code } => return *exit_code,

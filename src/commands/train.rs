@@ -7,6 +7,8 @@ use crate::cli::TrainArgs;
 use crate::config::{Config, DataLayer, Layer, MaxLr, RunLayer};
 use crate::dist::{Dist, Invocation};
 use crate::engine::Session;
+use crate::grid::verify::{self, Verify};
+use crate::lr_finder::grid::{GridReport, GridStatus};
 use crate::lr_finder::{RangeTestReport, StopReason, Suggestion, SweepReport};
 use crate::range_test::{self, LrFile};
 use crate::records::Summary;
@@ -35,6 +37,7 @@ pub fn run(a: TrainArgs, inv: &Invocation) -> Result<Report> {
     }
     let (layer, base_given) = merged(&a.run.settings, Layer::default())?;
     let mut config = layer.resolve()?;
+    let verify = verify_of(&a, &config)?;
     let out = a.run.out.clone().unwrap_or_else(|| default_out("train", &config));
     let dist = match dist::start(&a.run.dist, inv, &config.run)? {
         Start::Launch(n) => {
@@ -47,8 +50,9 @@ pub fn run(a: TrainArgs, inv: &Invocation) -> Result<Report> {
     // `--resume`. (A folder with config.json alone holds a run that never started.)
     let run_dir = RunDir::new(&out);
     dist.on_root(|| Ok(run_dir.check_fresh(NewRun::Training)?))?;
-    let report = match prepare(&mut config, &run_dir, base_given, progress, &dist)? {
-        Err(range_test) => Report::TrainNotStarted { range_test, out },
+    let report = match prepare(&mut config, &run_dir, base_given, progress, &dist, verify)? {
+        Err(NotStarted::RangeTest(range_test)) => Report::TrainNotStarted { range_test, out },
+        Err(NotStarted::Verify(report)) => Report::VerifyStopped { report, out },
         Ok(session) => Report::Train { summary: crate::train::run(&config, &session, &run_dir, Open::Fresh)?, out },
     };
     Ok(dist::of_rank(report, &dist))
@@ -83,52 +87,130 @@ pub(super) fn resume_config(dir: &Path, run: &crate::cli::RunArgs) -> Result<Con
     Ok(allowed.over(Layer::from_file(&file)?).resolve()?)
 }
 
+/// `--verify N --verify-epochs E`, checked: it needs a proposal to verify and a `max_lr` to vary.
+fn verify_of(a: &TrainArgs, config: &Config) -> Result<Option<Verify>> {
+    let Some(runs) = a.verify else { return Ok(None) };
+    if matches!(config.schedule.max_lr, MaxLr::Value(_)) {
+        crate::usage!("--verify checks a range test's suggestion: give --max-lr auto (or a range_test.json)");
+    }
+    if !config.schedule.policy.uses_max_lr() {
+        crate::usage!("--verify varies max_lr, which --policy {} does not use", config.schedule.policy);
+    }
+    if !(a.verify_epochs > 0.0 && a.verify_epochs <= MAX_VERIFY_EPOCHS) {
+        crate::usage!("--verify-epochs must be above 0 and at most {MAX_VERIFY_EPOCHS}, got {}", a.verify_epochs);
+    }
+    Ok(Some(Verify { runs: runs as usize, epochs: a.verify_epochs }))
+}
+
+/// Short runs are short: a longer "verification" is a grid (`clr grid`).
+const MAX_VERIFY_EPOCHS: f64 = 1000.0;
+
+/// Why a new run trained nothing: a signal during its range test, or during `--verify`'s runs.
+pub(super) enum NotStarted {
+    RangeTest(RangeTestReport),
+    Verify(GridReport),
+}
+
 /// The session a new run trains on, once `--max-lr auto|FILE` is numbers: `--max-lr auto` runs the
 /// range test on a fresh model (into OUT/range_test/, on the data the run then trains on) and
 /// `--max-lr FILE` reads a previous one (before any data is loaded); both set max_lr and, unless
 /// base_lr was given (and is below the proposed max), base_lr from the proposal, and record where
 /// they came from. For `fixed` and `step`, whose LR is base_lr, base_lr becomes the suggested LR
-/// itself. The range test's report instead when it was interrupted (then nothing is trained).
+/// itself. With `--verify`, short runs around the proposal then choose max_lr (OUT/verify/).
 pub(super) fn prepare(
     config: &mut Config,
     out: &RunDir,
     base_given: bool,
     progress: bool,
     dist: &Rc<Dist>,
-) -> Result<Result<Session, RangeTestReport>> {
+    verify: Option<Verify>,
+) -> Result<Result<Session, NotStarted>> {
     // Every rank resolves the same numbers; rank 0 says so.
     let say = |line: &str| {
         if dist.is_primary() {
             eprintln!("{line}");
         }
     };
-    if config.schedule.max_lr != MaxLr::Auto {
-        max_lr_from_file(config, base_given, &say)?;
-        return Ok(Ok(Session::start(config, Rc::clone(dist), progress)?));
+    let (session, suggestion) = if config.schedule.max_lr != MaxLr::Auto {
+        let from = config.schedule.max_lr.clone();
+        let suggestion = max_lr_from_file(config, base_given, &say)?;
+        let source = match from {
+            MaxLr::File(path) => path.display().to_string(),
+            _ => String::new(),
+        };
+        (Session::start(config, Rc::clone(dist), progress)?, suggestion.map(|s| (source, s)))
+    } else {
+        let session = Session::start(config, Rc::clone(dist), progress)?;
+        let dir = out.auto_range_test();
+        say(&format!("--max-lr auto: running the LR range test first, into {}", dir.path().display()));
+        let report = range_test::run(config, &session, &dir)?;
+        if report.stop_reason == StopReason::Interrupted {
+            return Ok(Err(NotStarted::RangeTest(report)));
+        }
+        for line in report.summary_lines() {
+            say(&line);
+        }
+        let source = format!("range test run by --max-lr auto: {}", dir.range_test_json().display());
+        use_proposal(config, &report.suggestion, &source, base_given, &say)?;
+        (session, Some((dir.path().display().to_string(), report.suggestion)))
+    };
+    if let (Some(verify), Some((source, suggestion))) = (verify, suggestion) {
+        let base_lr = base_given.then_some(config.schedule.base_lr);
+        let dir = out.verify();
+        say(&format!(
+            "--verify: {} one-cycle runs of {} epochs at max_lr {:?}, into {}",
+            verify.runs,
+            verify.epochs,
+            verify.candidates(suggestion.max_lr),
+            dir.path().display()
+        ));
+        let report = verify.run(config, (source, &suggestion), base_lr, &session, &dir)?;
+        if !report.complete {
+            return Ok(Err(NotStarted::Verify(report)));
+        }
+        use_verified(config, &report, verify, &dir, &say)?;
     }
-    let session = Session::start(config, Rc::clone(dist), progress)?;
-    let dir = out.auto_range_test();
-    say(&format!("--max-lr auto: running the LR range test first, into {}", dir.path().display()));
-    let report = range_test::run(config, &session, &dir)?;
-    if report.stop_reason == StopReason::Interrupted {
-        return Ok(Err(report));
-    }
-    for line in report.summary_lines() {
-        say(&line);
-    }
-    let source = format!("range test run by --max-lr auto: {}", dir.range_test_json().display());
-    use_proposal(config, &report.suggestion, &source, base_given, &say)?;
     Ok(Ok(session))
 }
 
-/// `--max-lr FILE` (a range_test.json or a sweep.json) as numbers; nothing to do for a number.
-pub(super) fn max_lr_from_file(config: &mut Config, base_given: bool, say: &dyn Fn(&str)) -> Result<()> {
-    let MaxLr::File(path) = config.schedule.max_lr.clone() else { return Ok(()) };
+/// max_lr and base_lr from the candidate that trained best; `lr_source` lists them all.
+fn use_verified(
+    config: &mut Config,
+    report: &GridReport,
+    verify: Verify,
+    dir: &RunDir,
+    say: &dyn Fn(&str),
+) -> Result<()> {
+    let best = report.best.as_ref().filter(|b| b.status == GridStatus::Completed);
+    let Some(best) = best else {
+        anyhow::bail!(
+            "--verify: every candidate diverged (see {}): the range test's suggestion is far too high",
+            dir.path().display()
+        );
+    };
+    let text = verify::source_text(report, verify.epochs, dir);
+    say(&text);
+    config.schedule.max_lr = MaxLr::Value(best.max_lr);
+    config.schedule.base_lr = best.base_lr;
+    config.lr_source = Some(format!("{}; {text}", config.lr_source.take().unwrap_or_default()));
+    config.validate()?;
+    Ok(())
+}
+
+/// `--max-lr FILE` (a range_test.json or a sweep.json) as numbers, and the proposal they came
+/// from; nothing to do for a number.
+pub(super) fn max_lr_from_file(
+    config: &mut Config,
+    base_given: bool,
+    say: &dyn Fn(&str),
+) -> Result<Option<Suggestion>> {
+    let MaxLr::File(path) = config.schedule.max_lr.clone() else { return Ok(None) };
     let (suggestion, source) = match range_test::read_lr_file(&path)? {
         LrFile::RangeTest(report) => (report.suggestion, format!("--max-lr {}", path.display())),
         LrFile::Sweep(sweep) => favoured_value(config, sweep, &path, say)?,
     };
-    use_proposal(config, &suggestion, &source, base_given, say)
+    use_proposal(config, &suggestion, &source, base_given, say)?;
+    Ok(Some(suggestion))
 }
 
 /// Set max_lr (and base_lr, unless given) from a range test's proposal, and `lr_source`.

@@ -10,6 +10,8 @@
 //! kept, the interrupted one resumes from its checkpoint, the others start. The data is loaded once;
 //! on several processes the runs go one after another, every rank in each; rank 0 writes.
 
+pub mod verify;
+
 use crate::config::{Config, Layer, MaxLr};
 use crate::engine::{self, Session};
 use crate::error::UsageError;

@@ -17,12 +17,14 @@
 //! runs on real data (`scripts/regret.sh`, BENCHMARKS.md).
 
 /// The Gaussian's standard deviation in decades of LR (the kernel is cut at 3 of them).
-pub const FLOOR_WIDTH: f64 = 0.1;
+pub const FLOOR_WIDTH: f64 = 0.2;
 /// How far the smoothed loss may be above its lowest value and still be on the floor, as a
 /// fraction of the way back up to its highest value before the lowest.
-pub const FLOOR_RISE: f64 = 0.4;
-/// The middle of the floor times this is the suggestion.
-pub const FLOOR_FACTOR: f64 = 1.0;
+pub const FLOOR_RISE: f64 = 0.5;
+/// The middle of the floor times this is the suggestion: the best short runs train at about
+/// three times the middle of the floor, towards its high end (fitted with the two constants
+/// above to the lowest worst-case regret over five grids, BENCHMARKS.md).
+pub const FLOOR_FACTOR: f64 = 3.0;
 
 /// Which rule makes `suggested_lr` (and so `max_lr`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

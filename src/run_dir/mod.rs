@@ -41,6 +41,8 @@ const GRID_CSV: &str = "grid.csv";
 const GRID_PNG: &str = "grid.png";
 /// The folder of `--max-lr auto`'s range test inside the training run's.
 const AUTO_RANGE_TEST: &str = "range_test";
+/// The folder of `train --verify`'s short runs inside the training run's.
+const VERIFY: &str = "verify";
 
 /// The files that make a folder a run's (of `train`, `range-test` or a sweep). config.json alone
 /// does not: it is written first, so a run killed before anything else never started.
@@ -80,6 +82,11 @@ impl RunDir {
     /// Where `train --max-lr auto` runs its range test.
     pub fn auto_range_test(&self) -> RunDir {
         self.sub(AUTO_RANGE_TEST)
+    }
+
+    /// Where `train --verify` runs its candidates (a grid).
+    pub fn verify(&self) -> RunDir {
+        self.sub(VERIFY)
     }
 
     fn file(&self, name: &str) -> PathBuf {
