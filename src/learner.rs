@@ -195,6 +195,23 @@ impl Learner {
         Ok((loss, correct))
     }
 
+    /// Class probabilities (softmax of the outputs, N×classes on the CPU) of the model in
+    /// evaluation mode for normalised images (N×3×S×S), in batches of [`EVAL_BATCH`].
+    pub fn probabilities(&mut self, images: &Tensor) -> Tensor {
+        let _guard = tch::no_grad_guard();
+        let device = self.vs.device();
+        let parts: Vec<Tensor> = images
+            .split(EVAL_BATCH as i64, 0)
+            .iter()
+            .map(|x| {
+                let x = self.layout(&x.to_device(device));
+                let _autocast = self.autocast();
+                self.net.forward_t(&x, false).to_kind(Kind::Float).softmax(-1, Kind::Float).to_device(Device::Cpu)
+            })
+            .collect();
+        Tensor::cat(&parts, 0)
+    }
+
     /// Mean loss and accuracy of the model in evaluation mode on the first `batches` batches of
     /// a split (all of it when `batches` is None): each rank evaluates its share, and the sums
     /// are added over the ranks.

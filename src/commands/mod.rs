@@ -5,6 +5,7 @@
 mod compare;
 mod dist;
 mod eval;
+mod predict;
 mod schedule;
 mod train;
 
@@ -52,6 +53,10 @@ pub enum Report {
         source: String,
     },
     Plot(Vec<PathBuf>),
+    /// `clr predict`: each image and its top classes.
+    Predict {
+        rows: predict::Rows,
+    },
     Bench {
         report: BenchReport,
         out: PathBuf,
@@ -73,19 +78,12 @@ pub enum Report {
 /// `inv` is how the process was started (the commands that train read the launchers' variables).
 pub fn run(cli: Cli, output: &mut dyn Write, inv: &Invocation) -> Result<Report> {
     match cli.command {
-        Command::Download(a) => {
-            let archive = match a.dataset {
-                DatasetKind::Cifar10 => &download::CIFAR10,
-                DatasetKind::Cifar100 => &download::CIFAR100,
-                DatasetKind::Synthetic => crate::usage!("--dataset synthetic is made in memory: nothing to download"),
-            };
-            let opts = DownloadOptions::from_env(archive, a.data_dir, a.url, a.md5, !a.no_progress)?;
-            Ok(Report::Download(download::download(&opts)?, archive.layout.name))
-        }
+        Command::Download(a) => self::download(a),
         Command::RangeTest(a) => range_test(a, inv),
         Command::Train(a) => train::run(a, inv),
         Command::Schedule(a) => schedule::run(a, output),
         Command::Eval(a) => eval::run(a),
+        Command::Predict(a) => predict::run(a),
         Command::Plot(a) => Ok(Report::Plot(crate::plot::plot_run(&a.run_dir)?)),
         Command::Bench(a) => {
             // Speed work needs no real data: synthetic unless the flags or the file say otherwise.
@@ -124,6 +122,7 @@ impl Report {
                 vec![format!("test_acc {test_acc:.4}  test_loss {test_loss:.4}  ({images} test images, {source})")]
             }
             Report::Plot(paths) => paths.iter().map(|p| p.display().to_string()).collect(),
+            Report::Predict { rows } => rows.iter().map(|(path, ranked)| predict::line(path, ranked)).collect(),
             Report::Bench { report, out } => [report.table(), vec![format!("wrote {}", out.display())]].concat(),
             Report::Compare { table, png, csv } => {
                 let written = std::iter::once(png).chain(csv).map(|p| format!("wrote {}", p.display()));
@@ -150,6 +149,25 @@ impl Report {
             0
         }
     }
+}
+
+/// `clr download`: a CIFAR archive, or an MNIST-format set's four files.
+fn download(a: crate::cli::DownloadArgs) -> Result<Report> {
+    use crate::data::mnist_download::{self, IdxDownload};
+    let progress = !a.no_progress;
+    let archive = match a.dataset {
+        DatasetKind::Cifar10 => &download::CIFAR10,
+        DatasetKind::Cifar100 => &download::CIFAR100,
+        DatasetKind::Mnist | DatasetKind::FashionMnist => {
+            let Some(set) = crate::data::mnist::set_of(a.dataset) else { unreachable!("an MNIST-format set") };
+            let opts = IdxDownload::from_env(set, a.data_dir, a.url, a.md5, progress)?;
+            return Ok(Report::Download(mnist_download::download(&opts)?, set.name));
+        }
+        DatasetKind::Synthetic => crate::usage!("--dataset synthetic is made in memory: nothing to download"),
+        DatasetKind::Folder => crate::usage!("--dataset folder reads your own images: nothing to download"),
+    };
+    let opts = DownloadOptions::from_env(archive, a.data_dir, a.url, a.md5, progress)?;
+    Ok(Report::Download(download::download(&opts)?, archive.layout.name))
 }
 
 /// `clr range-test` (one test, or a sweep), alone, on several processes, or launching them.

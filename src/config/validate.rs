@@ -28,9 +28,46 @@ impl DataSettings {
                 self.dataset
             );
         }
+        self.validate_images()
+    }
+
+    /// The image size, and the settings that only an image folder reads: a setting the data set
+    /// ignores would silently do nothing.
+    fn validate_images(&self) -> Result<(), UsageError> {
+        let (dataset, folder) = (self.dataset, self.dataset == DatasetKind::Folder);
+        match self.image_size {
+            Some(s) if !(MIN_IMAGE_SIZE..=MAX_IMAGE_SIZE).contains(&s) => {
+                crate::usage!("--image-size (image_size) must be {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} pixels, got {s}")
+            }
+            Some(s) if s != 32 && matches!(dataset, DatasetKind::Cifar10 | DatasetKind::Cifar100) => crate::usage!(
+                "--image-size (image_size) {s}: {dataset} images are 32x32 (other sizes: --dataset folder, mnist, \
+                 fashion-mnist or synthetic)"
+            ),
+            _ => {}
+        }
+        if let Some(f) = self.valid_fraction {
+            if !folder {
+                crate::usage!(
+                    "--valid-fraction (valid_fraction) needs --dataset folder: {dataset} has its own test split"
+                );
+            }
+            if !(f > 0.0 && f < 1.0) {
+                crate::usage!("--valid-fraction (valid_fraction) must be between 0 and 1 (exclusive), got {f}");
+            }
+        }
+        if !folder && self.cache_dir.is_some() {
+            crate::usage!("--cache-dir (cache_dir) needs --dataset folder: {dataset} is read without a cache");
+        }
+        if !folder && self.strict {
+            crate::usage!("--strict (strict) needs --dataset folder: {dataset} has no image files to skip");
+        }
         Ok(())
     }
 }
+
+/// The image sizes a run accepts: from LeNet-sized inputs to large photographs.
+pub const MIN_IMAGE_SIZE: usize = 8;
+pub const MAX_IMAGE_SIZE: usize = 1024;
 
 impl ModelSettings {
     fn validate(&self) -> Result<(), UsageError> {

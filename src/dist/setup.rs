@@ -151,12 +151,12 @@ pub fn join(env: &DistEnv, args: &DistArgs, run: &RunSettings, digest: Option<Pa
     Ok(Rc::new(Dist::in_group(group, device, comm_device).with_digest_dir(digest)))
 }
 
-/// The data of a run on every rank. When it may have to be downloaded, rank 0 loads it first
-/// (downloading it once) while the others wait, then they read the files it left (they never
-/// download); rank 0's failure is theirs. Generated or local data loads on every rank at once.
+/// The data of a run on every rank. When it may have to be downloaded (or an image folder's
+/// cache built), rank 0 loads it first (downloading or building once) while the others wait, then
+/// they read the files it left (they never download); rank 0's failure is theirs. Generated or
+/// local data loads on every rank at once.
 pub fn load_data(settings: &DataSettings, seed: u64, device: Device, progress: bool, dist: &Dist) -> Result<Data> {
-    let may_download = data::cifar_source(settings).is_some() && !settings.no_download;
-    if !dist.is_distributed() || !may_download {
+    if !dist.is_distributed() || !data::may_write(settings) {
         return Data::load(settings, seed, device, progress && dist.is_primary());
     }
     if dist.is_primary() {

@@ -57,6 +57,8 @@ pub fn run(config: &Config, out: &Path, progress: bool, dist: &Rc<Dist>) -> Resu
 /// The model is initialised from `config.run.seed` and the batches drawn from it, so tests with
 /// the same seed start from the same weights and see the same images in the same order.
 fn run_on(config: &Config, data: &Data, device: Device, out: &Path, progress: bool, dist: &Rc<Dist>) -> Result<Tested> {
+    // config.json names the classes the data has.
+    let config = &config.with_class_names(data.class_names.as_deref());
     test_on(config, data, device, out, progress && dist.is_primary(), READ_EVERY, dist)
 }
 

@@ -54,10 +54,20 @@ pub struct RunState {
     pub dataset: Option<DatasetKind>,
     #[serde(default)]
     pub labels: Option<Labels>,
+    /// The side of the (square) images the model learned from (older checkpoints: CIFAR's 32).
+    #[serde(default = "thirty_two")]
+    pub image_size: i64,
+    /// The names of the classes in label order, when the data had them (`clr predict` prints them).
+    #[serde(default)]
+    pub class_names: Option<Vec<String>>,
 }
 
 fn ten() -> usize {
     10
+}
+
+fn thirty_two() -> i64 {
+    32
 }
 
 pub struct Checkpoint {
@@ -170,6 +180,8 @@ mod tests {
             num_classes: 10,
             dataset: Some(DatasetKind::Cifar10),
             labels: Some(Labels::Fine),
+            image_size: 32,
+            class_names: Some(vec!["plane".into(), "car".into()]),
         };
         save(&path, &learner, &state).unwrap();
         let ck = load(&path).unwrap();
@@ -203,6 +215,7 @@ mod tests {
             "sums":{"loss_sum":0,"correct":0,"seen":0},"seconds":0}"#;
         let old: RunState = serde_json::from_str(old).unwrap();
         assert_eq!((old.num_classes, old.dataset, old.labels), (10, None, None));
+        assert_eq!((old.image_size, old.class_names.clone()), (32, None), "older checkpoints: CIFAR's images");
         let state =
             RunState { num_classes: 100, dataset: Some(DatasetKind::Cifar100), labels: Some(Labels::Coarse), ..old };
         save(&path, &learner, &state).unwrap();

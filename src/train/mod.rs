@@ -38,6 +38,8 @@ pub fn run(config: &Config, out: &Path, resume: bool, progress: bool, dist: Rc<D
     let device = device::prepare(&dist.rank_settings(&config.run))?;
     // The data before the folder: a run that cannot start leaves nothing behind.
     let data = setup::load_data(&config.data, config.run.seed, device, progress, &dist)?;
+    // config.json names the classes the data has.
+    let config = &config.with_class_names(data.class_names.as_deref());
     let steps_per_epoch = data.steps_per_epoch(config.model.batch_size);
     let schedule = Schedule::new(config.schedule_config()?, steps_per_epoch)?;
     let learner = Learner::new(&config.model, &config.run, data.classes, device).in_group(Rc::clone(&dist));
@@ -190,6 +192,8 @@ fn fresh<'a>(
         num_classes: data.classes,
         dataset: Some(config.data.dataset),
         labels: Some(config.data.labels),
+        image_size: data.image_size,
+        class_names: data.class_names.clone(),
     };
     let ck = out.join(checkpoint::FILE_NAME);
     checkpoint::save(&ck, &learner, &state)?;
@@ -216,13 +220,17 @@ fn resumed<'a>(
         eprintln!("warning: {note}");
     }
     let spe = schedule.steps_per_epoch();
-    if ck.state.num_classes != data.classes {
+    if ck.state.num_classes != data.classes || ck.state.image_size != data.image_size {
         crate::usage!(
-            "{}: the model has {} outputs, but this data has {} classes: resume with the data set and \
-             --labels it was trained with",
+            "{}: the model has {} outputs for {}x{} images, but this data has {} classes of {}x{}: resume with the \
+             data set and --labels it was trained with",
             out.display(),
             ck.state.num_classes,
-            data.classes
+            ck.state.image_size,
+            ck.state.image_size,
+            data.classes,
+            data.image_size,
+            data.image_size
         );
     }
     if ck.state.steps_per_epoch != spe || ck.state.depth != config.model.depth {
