@@ -99,6 +99,13 @@ fn train_eval_and_predict_on_an_image_folder() {
     }
     assert_eq!(format!("{:.4}", correct as f64 / 30.0), format!("{eval_acc:.4}"), "predict and eval agree");
 
+    // What the model sees cannot change on --resume (where the cache goes can).
+    let run_dir = path_str(&out);
+    for flag in [["--image-size", "20"], ["--valid-fraction", "0.2"]] {
+        let line = one_line_error(&run(&["train", "--resume", &run_dir, flag[0], flag[1]]), 2);
+        assert!(line.contains(&format!("{} cannot change it", flag[0])) && line.contains("--cache-dir"), "{line}");
+    }
+
     // Bad images for predict: a missing file is a usage error, a corrupt one names itself.
     let err = one_line_error(&run(&["predict", "--checkpoint", &ck, "nowhere.png"]), 2);
     assert!(err.contains("nowhere.png: no such image file"), "{err}");

@@ -312,7 +312,7 @@ fn build(scan: &Scan, settings: &DataSettings, path: &Path, fingerprint: &str, p
     })?;
     let h = header.expect("written");
     eprintln!(
-        "cache built in {:.1} s: {} training and {} test images{}",
+        "cache built in {:.2} s: {} training and {} test images{}",
         started.elapsed().as_secs_f64(),
         h.train.count,
         h.test.count,
@@ -366,11 +366,15 @@ fn write_cache(
     }
     map.flush().with_context(|| format!("cannot write {}", tmp.display()))?;
     drop(map);
-    if train.grey + train.alpha + test.grey + test.alpha > 0 {
-        let (grey, alpha) = (train.grey + test.grey, train.alpha + test.alpha);
-        eprintln!(
-            "note: {grey} grey and {alpha} RGBA images converted to RGB (grey replicated to 3 channels, alpha dropped)"
-        );
+    let (grey, alpha) = (train.grey + test.grey, train.alpha + test.alpha);
+    let converted: Vec<String> = [(grey, "grey"), (alpha, "RGBA")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    if !converted.is_empty() {
+        let what = converted.join(" and ");
+        eprintln!("note: {what} images converted to RGB (grey replicated to 3 channels, alpha dropped)");
     }
     let (mean, std) = train.sums.finish();
     let label_bytes = 2 * kept_train;
