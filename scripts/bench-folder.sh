@@ -4,7 +4,8 @@
 # the same images in the CIFAR-10 binary layout (scripts/idx_to_cifar.py; not CIFAR-10).
 # Measures the cache build (`--dataset folder --image-size 32`: decode, resize to 32x32, write;
 # the cache removed before each build) and training images/s of `clr bench` from the cache against
-# `--dataset cifar10` on the converted files, alternating the two, ResNet-DEPTH, batch 128, fp32.
+# `--dataset cifar10` on the converted files, alternating the two, ResNet-DEPTH, batch 128, fp32,
+# one thread (CPU seconds per step are steadiest there on a shared machine; the build uses every core).
 # Usage: scripts/bench-folder.sh [TRAIN] [TEST] [REPEATS] [DEPTH]   (defaults 4000 1000 3 20)
 # Data: $FMNIST_DIR (default /usr/share/datasets/fashion-mnist). Writes bench/folder-cache.json.
 set -euo pipefail
@@ -21,7 +22,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 "$PY" scripts/idx_to_pngs.py "$DATA" "$TMP/pngs" --train "$TRAIN" --test "$TEST" > /dev/null
 "$PY" scripts/idx_to_cifar.py "$DATA" "$TMP/cifar" --train "$TRAIN" --test "$TEST" > /dev/null
-BENCH=(bench --device cpu --depth "$DEPTH" --batch-size 128 --precision fp32 --warmup 5)
+BENCH=(bench --device cpu --threads 1 --depth "$DEPTH" --batch-size 128 --precision fp32 --warmup 5)
 
 for i in $(seq 1 "$REPEATS"); do
     rm -rf "$TMP/pngs/.clr-cache"
@@ -41,6 +42,8 @@ runs = range(1, repeats + 1)
 builds = [float(re.search(r"cache built in ([0-9.]+) s", open(f"{tmp}/build-{i}.txt").read()).group(1)) for i in runs]
 folder = [json.load(open(f"{tmp}/folder-{i}.json"))["train_images_per_sec"] for i in runs]
 cifar = [json.load(open(f"{tmp}/cifar-{i}.json"))["train_images_per_sec"] for i in runs]
+folder_cpu = [json.load(open(f"{tmp}/folder-{i}.json"))["cpu_seconds_per_step"] for i in runs]
+cifar_cpu = [json.load(open(f"{tmp}/cifar-{i}.json"))["cpu_seconds_per_step"] for i in runs]
 train, test = (int(a) for a in args.split()[:2])
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 rec = {
@@ -54,10 +57,15 @@ rec = {
     "folder_train_images_per_sec": folder, "cifar_layout_train_images_per_sec": cifar,
     "folder_median": st.median(folder), "cifar_layout_median": st.median(cifar),
     "ratio_folder_over_cifar_layout": st.median(folder) / st.median(cifar),
+    "folder_cpu_seconds_per_step": folder_cpu, "cifar_layout_cpu_seconds_per_step": cifar_cpu,
+    "folder_cpu_seconds_per_step_median": st.median(folder_cpu),
+    "cifar_layout_cpu_seconds_per_step_median": st.median(cifar_cpu),
+    "threads": 1,
 }
 json.dump(rec, open("bench/folder-cache.json", "w"), indent=2)
 print(f"cache build: {rec['cache_build_seconds_median']:.2f} s for {train + test} PNGs "
       f"({rec['cache_build_images_per_sec']:.0f} images/s; runs {', '.join(f'{b:.2f}' for b in builds)})")
 print(f"train images/s (median): folder cache {rec['folder_median']:.1f}, CIFAR layout {rec['cifar_layout_median']:.1f} "
-      f"(ratio {rec['ratio_folder_over_cifar_layout']:.3f})   (bench/folder-cache.json)")
+      f"(ratio {rec['ratio_folder_over_cifar_layout']:.3f}); CPU s/step {st.median(folder_cpu):.3f} vs "
+      f"{st.median(cifar_cpu):.3f}   (bench/folder-cache.json)")
 PY

@@ -9,6 +9,8 @@
 # Reports test accuracy and seconds per epoch for both; writes bench/peer-fashion-mnist-dDEPTH.json.
 # Usage: scripts/compare-peer-fashion.sh [DEPTH] [UP,DOWN,TAIL] [RANGE_TEST_ITERS]
 #        (defaults 20 2,2,1 400; the phases in epochs: a short run for a 2-core CPU)
+# RANGE_DIR=DIR reuses the folder of a range test run with these settings instead of running one
+# (KEEP_RANGE=DIR keeps this run's there).
 # Data: $FMNIST_DIR (default /usr/share/datasets/fashion-mnist, Debian's dataset-fashion-mnist),
 # or `clr download --dataset fashion-mnist --data-dir D` and FMNIST_DIR=D/fashion-mnist.
 set -euo pipefail
@@ -29,11 +31,18 @@ trap 'rm -rf "$TMP"' EXIT
 COMMON=(--dataset fashion-mnist --data-dir "$DATA" --no-download --depth "$DEPTH" --batch-size $BATCH
         --momentum $MOMENTUM --weight-decay $WD --device cpu --seed $SEED --no-progress)
 
-START=$(date +%s)
-target/release/clr range-test "${COMMON[@]}" --iters "$ITERS" --out "$TMP/range" > "$TMP/range.txt"
-RANGE_SECONDS=$(( $(date +%s) - START ))
+if [ -n "${RANGE_DIR:-}" ]; then
+    # A range test already run with these settings (its folder), e.g. by an earlier call of this script.
+    cp -r "$RANGE_DIR" "$TMP/range"
+    RANGE_SECONDS=-1
+else
+    START=$(date +%s)
+    target/release/clr range-test "${COMMON[@]}" --iters "$ITERS" --out "$TMP/range" > "$TMP/range.txt"
+    RANGE_SECONDS=$(( $(date +%s) - START ))
+    if [ -n "${KEEP_RANGE:-}" ]; then cp -r "$TMP/range" "$KEEP_RANGE"; fi
+fi
 read -r BASE MAX < <("$PY" -c "import json,sys; r=json.load(open(sys.argv[1])); print(r['base_lr'], r['max_lr'])" "$TMP/range/range_test.json")
-echo "range test: base_lr $BASE, max_lr $MAX ($RANGE_SECONDS s)"
+echo "range test: base_lr $BASE, max_lr $MAX"
 
 "$PY" scripts/idx_to_cifar.py "$DATA" "$TMP/cifar-layout" > /dev/null
 "$PY" "$PEER" --data-dir "$TMP/cifar-layout" --depth "$DEPTH" --batch-size $BATCH --base-lr "$BASE" --max-lr "$MAX" \
@@ -62,7 +71,7 @@ rec = {
             "copied to 3 channels (the peer reads the same pixels in the CIFAR-10 layout; not CIFAR-10)",
     "depth": int(args.split()[0]), "batch_size": 128, "momentum": 0.9, "weight_decay": 1e-4, "seed": 0,
     "range_test": {k: rt[k] for k in ["lr_at_min_loss", "suggested_lr", "max_lr", "base_lr", "steps", "stop_reason", "rule"] if k in rt},
-    "range_test_seconds": range_seconds,
+    "range_test_seconds": range_seconds if range_seconds >= 0 else None,
     "schedule": f"one-cycle (three phases, linear, PyTorch's phase ends) {rt['base_lr']:.4g} -> {rt['max_lr']:.4g} -> "
                 f"{rt['base_lr']:.4g} -> {rt['base_lr'] / 10:.4g} over {args.split()[1]} epochs",
     "clr_test_acc": summary["final_test_acc"], "peer_test_acc": peer["test_acc"],
@@ -73,7 +82,7 @@ rec = {
     "speed_ratio_clr_over_peer": peer["sec_per_epoch"] / clr_sec,
 }
 json.dump(rec, open(out, "w"), indent=2)
-print(f"range test: lr at min loss {rt['lr_at_min_loss']:.4g}; proposes base {rt['base_lr']:.4g}, max {rt['max_lr']:.4g} ({range_seconds} s)")
+print(f"range test: lr at min loss {rt['lr_at_min_loss']:.4g}; proposes base {rt['base_lr']:.4g}, max {rt['max_lr']:.4g}")
 print(f"{'':22} {'clr':>10} {'peer':>10}")
 print(f"{'test accuracy':22} {rec['clr_test_acc']:>10.4f} {rec['peer_test_acc']:>10.4f}")
 print(f"{'seconds per epoch':22} {clr_sec:>10.1f} {peer['sec_per_epoch']:>10.1f}")

@@ -5,7 +5,7 @@
 //! | layer | modules |
 //! | --- | --- |
 //! | input | `cli` (clap structs) → `config` (typed layers, one validated [`config::Config`]) |
-//! | data | `data` (`cifar`, `download`, `synthetic`, `augment`, `gather`, `batches`: one batch stream) |
+//! | data | `data` (`cifar`, `download`, `synthetic`, `idx`, `mnist`, `mnist_download`, `folder`, `decode`, `cache`, `stats`, `augment`, `gather`, `batches`: one batch stream) |
 //! | model | `model` (`resnet`, `fused`, `layout`), `optim` (`sgd`; `schedule`, pure), `learner` (one step, evaluation) |
 //! | loops | `train` (the trainer, checkpoints, summary), `lr_finder` (the range test and `--sweep`; `analysis`, `sweep_choice`, pure), `bench` |
 //! | output | `records` (CSV rows), `tensorboard` (event files), `plot` (PNGs), `files` (atomic writes), `run_dir` (a run folder's lock) |

@@ -153,21 +153,25 @@ impl Report {
 
 /// `clr download`: a CIFAR archive, or an MNIST-format set's four files.
 fn download(a: crate::cli::DownloadArgs) -> Result<Report> {
-    use crate::data::mnist_download::{self, IdxDownload};
-    let progress = !a.no_progress;
     let archive = match a.dataset {
         DatasetKind::Cifar10 => &download::CIFAR10,
         DatasetKind::Cifar100 => &download::CIFAR100,
-        DatasetKind::Mnist | DatasetKind::FashionMnist => {
-            let Some(set) = crate::data::mnist::set_of(a.dataset) else { unreachable!("an MNIST-format set") };
-            let opts = IdxDownload::from_env(set, a.data_dir, a.url, a.md5, progress)?;
-            return Ok(Report::Download(mnist_download::download(&opts)?, set.name));
-        }
+        DatasetKind::Mnist | DatasetKind::FashionMnist => return download_idx(a),
         DatasetKind::Synthetic => crate::usage!("--dataset synthetic is made in memory: nothing to download"),
         DatasetKind::Folder => crate::usage!("--dataset folder reads your own images: nothing to download"),
     };
-    let opts = DownloadOptions::from_env(archive, a.data_dir, a.url, a.md5, progress)?;
+    let opts = DownloadOptions::from_env(archive, a.data_dir, a.url, a.md5, !a.no_progress)?;
     Ok(Report::Download(download::download(&opts)?, archive.layout.name))
+}
+
+/// `clr download --dataset mnist|fashion-mnist`.
+fn download_idx(a: crate::cli::DownloadArgs) -> Result<Report> {
+    use crate::data::mnist_download::{self, IdxDownload};
+    use anyhow::Context;
+    let set =
+        crate::data::mnist::set_of(a.dataset).with_context(|| format!("{} is not an MNIST-format set", a.dataset))?;
+    let opts = IdxDownload::from_env(set, a.data_dir, a.url, a.md5, !a.no_progress)?;
+    Ok(Report::Download(mnist_download::download(&opts)?, set.name))
 }
 
 /// `clr range-test` (one test, or a sweep), alone, on several processes, or launching them.

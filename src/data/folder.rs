@@ -102,6 +102,14 @@ fn one_folder(dir: &Path, root: &Path, fraction: f64) -> Result<Scan> {
         test.extend(members.drain(..held));
         train.extend(members);
     }
+    if test.is_empty() {
+        crate::usage!(
+            "--valid-fraction {fraction}: holds out no image of {} ({} images in {} classes); raise it",
+            root.display(),
+            train.len(),
+            classes.len()
+        );
+    }
     train.sort_by(|a, b| a.path.cmp(&b.path));
     test.sort_by(|a, b| a.path.cmp(&b.path));
     let held_out = format!("{}% of each class", fraction * 100.0);
@@ -243,6 +251,9 @@ mod tests {
         let split = scan(tmp2.path(), Some(0.5)).unwrap();
         assert_eq!((split.classes.len(), split.train.len(), split.test.len()), (2, 2, 2));
         assert_eq!(split.held_out, "50% of each class");
+        let e = scan(tmp2.path(), Some(0.01)).unwrap_err();
+        assert_eq!(exit_code(&e), 2);
+        assert!(e.to_string().contains("--valid-fraction 0.01: holds out no image"), "{e}");
     }
 
     #[test]
