@@ -18,19 +18,16 @@ fn main() {
     println!("cargo:rustc-link-arg=-Wl,-rpath,{runpath}");
     println!("cargo:rustc-link-search=native={lib}");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    println!("cargo:rerun-if-changed=csrc/guarded.h");
 
     let root = Path::new(&lib).parent().expect("libtorch's lib folder has a parent").to_path_buf();
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
     let shim = |file: &str| {
         let mut build = cc::Build::new();
-        build
-            .cpp(true)
-            .file(file)
-            .include(root.join("include"))
-            .include(root.join("include/torch/csrc/api/include"))
-            .flag("-std=c++17")
-            .flag("-w")
-            .define("_GLIBCXX_USE_CXX11_ABI", abi.as_str());
+        // libtorch's headers as system headers: their own warnings stay quiet, the shims' show.
+        build.cpp(true).file(file).flag("-std=c++17").define("_GLIBCXX_USE_CXX11_ABI", abi.as_str());
+        system_includes(&mut build, [root.join("include"), root.join("include/torch/csrc/api/include")]);
         println!("cargo:rerun-if-changed={file}");
         build
     };
@@ -65,7 +62,8 @@ fn main() {
     let mut dist = shim("csrc/dist.cpp");
     match gloo_include() {
         Some(dir) => {
-            dist.include(dir).define("USE_C10D_GLOO", None).define("CLR_DIST_GLOO", None);
+            system_includes(&mut dist, [dir]);
+            dist.define("USE_C10D_GLOO", None).define("CLR_DIST_GLOO", None);
         }
         None => println!("cargo:warning=clr: gloo headers not found (apt-get install libgloo-dev): built without Gloo"),
     }
@@ -73,8 +71,10 @@ fn main() {
     let mut memory = shim("csrc/cuda_memory.cpp");
     match nccl_includes(&root) {
         Some(dirs) => {
-            memory.includes(dirs.clone()).define("CLR_CUDA", None);
-            dist.includes(dirs).define("USE_C10D_NCCL", None).define("CLR_DIST_NCCL", None);
+            system_includes(&mut memory, dirs.clone());
+            memory.define("CLR_CUDA", None);
+            system_includes(&mut dist, dirs);
+            dist.define("USE_C10D_NCCL", None).define("CLR_DIST_NCCL", None);
             println!("cargo:rustc-link-lib=dylib=torch_cuda");
             println!("cargo:rustc-link-lib=dylib=c10_cuda");
         }
@@ -87,6 +87,17 @@ fn main() {
     // The shim's own references into libtorch (c10d lives in libtorch_cpu, c10::Error in c10).
     println!("cargo:rustc-link-lib=dylib=torch_cpu");
     println!("cargo:rustc-link-lib=dylib=c10");
+}
+
+/// Add `dirs` to the header search path as system folders (`-isystem`): warnings inside the
+/// headers of libtorch, CUDA or gloo are theirs, not the shims'. The compiler's own folders are
+/// searched already (naming one again reorders them and breaks libstdc++'s `#include_next`).
+fn system_includes(build: &mut cc::Build, dirs: impl IntoIterator<Item = PathBuf>) {
+    for dir in dirs {
+        if dir != Path::new("/usr/include") && dir != Path::new("/usr/local/include") {
+            build.flag("-isystem").flag(dir.display().to_string());
+        }
+    }
 }
 
 /// The folder holding `gloo/` (Debian's libgloo-dev; the torch wheel does not ship gloo's headers).

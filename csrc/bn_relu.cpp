@@ -17,6 +17,8 @@
 #include <cstring>
 #include <vector>
 
+#include "guarded.h"
+
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma")
 namespace isa_avx512 {
@@ -236,20 +238,21 @@ extern "C" {
 // Run the kernels of instruction set `isa` (0 AVX-512, 1 AVX2, 2 baseline; -1: this CPU's best)
 // on this thread from now on, so that tests cover every variant. Returns 0 when this CPU lacks
 // that set.
-int clr_bn_relu_force_isa(int isa) {
+int clr_bn_relu_force_isa(int isa) noexcept {
     if (isa >= 0 && isa < static_cast<int>(ISA)) return 0;
     forced_isa = isa;
     return 1;
 }
 
 // y = relu(batch_norm(x) [+ residual]) in training mode, updating the running statistics.
-// residual may be null. On success stores a new tensor in *out and returns nullptr; on failure
+// residual may be null. On success stores a new tensor in *out and returns CLR_OK; on failure
 // (a tensor the kernels do not take: not a channels-last float/bfloat16 CPU tensor, or
-// mismatched shapes) returns a message to free with clr_free_error, and nothing has changed.
-char* clr_bn_relu(const at::Tensor* x, const at::Tensor* weight, const at::Tensor* bias, const at::Tensor* residual,
-                  const at::Tensor* running_mean, const at::Tensor* running_var, double momentum, double eps,
-                  at::Tensor** out) {
-    try {
+// mismatched shapes) returns CLR_ERROR with the reason in `err` (see guarded.h), and nothing has
+// changed.
+int clr_bn_relu(const at::Tensor* x, const at::Tensor* weight, const at::Tensor* bias, const at::Tensor* residual,
+                const at::Tensor* running_mean, const at::Tensor* running_var, double momentum, double eps,
+                at::Tensor** out, char* err, size_t err_len) noexcept {
+    return clr::guarded(err, err_len, [&] {
         const auto kind = x->scalar_type();
         TORCH_CHECK(kind == at::kFloat || kind == at::kBFloat16, "bn_relu: float or bfloat16 input");
         TORCH_CHECK(usable(*x, kind), "bn_relu: a channels-last 4-D CPU input");
@@ -261,11 +264,6 @@ char* clr_bn_relu(const at::Tensor* x, const at::Tensor* weight, const at::Tenso
         std::optional<at::Tensor> res = residual ? std::optional<at::Tensor>(*residual) : std::nullopt;
         RunningStats running{*running_mean, *running_var};
         *out = new at::Tensor(BnRelu::apply(*x, *weight, *bias, res, running, momentum, eps));
-        return nullptr;
-    } catch (const std::exception& e) {
-        const char* what = e.what();
-        if (auto* c10 = dynamic_cast<const c10::Error*>(&e)) what = c10->what_without_backtrace();
-        return strdup(what);
-    }
+    });
 }
 }

@@ -9,7 +9,7 @@
 extern "C" {
 
 // Peak allocated bytes on CUDA device `device`; -1 when not known (no CUDA here, or no device).
-int64_t clr_cuda_peak_allocated(int device) {
+int64_t clr_cuda_peak_allocated(int device) noexcept {
 #ifdef CLR_CUDA
     try {
         auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device);

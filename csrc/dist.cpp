@@ -1,7 +1,7 @@
 // c10d for clr: a TCPStore rendezvous and a Gloo (CPU) or NCCL (CUDA) process group, behind a
-// small C API that never lets a C++ exception or backtrace cross into Rust. Every call returns
-// CLR_DIST_OK or an error code, and on error writes one line (c10::Error's message without its
-// backtrace, or std::exception::what()) into the caller's buffer.
+// small C API that never lets a C++ exception or backtrace cross into Rust (guarded.h). Every
+// call returns CLR_DIST_OK or an error code, and on error writes one line (c10::Error's message
+// without its backtrace, or std::exception::what()) into the caller's buffer.
 //
 // build.rs defines CLR_DIST_GLOO / CLR_DIST_NCCL (with USE_C10D_GLOO / USE_C10D_NCCL, without
 // which c10d's headers are silently empty) only when the headers were found; a backend that was
@@ -22,16 +22,19 @@
 #include <arpa/inet.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
 
+#include "guarded.h"
+
 namespace {
 
-constexpr int CLR_DIST_OK = 0;
-constexpr int CLR_DIST_ERROR = 1;
+constexpr int CLR_DIST_OK = clr::OK;
+constexpr int CLR_DIST_ERROR = clr::ERROR;
 constexpr int CLR_DIST_NOT_BUILT = 2;
 
 constexpr int CLR_BACKEND_GLOO = 0;
@@ -51,36 +54,10 @@ struct Group {
     bool failed = false;
 };
 
-void write_error(char* buf, size_t len, const std::string& msg) {
-    if (buf == nullptr || len == 0) {
-        return;
-    }
-    size_t n = msg.size() < len - 1 ? msg.size() : len - 1;
-    std::memcpy(buf, msg.data(), n);
-    buf[n] = '\0';
-}
-
-// c10::Error::what() carries a C++ backtrace; callers want the message alone. c10d's
-// DistNetworkError and DistStoreError are c10::Errors too.
-template <typename F>
-int guarded(char* err, size_t err_len, F&& f) {
-    try {
-        f();
-        return CLR_DIST_OK;
-    } catch (const c10::Error& e) {
-        write_error(err, err_len, e.what_without_backtrace());
-    } catch (const std::exception& e) {
-        write_error(err, err_len, e.what());
-    } catch (...) {
-        write_error(err, err_len, "unknown C++ exception");
-    }
-    return CLR_DIST_ERROR;
-}
-
 // A collective on g; a failure marks the group for abort.
 template <typename F>
-int collective(Group* g, char* err, size_t err_len, F&& f) {
-    int rc = guarded(err, err_len, std::forward<F>(f));
+int collective(Group* g, char* err, size_t err_len, F&& f) noexcept {
+    int rc = clr::guarded(err, err_len, std::forward<F>(f));
     if (rc != CLR_DIST_OK) {
         g->failed = true;
     }
@@ -137,7 +114,7 @@ std::vector<std::shared_ptr<::gloo::transport::Device>> gloo_devices(const std::
 extern "C" {
 
 // Bit 0: Gloo was built in; bit 1: NCCL was built in.
-int clr_dist_backends() {
+int clr_dist_backends() noexcept {
     int bits = 0;
 #ifdef CLR_DIST_GLOO
     bits |= 1 << CLR_BACKEND_GLOO;
@@ -151,9 +128,9 @@ int clr_dist_backends() {
 // Hosts a TCPStore server alone (the role torchrun's agent plays): ranks then connect with
 // client_only. port 0 picks a free port; *port_out receives the one bound.
 int clr_dist_store_server(const char* addr, int port, long long timeout_ms, void** out, int* port_out, char* err,
-                          size_t err_len) {
+                          size_t err_len) noexcept {
     *out = nullptr;
-    return guarded(err, err_len, [&] {
+    return clr::guarded(err, err_len, [&] {
         TORCH_CHECK(port >= 0 && port <= 65535, "port out of range: ", port);
         c10d::TCPStoreOptions opts;
         opts.port = static_cast<std::uint16_t>(port);
@@ -168,7 +145,7 @@ int clr_dist_store_server(const char* addr, int port, long long timeout_ms, void
     });
 }
 
-void clr_dist_store_server_free(void* server) {
+void clr_dist_store_server_free(void* server) noexcept {
     try {
         delete static_cast<c10::intrusive_ptr<c10d::TCPStore>*>(server);
     } catch (...) {
@@ -179,17 +156,19 @@ void clr_dist_store_server_free(void* server) {
 // Joins a group of world_size ranks whose TCPStore is at master_addr:master_port: rank 0 hosts
 // it unless client_only (torchrun's agent already does). NCCL uses CUDA device cuda_device.
 int clr_dist_init(int backend, const char* master_addr, int master_port, int rank, int world_size, int client_only,
-                  long long timeout_ms, int cuda_device, void** out, char* err, size_t err_len) {
+                  long long timeout_ms, int cuda_device, void** out, char* err, size_t err_len) noexcept {
     *out = nullptr;
     if (backend != CLR_BACKEND_GLOO && backend != CLR_BACKEND_NCCL) {
-        write_error(err, err_len, "unknown backend " + std::to_string(backend));
+        char message[48];
+        std::snprintf(message, sizeof message, "unknown backend %d", backend);
+        clr::write_error(err, err_len, message);
         return CLR_DIST_ERROR;
     }
     if (!(clr_dist_backends() & (1 << backend))) {
-        write_error(err, err_len, "backend not built in");
+        clr::write_error(err, err_len, "backend not built in");
         return CLR_DIST_NOT_BUILT;
     }
-    return guarded(err, err_len, [&] {
+    return clr::guarded(err, err_len, [&] {
         TORCH_CHECK(master_port > 0 && master_port <= 65535, "master port out of range: ", master_port);
         TORCH_CHECK(world_size > 0 && rank >= 0 && rank < world_size, "rank ", rank, " of ", world_size);
         auto timeout = std::chrono::milliseconds(timeout_ms);
@@ -218,10 +197,8 @@ int clr_dist_init(int backend, const char* master_addr, int master_port, int ran
 #ifdef CLR_DIST_NCCL
         if (backend == CLR_BACKEND_NCCL) {
             TORCH_CHECK(cuda_device >= 0, "NCCL needs a CUDA device");
-            // Without blocking wait a timed-out collective is handled by NCCL's watchdog thread,
-            // which tears the whole process down; with it, wait() throws and clr reports the
-            // error like any other. Read once by the constructor; a user's own setting wins.
-            setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 0);
+            // TORCH_NCCL_BLOCKING_WAIT=1, which the constructor reads, was set by clr's main
+            // before any thread started (setenv is not thread-safe): see dist::c10d.
             c10::cuda::set_device(static_cast<c10::DeviceIndex>(cuda_device));
             auto options = c10d::ProcessGroupNCCL::Options::create();
             options->timeout = timeout;
@@ -235,7 +212,7 @@ int clr_dist_init(int backend, const char* master_addr, int master_port, int ran
 }
 
 // In-place sum over all ranks; waits for the result.
-int clr_dist_all_reduce_sum(void* group, at::Tensor* tensor, char* err, size_t err_len) {
+int clr_dist_all_reduce_sum(void* group, at::Tensor* tensor, char* err, size_t err_len) noexcept {
     auto* g = static_cast<Group*>(group);
     return collective(g, err, err_len, [&] {
         std::vector<at::Tensor> tensors{*tensor};
@@ -246,7 +223,7 @@ int clr_dist_all_reduce_sum(void* group, at::Tensor* tensor, char* err, size_t e
 }
 
 // In place: every rank's tensor becomes root's.
-int clr_dist_broadcast(void* group, at::Tensor* tensor, int root, char* err, size_t err_len) {
+int clr_dist_broadcast(void* group, at::Tensor* tensor, int root, char* err, size_t err_len) noexcept {
     auto* g = static_cast<Group*>(group);
     return collective(g, err, err_len, [&] {
         std::vector<at::Tensor> tensors{*tensor};
@@ -256,7 +233,7 @@ int clr_dist_broadcast(void* group, at::Tensor* tensor, int root, char* err, siz
     });
 }
 
-int clr_dist_barrier(void* group, char* err, size_t err_len) {
+int clr_dist_barrier(void* group, char* err, size_t err_len) noexcept {
     auto* g = static_cast<Group*>(group);
     return collective(g, err, err_len, [&] {
         c10d::BarrierOptions opts;
@@ -269,7 +246,7 @@ int clr_dist_barrier(void* group, char* err, size_t err_len) {
 
 // Frees the group; its destructor waits for work in flight, which has finished or failed since
 // every collective above waits.
-void clr_dist_free(void* group) {
+void clr_dist_free(void* group) noexcept {
     auto* g = static_cast<Group*>(group);
     try {
         if (g->failed) {

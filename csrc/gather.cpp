@@ -6,18 +6,18 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
-#include <cstring>
-#include <string>
+#include "guarded.h"
 
 extern "C" {
 
 // padded: N×3×H×W uint8, contiguous; index, dx, dy: B int64; flip: B bool; size: S, the side of
 // the crop; mean, inv_std: 3 floats each. On success stores a new B×3×S×S float tensor with NHWC
-// strides in *out and returns nullptr; on failure returns a message to free with clr_free_error.
-char* clr_gather_normalize(const at::Tensor* padded, const at::Tensor* index, const at::Tensor* dx,
-                           const at::Tensor* dy, const at::Tensor* flip, int64_t size, const float* mean,
-                           const float* inv_std, at::Tensor** out) {
-    try {
+// strides in *out and returns CLR_OK; on failure returns CLR_ERROR with the reason in `err` (see
+// guarded.h).
+int clr_gather_normalize(const at::Tensor* padded, const at::Tensor* index, const at::Tensor* dx, const at::Tensor* dy,
+                         const at::Tensor* flip, int64_t size, const float* mean, const float* inv_std,
+                         at::Tensor** out, char* err, size_t err_len) noexcept {
+    return clr::guarded(err, err_len, [&] {
         TORCH_CHECK(padded->device().is_cpu() && padded->scalar_type() == at::kByte && padded->dim() == 4 &&
                         padded->size(1) == 3 && padded->is_contiguous(),
                     "padded images must be N×3×H×W contiguous uint8 on the CPU");
@@ -59,14 +59,6 @@ char* clr_gather_normalize(const at::Tensor* padded, const at::Tensor* index, co
             }
         });
         *out = new at::Tensor(nhwc.permute({0, 3, 1, 2}));
-        return nullptr;
-    } catch (const std::exception& e) {
-        const char* what = e.what();
-        if (auto* c10 = dynamic_cast<const c10::Error*>(&e)) what = c10->what_without_backtrace();
-        return strdup(what);
-    }
+    });
 }
-
-// Frees a message returned by any function of the shim (this one, clr_bn_relu).
-void clr_free_error(char* message) { free(message); }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write the LR/momentum schedule fixtures that src/schedule.rs is tested against.
+"""Write the LR/momentum schedule fixtures that src/optim/schedule.rs is tested against.
 
 Every sequence comes from torch.optim.lr_scheduler driving a dummy SGD with one parameter: the
 LR and momentum are read from the param group before each optimizer step, i.e. the values that

@@ -1,10 +1,11 @@
 //! `clr bench`: training and evaluation throughput of the same step the trainer runs
-//! (augmented batch from the device-resident set, forward, backward, SGD), after a warm-up.
+//! (augmented batch from the device-resident set, forward, backward, SGD: the engine's learner on
+//! a session's data), after a warm-up.
 
 use crate::config::Config;
 use crate::data::batches::BatchStream;
 use crate::data::Data;
-use crate::learner::{Learner, EVAL_BATCH};
+use crate::engine::{Learner, Session, EVAL_BATCH};
 use crate::runtime::device;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -39,19 +40,19 @@ pub struct BenchReport {
 }
 
 pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<BenchReport> {
-    let device = device::prepare(&config.run)?;
     if steps == 0 {
         crate::usage!("--steps must be at least 1");
     }
-    let data = Data::load(&config.data, config.run.seed, device, false)?;
-    let mut learner = Learner::new(&config.model, &config.run, data.classes, device);
+    let session = Session::alone(config)?;
+    let (device, data) = (session.device(), session.data());
+    let mut learner = session.learner(config);
 
-    let timing = time_training(config, &data, &mut learner, steps, warmup)?;
+    let timing = time_training(config, data, &mut learner, steps, warmup)?;
     let train_seconds = timing.seconds;
 
-    learner.evaluate(&data, &data.test, EVAL_BATCH, Some(1))?;
+    learner.evaluate(data, &data.test, EVAL_BATCH, Some(1))?;
     let eval_started = Instant::now();
-    learner.evaluate(&data, &data.test, EVAL_BATCH, None)?;
+    learner.evaluate(data, &data.test, EVAL_BATCH, None)?;
     let eval_seconds = eval_started.elapsed().as_secs_f64();
 
     let (peak_memory_bytes, peak_memory_kind) = peak_memory(device);

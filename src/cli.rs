@@ -2,9 +2,9 @@
 //! run are one [`Layer`] (its flags and help come from the tables in `config/settings.rs`); the
 //! `[default: …]` of each is added to its help from `Config::default()`, where it is stated once.
 
-use crate::config::{Config, DataLayer, Layer};
+use crate::config::{finite, Config, DataLayer, Layer};
 use crate::config::{DatasetKind, DeviceSpec, Precision};
-use crate::lr_finder::sweep_param::Sweep;
+use crate::lr_finder::Sweep;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -41,6 +41,10 @@ pub enum Command {
     Plot(PlotArgs),
     /// Measure training and evaluation throughput (images/s); writes bench.json.
     Bench(BenchArgs),
+    /// Short one-cycle runs over a geometric grid of max_lr, from the same initial weights and data
+    /// order: grid.csv, grid.json, grid.png; with a range test, each suggestion rule's regret (the
+    /// best accuracy of the grid minus the accuracy at the rule's LR).
+    Grid(GridArgs),
     /// Training runs side by side: a table (best and final test accuracy, epochs and seconds to
     /// --target) and one PNG of test accuracy, test loss and LR per epoch and per second.
     Compare(CompareArgs),
@@ -118,6 +122,37 @@ pub struct TrainArgs {
     /// (only --device, --threads, --no-progress, the data-location flags and the Distributed
     /// options may be given: a run may continue on another number of processes)
     #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GridArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The max_lr of each run, e.g. 0.05,0.1,0.2,0.4 (each run's base_lr is max / 10 unless
+    /// --base-lr is given) [default: --from/--to/--points; with --range-test and neither: 7
+    /// points from a tenth to ten times its suggestion]
+    #[arg(long, value_delimiter = ',', value_name = "LR,...", value_parser = finite, help_heading = "Grid")]
+    #[arg(conflicts_with_all = ["from", "to"])]
+    pub max_lrs: Option<Vec<f64>>,
+    /// The lowest max_lr of a geometric grid
+    #[arg(long, value_name = "LR", value_parser = finite, requires = "to", help_heading = "Grid")]
+    pub from: Option<f64>,
+    /// The highest max_lr of a geometric grid
+    #[arg(long, value_name = "LR", value_parser = finite, requires = "from", help_heading = "Grid")]
+    pub to: Option<f64>,
+    /// Runs of the geometric grid, --from and --to included
+    #[arg(long, value_name = "N", default_value_t = 7, help_heading = "Grid")]
+    pub points: usize,
+    /// Measure the range test's rules against the grid: a range-test folder, or auto (run one
+    /// first, into OUT/range_test/, with the range-test flags given); with --resume, a folder to
+    /// measure against the grid instead of the one it had [default: no range test]
+    #[arg(long, value_name = "DIR|auto", help_heading = "Grid")]
+    pub range_test: Option<String>,
+    /// Continue the stopped grid in this folder (finished runs are kept, the stopped one resumes
+    /// from its checkpoint); only --device, --threads, --no-progress, the data-location flags and
+    /// the Distributed options may be given
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["max_lrs", "from", "to"])]
     pub resume: Option<PathBuf>,
 }
 
@@ -225,6 +260,9 @@ pub fn command() -> clap::Command {
         let mut defaults = defaults.clone();
         if sub.get_name() == "bench" {
             defaults.insert("dataset".into(), serde_json::Value::String("synthetic".into()));
+        }
+        if sub.get_name() == "grid" {
+            defaults.insert("phases".into(), serde_json::json!(crate::grid::PHASES));
         }
         sub.args_override_self(true).mut_args(|arg| {
             let id = arg.get_id().as_str().to_string();

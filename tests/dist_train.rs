@@ -306,7 +306,8 @@ fn rank_0_after_rank_1_gets(sig: &str, timeout_s: u64) -> String {
     let took = start.elapsed();
     let err = common::stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
-    assert!(took < Duration::from_secs(timeout_s + 10), "rank 0 gave up after {took:?}");
+    // A generous ceiling (a loaded machine is slow): it catches a rank that waits on forever.
+    assert!(took < Duration::from_secs(timeout_s + 60), "rank 0 gave up after {took:?}");
     let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("no error line:\n{err}"));
     assert!(line.contains("on rank 0 of 2 (gloo)"), "{line}");
     clr::train::checkpoint::load(&out.join("checkpoint.pt")).expect("the run stays resumable");
@@ -352,7 +353,9 @@ fn the_launcher_names_a_worker_that_dies_and_stops_the_others() {
     let code = finish(child).status.code();
     let err = rest.join().unwrap();
     assert_eq!(code, Some(1), "{err}");
-    assert!(start.elapsed() < Duration::from_secs(40), "the launcher took {:?}", start.elapsed());
+    // Within the workers' --dist-timeout and a generous margin: the launcher stopped the other
+    // worker rather than waiting for its collectives to time out again and again.
+    assert!(start.elapsed() < Duration::from_secs(30 + 60), "the launcher took {:?}", start.elapsed());
     let want = format!("error: worker rank 1 of 2 (pid {pid}) was killed by signal 9 (SIGKILL)");
     assert!(err.lines().any(|l| l.starts_with(&want)), "{err}");
 }
@@ -380,10 +383,10 @@ fn bad_launch_environments_are_usage_errors() {
     // Nobody listens at the master's port: a usage error within --dist-timeout.
     let port = ranks::free_port().to_string();
     let lost = env(&[("RANK", "1"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", &port)]);
-    let start = Instant::now();
     let line = usage_error(&cmd.clone().args(["--dist-timeout", "2"]), &lost);
-    assert!(start.elapsed() < Duration::from_secs(12), "{:?}", start.elapsed());
     assert!(line.contains("rank 1 of 2 could not join") && line.contains("MASTER_ADDR"), "{line}");
+    // Given up by the wait bounded by --dist-timeout, not by TCPStore's longer retries.
+    assert!(line.contains("nothing accepted a connection within 2s"), "{line}");
 
     let one = env(&[("RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", &port)]);
     assert!(usage_error(&cmd.clone().args(["--nproc-per-node", "2"]), &one).contains("already rank 0 of 1"));

@@ -101,7 +101,8 @@ fn alone_a_second_signal_from_another_sender_still_quits_at_once() {
     let script = format!(
         "{clr} {quoted} 2> {err} & pid=$!; \
          until [ \"$(wc -l < {csv} 2> /dev/null || echo 0)\" -ge 2 ]; do sleep 0.05; done; \
-         /bin/kill -INT $pid; sleep 0.05; kill -INT $pid; wait $pid; echo $?",
+         /bin/kill -INT $pid; until grep -q 'again to quit' {err}; do sleep 0.05; done; \
+         kill -INT $pid; wait $pid; echo $?",
         clr = env!("CARGO_BIN_EXE_clr"),
         csv = out.join("steps.csv").display(),
         err = tmp.path().join("err").display()

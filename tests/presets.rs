@@ -200,3 +200,16 @@ fn the_papers_presets_name_their_source_and_its_figure() {
         assert!(comment.contains(&format!("arXiv {source}")) && comment.contains('%'), "{}: {comment}", e.file);
     }
 }
+
+/// Super-convergence's baseline has two figures: the paper's text (91.2 %) and the last line of
+/// the author's own log of that run (lnsmith54/super-convergence, Results/lr35Fig1a: 0.9032 at
+/// iteration 80,000). The preset cites both, and where the second comes from.
+#[test]
+fn super_convergence_cites_the_papers_baseline_and_the_authors_log() {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(configs().join("super-convergence.json")).unwrap()).unwrap();
+    let comment = json["comment"].as_str().unwrap();
+    for cited in ["91.2 %", "90.32 %", "lnsmith54/super-convergence", "Results/"] {
+        assert!(comment.contains(cited), "{cited} missing: {comment}");
+    }
+}

@@ -4,7 +4,7 @@
 mod common;
 
 use clr::records::{read_rows, LrFindRow, StepRow};
-use common::{assert_png, cifar, read_json, stdout, Cmd};
+use common::{assert_png, cifar, one_line_error, read_json, stdout, Cmd};
 use std::path::Path;
 
 /// 256 training images in one file, 64 test images: 8 steps per epoch at batch 32.
@@ -56,9 +56,19 @@ fn check_range_test(out: &Path) -> (Vec<LrFindRow>, serde_json::Value) {
     // The seed's rule: the LR of the lowest smoothed loss, divided by 10.
     let imin = (1..rows.len()).fold(0, |b, i| if rows[i].smoothed_loss < rows[b].smoothed_loss { i } else { b });
     let at_min = report["lr_at_min_loss"].as_f64().unwrap();
-    let suggested = report["suggested_lr"].as_f64().unwrap();
     assert!(rel_close(at_min, rows[imin].lr, 1e-12), "lr_at_min_loss {at_min}, row {imin} has lr {}", rows[imin].lr);
-    assert!(rel_close(suggested, at_min / 10.0, 1e-12), "suggested {suggested} vs {at_min} / 10");
+    assert!(rel_close(report["seed_lr"].as_f64().unwrap(), at_min / 10.0, 1e-12));
+    // The default rule, floor, on the raw losses of lr_find.csv.
+    let lrs: Vec<f64> = rows.iter().map(|r| r.lr).collect();
+    let floor = clr::lr_finder::rules::floor_rule(&lrs, &losses);
+    let suggested = report["suggested_lr"].as_f64().unwrap();
+    assert_eq!(report["rule"], "floor");
+    assert_eq!(suggested, floor.suggested, "suggested_lr is the floor rule's on lr_find.csv");
+    assert_eq!(report["floor_lr"].as_f64(), Some(floor.suggested));
+    assert_eq!(
+        (report["floor_start_lr"].as_f64(), report["floor_end_lr"].as_f64()),
+        (Some(floor.start), Some(floor.end))
+    );
     assert!(rel_close(report["max_lr"].as_f64().unwrap(), suggested, 1e-12));
     assert!(rel_close(report["base_lr"].as_f64().unwrap(), suggested / 10.0, 1e-12));
     for key in ["steepest_lr", "stopped_early", "steps"] {
@@ -97,6 +107,25 @@ fn exp_range_test_stops_once_the_loss_explodes() {
     let suggested = report["suggested_lr"].as_f64().unwrap();
     assert!(text.contains("suggested"), "{text}");
     assert!(text.contains(&format!("{suggested:.3e}")), "{suggested:.3e} not in:\n{text}");
+}
+
+#[test]
+fn rule_chooses_which_rule_makes_the_suggestion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    for rule in ["seed", "steepest", "valley", "floor"] {
+        let out = tmp.path().join(rule);
+        let o = out.display().to_string();
+        tiny("range-test", &d, &o).args(["--end-lr", "1000", "--iters", "60", "--rule", rule]).ok();
+        let report = read_json(&out.join("range_test.json"));
+        assert_eq!(report["rule"], rule);
+        let own = report[format!("{rule}_lr")].as_f64().unwrap();
+        assert_eq!(report["suggested_lr"].as_f64(), Some(own), "{rule}");
+        assert_eq!(report["max_lr"].as_f64(), Some(own), "{rule}");
+        assert_eq!(read_json(&out.join("config.json"))["rule"], rule);
+    }
+    let bad = one_line_error(&tiny("range-test", &d, "x").args(["--rule", "lowest"]).run(), 2);
+    assert!(bad.contains("rule") && bad.contains("floor, seed, steepest, valley"), "{bad}");
 }
 
 #[test]

@@ -5,21 +5,21 @@
 
 mod table;
 
-pub use table::{table_lines, table_row, RunFacts, TableRow};
+pub use table::{table_lines, table_row, TableFacts, TableRow};
 
 use super::Report;
 use crate::cli::CompareArgs;
-use crate::config::Layer;
 use crate::error::UsageError;
 use crate::optim::schedule::{Policy, ScheduleConfig};
 use crate::plot::{compare_png, RunCurves};
 use crate::records::{read_rows_lenient, EpochRow, StepRow};
+use crate::run_dir::RunDir;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 /// A run folder, read.
 struct Run {
-    facts: RunFacts,
+    facts: TableFacts,
     /// Policy and LR range, for the legend.
     schedule: String,
     epochs: Vec<EpochRow>,
@@ -58,49 +58,34 @@ fn run_names(dirs: &[PathBuf]) -> Vec<String> {
         .collect()
 }
 
-fn read_run(dir: &Path, name: String) -> Result<Run> {
-    if !dir.is_dir() {
-        crate::usage!("RUN_DIR {}: not a folder", dir.display());
+fn read_run(path: &Path, name: String) -> Result<Run> {
+    if !path.is_dir() {
+        crate::usage!("RUN_DIR {}: not a folder", path.display());
     }
-    let epochs_csv = dir.join("epochs.csv");
-    if !epochs_csv.is_file() {
-        crate::usage!("RUN_DIR {}: no epochs.csv (not a clr train run folder)", dir.display());
+    let dir = RunDir::new(path);
+    if !dir.epochs_csv().is_file() {
+        crate::usage!("RUN_DIR {}: no epochs.csv (not a clr train run folder)", path.display());
     }
     // Lenient: a run still writing may have a last row torn in half.
-    let epochs: Vec<EpochRow> = read_rows_lenient(&epochs_csv)?;
-    let steps_csv = dir.join("steps.csv");
-    let steps: Vec<StepRow> = if steps_csv.is_file() { read_rows_lenient(&steps_csv)? } else { Vec::new() };
-    let summary = read_json(&dir.join("summary.json"))?;
-    let field = |k: &str| summary.as_ref().and_then(|s| s.get(k)?.as_str().map(str::to_string));
-    let schedule = read_schedule(dir)?;
-    let policy = match &schedule {
-        Some(s) => s.policy.to_string(),
-        None => field("policy").unwrap_or_else(|| "?".into()),
+    let epochs: Vec<EpochRow> = read_rows_lenient(&dir.epochs_csv())?;
+    let steps: Vec<StepRow> = if dir.steps_csv().is_file() { read_rows_lenient(&dir.steps_csv())? } else { Vec::new() };
+    let summary = dir.read_summary()?;
+    let schedule = read_schedule(&dir)?;
+    let policy = match (&schedule, &summary) {
+        (Some(s), _) => s.policy.to_string(),
+        (None, Some(summary)) => summary.policy.clone(),
+        (None, None) => "?".into(),
     };
     let described = schedule.as_ref().map_or_else(|| policy.clone(), describe);
-    Ok(Run { facts: RunFacts { run: name, policy, status: field("status") }, schedule: described, epochs, steps })
-}
-
-/// A JSON file of the run, if it is there.
-fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let value = serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
-    Ok(Some(value))
+    let status = summary.map(|s| s.status.name().to_string());
+    Ok(Run { facts: TableFacts { run: name, policy, status }, schedule: described, epochs, steps })
 }
 
 /// The schedule of the run as its config.json describes it (None without a config.json).
-fn read_schedule(dir: &Path) -> Result<Option<ScheduleConfig>> {
-    let path = dir.join("config.json");
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let config = Layer::from_file(&path).and_then(Layer::resolve).map_err(|e| {
-        UsageError::new(format!("RUN_DIR {}: config.json: {}", dir.display(), e.0.trim_start_matches("--config ")))
-    })?;
-    Ok(Some(config.schedule_config()?))
+fn read_schedule(dir: &RunDir) -> Result<Option<ScheduleConfig>> {
+    let config =
+        dir.read_config().map_err(|e| UsageError::new(format!("RUN_DIR {}: {}", dir.path().display(), e.0)))?;
+    Ok(config.map(|c| c.schedule_config()).transpose()?)
 }
 
 /// "one-cycle, LR 0.08→0.8→0.008", "triangular, LR 0.08–0.8", "step, LR 0.1 ×0.1 at 80, 120";

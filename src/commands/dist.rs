@@ -3,8 +3,9 @@
 
 use super::Report;
 use crate::config::RunSettings;
-use crate::dist::setup::{self, Role, DIGEST_VAR};
+use crate::dist::setup::{self, Role};
 use crate::dist::{Dist, DistArgs, Invocation};
+use crate::engine::digest;
 use crate::runtime::signals;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,10 @@ pub(super) enum Start {
 /// This process's part from the flags and the environment; a rank joins its group here (with
 /// the device `run` asks for).
 pub(super) fn start(args: &DistArgs, inv: &Invocation, run: &RunSettings) -> Result<Start> {
-    let digest = inv.var(DIGEST_VAR).filter(|d| !d.is_empty()).map(PathBuf::from);
+    // The tests' hook: digests of the replicas at the end of each run.
+    if let Some(dir) = inv.var(digest::VAR).filter(|d| !d.is_empty()) {
+        digest::request(PathBuf::from(dir));
+    }
     Ok(match setup::role(args, run, &|name| inv.var(name))? {
         Role::Launcher(n) => Start::Launch(n),
         Role::Rank(env) => {
@@ -32,12 +36,12 @@ pub(super) fn start(args: &DistArgs, inv: &Invocation, run: &RunSettings) -> Res
             if let Some(pid) = inv.var(crate::dist::launch::LAUNCHER_VAR).and_then(|p| p.parse().ok()) {
                 crate::dist::launch::watch_launcher(pid);
             }
-            let dist = setup::join(&env, args, run, digest)?;
+            let dist = setup::join(&env, args, run)?;
             // Rank 0 says what a Ctrl-C does; the others stop with it, silently.
             signals::set_announce(dist.is_primary());
             Start::Run(dist)
         }
-        Role::Single => Start::Run(Rc::new(Dist::single().with_digest_dir(digest))),
+        Role::Single => Start::Run(Rc::new(Dist::single())),
     })
 }
 

@@ -4,7 +4,7 @@ use super::Report;
 use crate::cli::EvalArgs;
 use crate::config::{DataSettings, Layer, ModelLayer, RunLayer};
 use crate::data::{self, Data};
-use crate::learner::Learner;
+use crate::engine::Learner;
 use crate::runtime::device;
 use crate::train::checkpoint::RunState;
 use anyhow::Result;

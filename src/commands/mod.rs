@@ -5,6 +5,7 @@
 mod compare;
 mod dist;
 mod eval;
+mod grid;
 mod predict;
 mod schedule;
 mod train;
@@ -14,12 +15,15 @@ use crate::cli::{Cli, Command, SettingsArgs};
 use crate::config::{Config, DatasetKind, Layer};
 use crate::data::download::{self, DownloadOptions};
 use crate::dist::Invocation;
+use crate::engine::Session;
 use crate::error::UsageError;
 use crate::lr_finder::{RangeTestReport, StopReason, SweepReport};
-use crate::train::summary::{Status, Summary};
+use crate::records::{Status, Summary};
+use crate::run_dir::{NewRun, RunDir};
 use anyhow::Result;
 use std::io::Write;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 /// What a command did, for `main` to print.
 #[derive(Debug)]
@@ -42,6 +46,11 @@ pub enum Report {
     /// `train --max-lr auto` whose range test was interrupted: nothing was trained.
     TrainNotStarted {
         range_test: RangeTestReport,
+        out: PathBuf,
+    },
+    /// `clr grid`: its report (complete, or stopped by a signal).
+    Grid {
+        report: crate::lr_finder::grid::GridReport,
         out: PathBuf,
     },
     /// `clr schedule`: the CSV went where it was asked to.
@@ -84,7 +93,7 @@ pub fn run(cli: Cli, output: &mut dyn Write, inv: &Invocation) -> Result<Report>
         Command::Schedule(a) => schedule::run(a, output),
         Command::Eval(a) => eval::run(a),
         Command::Predict(a) => predict::run(a),
-        Command::Plot(a) => Ok(Report::Plot(crate::plot::plot_run(&a.run_dir)?)),
+        Command::Plot(a) => Ok(Report::Plot(crate::plot::plot_run(&RunDir::new(a.run_dir))?)),
         Command::Bench(a) => {
             // Speed work needs no real data: synthetic unless the flags or the file say otherwise.
             let mut preset = Layer::default();
@@ -95,6 +104,7 @@ pub fn run(cli: Cli, output: &mut dyn Write, inv: &Invocation) -> Result<Report>
             Ok(Report::Bench { report, out: a.out })
         }
         Command::Compare(a) => compare::run(a),
+        Command::Grid(a) => grid::run(a, inv),
     }
 }
 
@@ -117,6 +127,7 @@ impl Report {
                 vec![outputs(out), "interrupted during the range test: nothing trained".into()],
             ]
             .concat(),
+            Report::Grid { report, out } => [report.summary_lines(), vec![outputs(out)]].concat(),
             Report::Schedule => Vec::new(),
             Report::Eval { test_acc, test_loss, images, source } => {
                 vec![format!("test_acc {test_acc:.4}  test_loss {test_loss:.4}  ({images} test images, {source})")]
@@ -140,6 +151,7 @@ impl Report {
             Report::RangeTest { report, .. } => report.stop_reason == StopReason::Interrupted,
             Report::TrainNotStarted { .. } => true,
             Report::RangeSweep { report, .. } => !report.complete,
+            Report::Grid { report, .. } => !report.complete,
             Report::Silent { exit_code } => return *exit_code,
             _ => false,
         };
@@ -184,20 +196,24 @@ fn range_test(a: crate::cli::RangeTestArgs, inv: &Invocation) -> Result<Report> 
         dist::Start::Launch(n) => {
             // What can be refused is refused once, here, before any worker starts.
             if let Some(sweep) = &a.sweep {
-                for &v in &sweep.values {
-                    crate::lr_finder::with_value(&config, sweep.param, v)?;
-                }
+                crate::range_test::value_configs(&config, sweep)?;
             }
-            crate::run_dir::check_fresh(&out, false)?;
+            RunDir::new(&out).check_fresh(NewRun::RangeTest)?;
             return dist::launch(inv, n, Some(&out), &a.run.dist);
         }
         dist::Start::Run(dist) => dist,
     };
     let report = match &a.sweep {
         Some(sweep) => {
-            Report::RangeSweep { report: crate::lr_finder::run_sweep(&config, sweep, &out, progress, &dist)?, out }
+            let configs = crate::range_test::value_configs(&config, sweep)?;
+            let session = Session::start(&config, Rc::clone(&dist), progress)?;
+            let report = crate::range_test::run_sweep(&configs, sweep, &session, &RunDir::new(&out))?;
+            Report::RangeSweep { report, out }
         }
-        None => Report::RangeTest { report: crate::lr_finder::run(&config, &out, progress, &dist)?, out },
+        None => {
+            let session = Session::start(&config, Rc::clone(&dist), progress)?;
+            Report::RangeTest { report: crate::range_test::run(&config, &session, &RunDir::new(&out))?, out }
+        }
     };
     Ok(dist::of_rank(report, &dist))
 }

@@ -7,7 +7,7 @@ use super::Report;
 use crate::cli::PredictArgs;
 use crate::config::{Layer, RunLayer};
 use crate::data::{self, decode};
-use crate::learner::Learner;
+use crate::engine::Learner;
 use crate::runtime::device;
 use anyhow::Result;
 use rayon::prelude::*;

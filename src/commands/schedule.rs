@@ -1,6 +1,6 @@
 //! `clr schedule`: the dry run of a schedule, as CSV (stdout or `--out`) and optionally a PNG.
 
-use super::{merged, train::resolve_max_lr, Report};
+use super::{merged, train::max_lr_from_file, Report};
 use crate::cli::ScheduleArgs;
 use crate::config::{Layer, MaxLr};
 use crate::files;
@@ -8,7 +8,6 @@ use crate::optim::schedule::Schedule;
 use crate::records::ScheduleRow;
 use anyhow::{Context, Result};
 use std::io::Write;
-use std::path::Path;
 
 /// CIFAR-10's training set size: the default steps per epoch come from it.
 const CIFAR10_TRAIN_IMAGES: u64 = 50_000;
@@ -21,8 +20,7 @@ pub fn run(a: ScheduleArgs, output: &mut dyn Write) -> Result<Report> {
     }
     // A range_test.json sets max_lr and base_lr as it does for `train`, so the dry run shows
     // the schedule that `train` would run.
-    let alone = std::rc::Rc::new(crate::dist::Dist::single());
-    resolve_max_lr(&mut config, Path::new("."), base_given, false, &alone)?;
+    max_lr_from_file(&mut config, base_given, &|line| eprintln!("{line}"))?;
     let steps_per_epoch = match a.steps_per_epoch {
         Some(0) => crate::usage!("--steps-per-epoch must be at least 1"),
         Some(n) => n,

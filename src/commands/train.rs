@@ -6,9 +6,12 @@ use super::{default_out, merged, Report};
 use crate::cli::TrainArgs;
 use crate::config::{Config, DataLayer, Layer, MaxLr, RunLayer};
 use crate::dist::{Dist, Invocation};
-use crate::lr_finder::analysis::Suggestion;
-use crate::lr_finder::{self, LrFile, RangeTestReport, StopReason, SweepReport};
-use crate::train::summary::Summary;
+use crate::engine::Session;
+use crate::lr_finder::{RangeTestReport, StopReason, Suggestion, SweepReport};
+use crate::range_test::{self, LrFile};
+use crate::records::Summary;
+use crate::run_dir::{NewRun, RunDir};
+use crate::train::Open;
 use anyhow::Result;
 use std::path::Path;
 use std::rc::Rc;
@@ -21,12 +24,13 @@ pub fn run(a: TrainArgs, inv: &Invocation) -> Result<Report> {
         let config = resume_config(&dir, &a.run)?;
         let dist = match dist::start(&a.run.dist, inv, &config.run)? {
             Start::Launch(n) => {
-                crate::run_dir::check_not_in_use(&dir)?;
+                RunDir::new(&dir).check_not_in_use()?;
                 return dist::launch(inv, n, None, &a.run.dist);
             }
             Start::Run(dist) => dist,
         };
-        let summary = crate::train::run(&config, &dir, true, progress, Rc::clone(&dist))?;
+        let session = Session::start(&config, Rc::clone(&dist), progress)?;
+        let summary = crate::train::run(&config, &session, &RunDir::new(&dir), Open::Resume)?;
         return Ok(dist::of_rank(Report::Train { summary, out: dir }, &dist));
     }
     let (layer, base_given) = merged(&a.run.settings, Layer::default())?;
@@ -34,22 +38,25 @@ pub fn run(a: TrainArgs, inv: &Invocation) -> Result<Report> {
     let out = a.run.out.clone().unwrap_or_else(|| default_out("train", &config));
     let dist = match dist::start(&a.run.dist, inv, &config.run)? {
         Start::Launch(n) => {
-            crate::train::check_fresh(&out)?;
+            RunDir::new(&out).check_fresh(NewRun::Training)?;
             return dist::launch(inv, n, Some(&out), &a.run.dist);
         }
         Start::Run(dist) => dist,
     };
-    dist.on_root(|| Ok(crate::train::check_fresh(&out)?))?;
-    let report = match resolve_max_lr(&mut config, &out, base_given, progress, &dist)? {
-        Some(range_test) => Report::TrainNotStarted { range_test, out },
-        None => Report::Train { summary: crate::train::run(&config, &out, false, progress, Rc::clone(&dist))?, out },
+    // A new run never writes over an old one: its checkpoint would be mistaken for this run's by
+    // `--resume`. (A folder with config.json alone holds a run that never started.)
+    let run_dir = RunDir::new(&out);
+    dist.on_root(|| Ok(run_dir.check_fresh(NewRun::Training)?))?;
+    let report = match prepare(&mut config, &run_dir, base_given, progress, &dist)? {
+        Err(range_test) => Report::TrainNotStarted { range_test, out },
+        Ok(session) => Report::Train { summary: crate::train::run(&config, &session, &run_dir, Open::Fresh)?, out },
     };
     Ok(dist::of_rank(report, &dist))
 }
 
 /// The config of a run to resume: its config.json, with only the flags that say where the data
 /// is and what runs it (device, threads, the data location) allowed to change.
-fn resume_config(dir: &Path, run: &crate::cli::RunArgs) -> Result<Config> {
+pub(super) fn resume_config(dir: &Path, run: &crate::cli::RunArgs) -> Result<Config> {
     let flags = &run.settings.flags;
     let allowed = Layer {
         // The labels decide the model's outputs, the image size and the held-out fraction what
@@ -70,54 +77,63 @@ fn resume_config(dir: &Path, run: &crate::cli::RunArgs) -> Result<Config> {
     if run.settings.config.is_some() || run.out.is_some() {
         crate::usage!("--resume RUN_DIR takes neither --config nor --out: the run folder holds both");
     }
-    let file = dir.join("config.json");
+    let file = RunDir::new(dir).config_json();
     if !file.is_file() {
         crate::usage!("--resume {}: no config.json there (not a clr run folder)", dir.display());
     }
     Ok(allowed.over(Layer::from_file(&file)?).resolve()?)
 }
 
-/// `--max-lr auto` runs the range test on a fresh model (into OUT/range_test/) and
-/// `--max-lr FILE` reads a previous one; both set max_lr and, unless base_lr was given (and is
-/// below the proposed max), base_lr from the proposal, and record where they came from. For
-/// `fixed` and `step`, whose LR is base_lr, base_lr becomes the suggested LR itself. Returns the
-/// range test's report when it was interrupted (then nothing is to be trained).
-pub(super) fn resolve_max_lr(
+/// The session a new run trains on, once `--max-lr auto|FILE` is numbers: `--max-lr auto` runs the
+/// range test on a fresh model (into OUT/range_test/, on the data the run then trains on) and
+/// `--max-lr FILE` reads a previous one (before any data is loaded); both set max_lr and, unless
+/// base_lr was given (and is below the proposed max), base_lr from the proposal, and record where
+/// they came from. For `fixed` and `step`, whose LR is base_lr, base_lr becomes the suggested LR
+/// itself. The range test's report instead when it was interrupted (then nothing is trained).
+pub(super) fn prepare(
     config: &mut Config,
-    out: &Path,
+    out: &RunDir,
     base_given: bool,
     progress: bool,
     dist: &Rc<Dist>,
-) -> Result<Option<RangeTestReport>> {
+) -> Result<Result<Session, RangeTestReport>> {
     // Every rank resolves the same numbers; rank 0 says so.
     let say = |line: &str| {
         if dist.is_primary() {
             eprintln!("{line}");
         }
     };
-    let (report, source) = match config.schedule.max_lr.clone() {
-        MaxLr::Value(_) => return Ok(None),
-        MaxLr::Auto => {
-            let dir = out.join("range_test");
-            say(&format!("--max-lr auto: running the LR range test first, into {}", dir.display()));
-            let report = lr_finder::run(config, &dir, progress, dist)?;
-            if report.stop_reason == StopReason::Interrupted {
-                return Ok(Some(report));
-            }
-            for line in report.summary_lines() {
-                say(&line);
-            }
-            (
-                report.suggestion,
-                format!("range test run by --max-lr auto: {}", dir.join(lr_finder::REPORT_FILE).display()),
-            )
-        }
-        MaxLr::File(path) => match lr_finder::read_lr_file(&path)? {
-            LrFile::RangeTest(report) => (report.suggestion, format!("--max-lr {}", path.display())),
-            LrFile::Sweep(sweep) => favoured_value(config, sweep, &path, dist.is_primary())?,
-        },
+    if config.schedule.max_lr != MaxLr::Auto {
+        max_lr_from_file(config, base_given, &say)?;
+        return Ok(Ok(Session::start(config, Rc::clone(dist), progress)?));
+    }
+    let session = Session::start(config, Rc::clone(dist), progress)?;
+    let dir = out.auto_range_test();
+    say(&format!("--max-lr auto: running the LR range test first, into {}", dir.path().display()));
+    let report = range_test::run(config, &session, &dir)?;
+    if report.stop_reason == StopReason::Interrupted {
+        return Ok(Err(report));
+    }
+    for line in report.summary_lines() {
+        say(&line);
+    }
+    let source = format!("range test run by --max-lr auto: {}", dir.range_test_json().display());
+    use_proposal(config, &report.suggestion, &source, base_given, &say)?;
+    Ok(Ok(session))
+}
+
+/// `--max-lr FILE` (a range_test.json or a sweep.json) as numbers; nothing to do for a number.
+pub(super) fn max_lr_from_file(config: &mut Config, base_given: bool, say: &dyn Fn(&str)) -> Result<()> {
+    let MaxLr::File(path) = config.schedule.max_lr.clone() else { return Ok(()) };
+    let (suggestion, source) = match range_test::read_lr_file(&path)? {
+        LrFile::RangeTest(report) => (report.suggestion, format!("--max-lr {}", path.display())),
+        LrFile::Sweep(sweep) => favoured_value(config, sweep, &path, say)?,
     };
-    let s = &report;
+    use_proposal(config, &suggestion, &source, base_given, say)
+}
+
+/// Set max_lr (and base_lr, unless given) from a range test's proposal, and `lr_source`.
+fn use_proposal(config: &mut Config, s: &Suggestion, source: &str, base_given: bool, say: &dyn Fn(&str)) -> Result<()> {
     let schedule = &mut config.schedule;
     schedule.max_lr = MaxLr::Value(s.max_lr);
     if !schedule.policy.uses_max_lr() {
@@ -128,16 +144,22 @@ pub(super) fn resolve_max_lr(
         schedule.base_lr = s.base_lr;
     }
     let base_lr = schedule.base_lr;
-    config.lr_source = Some(format!("{source} (max_lr = lr_at_min_loss/10 = {}, base_lr = {base_lr})", s.max_lr));
+    config.lr_source =
+        Some(format!("{source} (max_lr = the {} rule's suggestion = {}, base_lr = {base_lr})", s.rule, s.max_lr));
     say(&format!("using max_lr {} and base_lr {base_lr} ({source})", s.max_lr));
     config.validate()?;
-    Ok(None)
+    Ok(())
 }
 
 /// A sweep's favoured value (`--max-lr sweep.json`): sets its hyper-parameter in `config`;
 /// returns its range test's proposal and the words for `lr_source`. A sweep that was interrupted
 /// or favoured nothing is refused: its choice would not be the rule's over the values asked for.
-fn favoured_value(config: &mut Config, sweep: SweepReport, path: &Path, say: bool) -> Result<(Suggestion, String)> {
+fn favoured_value(
+    config: &mut Config,
+    sweep: SweepReport,
+    path: &Path,
+    say: &dyn Fn(&str),
+) -> Result<(Suggestion, String)> {
     let place = format!("--max-lr {}", path.display());
     if !sweep.complete {
         crate::usage!("{place}: the sweep did not finish ({}); run it again to the end", sweep.reason);
@@ -146,10 +168,8 @@ fn favoured_value(config: &mut Config, sweep: SweepReport, path: &Path, say: boo
         crate::usage!("{place}: the sweep favoured no value: {}", sweep.reason);
     };
     let setting = format!("{} = {}", sweep.param.field(), sweep.param.value_text(favoured.value));
-    *config = lr_finder::with_value(config, sweep.param, favoured.value)?;
-    if say {
-        eprintln!("{setting}: the value the sweep in {} favours", path.display());
-    }
+    *config = range_test::with_value(config, sweep.param, favoured.value)?;
+    say(&format!("{setting}: the value the sweep in {} favours", path.display()));
     Ok((favoured.suggestion, format!("{place}: the sweep's favoured value {} sets {setting}", favoured.label)))
 }
 

@@ -197,10 +197,10 @@ impl Config {
         Config { class_names: names.map(<[String]>::to_vec), ..self.clone() }
     }
 
-    /// Write `config.json` in a run folder.
-    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+    /// Write this config to `path` (a run folder's config.json), atomically.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         use anyhow::Context;
-        crate::files::write_json(&dir.join("config.json"), self).context("cannot write config.json")
+        crate::files::write_json(path, self).with_context(|| format!("cannot write {}", path.display()))
     }
 }
 

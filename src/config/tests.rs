@@ -34,7 +34,7 @@ fn config_json_is_flat_and_reads_back_as_the_same_config() {
     config.run.threads = Some(2);
     config.schedule.max_lr = MaxLr::Value(0.5);
     config.lr_source = Some("a range test".into());
-    config.save(dir.path()).unwrap();
+    config.save(&dir.path().join("config.json")).unwrap();
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
     assert_eq!(json["depth"], 20);

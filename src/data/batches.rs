@@ -39,6 +39,15 @@ impl Batch {
     }
 }
 
+/// The part of `len` items that rank `rank` of `world` takes: contiguous, in rank order, sizes
+/// differing by one at most (`len * r / world` to `len * (r + 1) / world`). Returns (offset, count).
+/// Each rank's share of a batch, and of the test set it evaluates.
+pub fn share(len: usize, rank: usize, world: usize) -> (usize, usize) {
+    let start = len * rank / world;
+    let end = len * (rank + 1) / world;
+    (start, end - start)
+}
+
 /// An endless stream of augmented mini-batches from `start` on; take what you need.
 pub struct BatchStream<'a> {
     data: &'a Data,
@@ -57,7 +66,7 @@ impl<'a> BatchStream<'a> {
         BatchStream { data, seed, batch_size, steps_per_epoch, next: start, plan: None, shard: (0, 1) }
     }
 
-    /// Only rank `rank` of `world`'s share of every batch (see `dist::share`).
+    /// Only rank `rank` of `world`'s share of every batch (see [`share`]).
     pub fn shard(self, rank: usize, world: usize) -> BatchStream<'a> {
         BatchStream { shard: (rank, world), ..self }
     }
@@ -84,7 +93,7 @@ impl Iterator for BatchStream<'_> {
         }
         let (_, plan) = self.plan.as_ref().expect("drawn above");
         let (start, len) = plan.batch_range(step % self.steps_per_epoch, self.batch_size);
-        let (offset, count) = crate::dist::share(len as usize, self.shard.0, self.shard.1);
+        let (offset, count) = share(len as usize, self.shard.0, self.shard.1);
         let (images, labels) = augment::batch_at(self.data, plan, start + offset as i64, count as i64);
         self.next += 1;
         Some(Batch { step, epoch, images, labels, global_len: len as usize })
@@ -96,6 +105,26 @@ mod tests {
     use super::*;
     use crate::data::synthetic::synthetic;
     use tch::Device;
+
+    #[test]
+    fn shares_cover_the_batch_in_order_and_differ_by_one_at_most() {
+        for len in 0..40 {
+            for world in 1..6 {
+                let shares: Vec<(usize, usize)> = (0..world).map(|r| share(len, r, world)).collect();
+                let mut next = 0;
+                for &(offset, count) in &shares {
+                    assert_eq!(offset, next, "len {len} world {world}: {shares:?}");
+                    next += count;
+                }
+                assert_eq!(next, len);
+                let counts: Vec<usize> = shares.iter().map(|s| s.1).collect();
+                assert!(counts.iter().max().unwrap() - counts.iter().min().unwrap() <= 1, "{counts:?}");
+            }
+        }
+        // A short last batch of 5 over 2 ranks: 2 then 3; of 1: rank 0 gets none.
+        assert_eq!((share(5, 0, 2), share(5, 1, 2)), ((0, 2), (2, 3)));
+        assert_eq!((share(1, 0, 2), share(1, 1, 2)), ((0, 0), (0, 1)));
+    }
 
     #[test]
     fn a_stream_started_mid_run_gives_the_same_batches() {

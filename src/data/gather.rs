@@ -3,8 +3,7 @@
 //! version in `augment` does the same in five passes; on CUDA that one stays.
 
 use anyhow::{anyhow, Result};
-use std::ffi::CStr;
-use std::os::raw::c_char;
+use std::os::raw::{c_char, c_int};
 use tch::Tensor;
 use torch_sys::C_tensor;
 
@@ -20,8 +19,9 @@ extern "C" {
         mean: *const f32,
         inv_std: *const f32,
         out: *mut *mut C_tensor,
-    ) -> *mut c_char;
-    fn clr_free_error(message: *mut c_char);
+        err: *mut c_char,
+        err_len: usize,
+    ) -> c_int;
 }
 
 /// The crop of a batch: its side and the normalisation of its pixels.
@@ -49,9 +49,10 @@ pub fn gather_normalize(
     let mean = mean.map(|m| m as f32);
     let inv_std = std.map(|s| (1.0 / s) as f32);
     let mut out: *mut C_tensor = std::ptr::null_mut();
-    // SAFETY: the tensors outlive the call; the shim checks shapes, kinds and ranges, and on
-    // success hands over a new at::Tensor that tch then owns (and frees).
-    let error = unsafe {
+    // SAFETY: the tensors outlive the call; the shim checks shapes, kinds and ranges, catches
+    // every exception (csrc/guarded.h), and on success hands over a new at::Tensor that tch then
+    // owns (and frees).
+    crate::ffi::call(|err, len| unsafe {
         clr_gather_normalize(
             padded.as_ptr(),
             index.as_ptr(),
@@ -62,14 +63,11 @@ pub fn gather_normalize(
             mean.as_ptr(),
             inv_std.as_ptr(),
             &mut out,
+            err,
+            len,
         )
-    };
-    if !error.is_null() {
-        // SAFETY: a NUL-terminated message from strdup, freed once here.
-        let message = unsafe { CStr::from_ptr(error) }.to_string_lossy().into_owned();
-        unsafe { clr_free_error(error) };
-        return Err(anyhow!("batch gather: {message}"));
-    }
+    })
+    .map_err(|(_, message)| anyhow!("batch gather: {message}"))?;
     // SAFETY: a fresh at::Tensor allocated by the shim for us.
     Ok(unsafe { Tensor::from_ptr(out) })
 }

@@ -25,6 +25,8 @@ pub mod mnist_download;
 pub mod stats;
 pub mod synthetic;
 
+pub use batches::share;
+
 use crate::config::{DataSettings, DatasetKind, Labels};
 use anyhow::{bail, Result};
 use cifar::{Format, RawSplit};

@@ -6,7 +6,7 @@
 //! group's timeout instead of hanging.
 
 use anyhow::{anyhow, bail, Result};
-use std::ffi::{c_char, c_int, c_longlong, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_longlong, c_void, CString};
 use std::fmt;
 use std::time::Duration;
 use tch::Tensor;
@@ -46,11 +46,22 @@ extern "C" {
     fn clr_dist_free(group: *mut c_void);
 }
 
-/// The shim's codes (csrc/dist.cpp).
-pub(super) const OK: c_int = 0;
+/// The variable PyTorch's NCCL group reads in its constructor: without blocking wait a timed-out
+/// collective is handled by NCCL's watchdog thread, which tears the whole process down; with it,
+/// the wait throws and clr reports the error like any other.
+const NCCL_BLOCKING_WAIT: &str = "TORCH_NCCL_BLOCKING_WAIT";
+
+/// Set what c10d reads from the environment, unless the user set it: `main` calls this first,
+/// before any thread starts, since changing the environment while another thread reads it is
+/// undefined behaviour in C (the signal thread, libtorch's threads).
+pub fn set_process_environment() {
+    if std::env::var_os(NCCL_BLOCKING_WAIT).is_none() {
+        std::env::set_var(NCCL_BLOCKING_WAIT, "1");
+    }
+}
+
+/// The shim's code for a backend this build left out (csrc/dist.cpp).
 const NOT_BUILT: c_int = 2;
-/// c10d's messages are one line but can name long host lists; longer ones are cut.
-pub(super) const ERR_LEN: usize = 2048;
 
 /// The c10d backend: Gloo for CPU tensors, NCCL for CUDA tensors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,9 +187,8 @@ impl ProcessGroup {
                 .map_err(|e| anyhow!("{}: {e}", joining()))?;
         }
         let mut ptr = std::ptr::null_mut();
-        let mut err = [0 as c_char; ERR_LEN];
         // SAFETY: the strings and buffers outlive the call; the shim catches every exception.
-        let rc = unsafe {
+        let joined = crate::ffi::call(|err, len| unsafe {
             clr_dist_init(
                 backend.code(),
                 addr.as_ptr(),
@@ -189,14 +199,14 @@ impl ProcessGroup {
                 millis(opts.timeout),
                 cuda_device,
                 &mut ptr,
-                err.as_mut_ptr(),
-                ERR_LEN,
+                err,
+                len,
             )
-        };
-        match rc {
-            OK => Ok(ProcessGroup { ptr, backend, rank, world_size }),
-            NOT_BUILT => Err(backend.not_built()),
-            _ => Err(anyhow!("{}: {}", joining(), message(&err))),
+        });
+        match joined {
+            Ok(()) => Ok(ProcessGroup { ptr, backend, rank, world_size }),
+            Err((NOT_BUILT, _)) => Err(backend.not_built()),
+            Err((_, text)) => Err(anyhow!("{}: {}", joining(), message(&text))),
         }
     }
 
@@ -216,7 +226,7 @@ impl ProcessGroup {
     pub fn all_reduce_sum(&self, tensor: &mut Tensor) -> Result<()> {
         let ptr = tensor.as_mut_ptr();
         // SAFETY: the group is live and the tensor pointer valid for the call.
-        self.check("all-reduce", |err| unsafe { clr_dist_all_reduce_sum(self.ptr, ptr, err, ERR_LEN) })
+        self.check("all-reduce", |err, len| unsafe { clr_dist_all_reduce_sum(self.ptr, ptr, err, len) })
     }
 
     /// Overwrite `tensor` on every rank with its value on rank `root`.
@@ -226,27 +236,19 @@ impl ProcessGroup {
         }
         let ptr = tensor.as_mut_ptr();
         // SAFETY: as in all_reduce_sum.
-        self.check("broadcast", |err| unsafe { clr_dist_broadcast(self.ptr, ptr, root as c_int, err, ERR_LEN) })
+        self.check("broadcast", |err, len| unsafe { clr_dist_broadcast(self.ptr, ptr, root as c_int, err, len) })
     }
 
     /// Wait until every rank has reached this point.
     pub fn barrier(&self) -> Result<()> {
         // SAFETY: the group is live.
-        self.check("barrier", |err| unsafe { clr_dist_barrier(self.ptr, err, ERR_LEN) })
+        self.check("barrier", |err, len| unsafe { clr_dist_barrier(self.ptr, err, len) })
     }
 
-    fn check(&self, op: &str, call: impl FnOnce(*mut c_char) -> c_int) -> Result<()> {
-        let mut err = [0 as c_char; ERR_LEN];
-        match call(err.as_mut_ptr()) {
-            OK => Ok(()),
-            _ => Err(anyhow!(
-                "{op} failed on rank {} of {} ({}): {}",
-                self.rank,
-                self.world_size,
-                self.backend,
-                message(&err)
-            )),
-        }
+    fn check(&self, op: &str, call: impl FnOnce(*mut c_char, usize) -> c_int) -> Result<()> {
+        crate::ffi::call(call).map_err(|(_, text)| {
+            anyhow!("{op} failed on rank {} of {} ({}): {}", self.rank, self.world_size, self.backend, message(&text))
+        })
     }
 }
 
@@ -282,10 +284,8 @@ pub(super) fn millis(d: Duration) -> c_longlong {
     d.as_millis().clamp(1, c_longlong::MAX as u128) as c_longlong
 }
 
-pub(super) fn message(buf: &[c_char]) -> String {
-    // SAFETY: the shim always NUL-terminates within the buffer, which starts zeroed.
-    let text = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy();
-    // c10d's messages sometimes span lines; the caller's error is one line.
+/// A c10d message as one line: c10d's sometimes span lines; the caller's error is one.
+pub(super) fn message(text: &str) -> String {
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     strip_source_location(&text).to_string()
 }

@@ -2,20 +2,17 @@
 //! the few collective operations the training loops need, each a no-op for a process alone so
 //! that the loops have one path. Everything here is called by every rank in the same order.
 //!
-//! - [`share`]: rank r's contiguous part of a global batch (or of the test set);
-//! - gradients and statistics: [`Dist::reduce_gradients`] (timed), [`Dist::all_reduce_sum`];
-//! - agreement: [`Dist::from_root`] (rank 0's value, or its error, on every rank).
+//! - gradients and statistics: [`Dist::reduce_gradients`] (timed), [`Dist::all_reduce_sum`],
+//!   [`Dist::broadcast`];
+//! - agreement on rank 0's values and failures: `root.rs`.
 
 use super::c10d::{Backend, ProcessGroup};
-use anyhow::{anyhow, bail, Result};
-use serde::{de::DeserializeOwned, Serialize};
+use anyhow::{anyhow, Result};
 use std::cell::RefCell;
-use std::path::PathBuf;
 use std::time::Instant;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use crate::config::{DeviceSpec, RunSettings};
-use crate::error::UsageError;
 
 /// This process's place in a run: rank 0 of 1 without a group, or a member of a c10d group.
 pub struct Dist {
@@ -27,24 +24,9 @@ pub struct Dist {
     comm_device: Device,
     /// The device this rank trains on (`--device auto`: the local rank's GPU).
     device: Option<DeviceSpec>,
-    /// Where each rank writes a digest of its replica at the end (tests compare them).
-    digest_dir: Option<PathBuf>,
     /// Milliseconds of every gradient all-reduce, for the run's report.
     reduce_ms: RefCell<Vec<f64>>,
 }
-
-/// The part of `len` items that rank `rank` of `world` takes: contiguous, in rank order, sizes
-/// differing by one at most (`len * r / world` to `len * (r + 1) / world`). Returns (offset, count).
-pub fn share(len: usize, rank: usize, world: usize) -> (usize, usize) {
-    let start = len * rank / world;
-    let end = len * (rank + 1) / world;
-    (start, end - start)
-}
-
-/// Header codes of [`Dist::from_root`].
-const SENT_OK: i64 = 0;
-const SENT_ERROR: i64 = 1;
-const SENT_USAGE_ERROR: i64 = 2;
 
 impl Dist {
     /// A process alone: every collective is a no-op.
@@ -55,7 +37,6 @@ impl Dist {
             world_size: 1,
             comm_device: Device::Cpu,
             device: None,
-            digest_dir: None,
             reduce_ms: RefCell::default(),
         }
     }
@@ -63,34 +44,12 @@ impl Dist {
     /// A member of `group` training on `device`, whose collectives run on `comm_device`.
     pub fn in_group(group: ProcessGroup, device: DeviceSpec, comm_device: Device) -> Dist {
         let (rank, world_size) = (group.rank(), group.world_size());
-        Dist {
-            group: Some(group),
-            rank,
-            world_size,
-            comm_device,
-            device: Some(device),
-            digest_dir: None,
-            reduce_ms: RefCell::default(),
-        }
+        Dist { group: Some(group), rank, world_size, comm_device, device: Some(device), reduce_ms: RefCell::default() }
     }
 
     /// The run's settings as this rank applies them: on its own device.
     pub fn rank_settings(&self, run: &RunSettings) -> RunSettings {
         RunSettings { device: self.device.unwrap_or(run.device), ..run.clone() }
-    }
-
-    /// ", rank 0 of 2 (gloo)" for logs; nothing for a process alone.
-    pub fn describe(&self) -> String {
-        match &self.group {
-            Some(g) => format!(", rank {} of {} ({})", self.rank, self.world_size, g.backend()),
-            None => String::new(),
-        }
-    }
-
-    /// Ask every rank to write a digest of its replica into `dir` at the end of the run.
-    pub fn with_digest_dir(mut self, dir: Option<PathBuf>) -> Dist {
-        self.digest_dir = dir;
-        self
     }
 
     pub fn rank(&self) -> usize {
@@ -114,15 +73,6 @@ impl Dist {
 
     pub fn backend(&self) -> Option<Backend> {
         self.group.as_ref().map(ProcessGroup::backend)
-    }
-
-    pub fn digest_dir(&self) -> Option<&PathBuf> {
-        self.digest_dir.as_ref()
-    }
-
-    /// This rank's part of `len` items.
-    pub fn share(&self, len: usize) -> (usize, usize) {
-        share(len, self.rank, self.world_size)
     }
 
     /// Sum `t` over the ranks, in place (a tensor on another device than the group's travels
@@ -181,119 +131,11 @@ impl Dist {
         times.sort_by(f64::total_cmp);
         Some((times.len(), times[times.len() / 2]))
     }
-
-    /// Rank 0 computes `on_root` and sends the value (or its error) to every rank: all ranks
-    /// then continue with the same value, or all fail (the others saying that rank 0 failed,
-    /// with its message), instead of the others waiting in a collective rank 0 never reaches.
-    pub fn from_root<T: Serialize + DeserializeOwned>(&self, on_root: impl FnOnce() -> Result<T>) -> Result<T> {
-        if !self.is_primary() {
-            return self.receive();
-        }
-        let value = on_root();
-        self.publish(value.as_ref())?;
-        value
-    }
-
-    /// Rank 0 does what only it does (take the run folder, write its first files) and tells the
-    /// others whether it succeeded: its value on rank 0, None on the others; rank 0's failure is
-    /// every rank's.
-    pub fn on_root<T>(&self, on_root: impl FnOnce() -> Result<T>) -> Result<Option<T>> {
-        if !self.is_primary() {
-            self.receive::<()>()?;
-            return Ok(None);
-        }
-        let value = on_root();
-        self.publish(value.as_ref().map(|_| &()))?;
-        value.map(Some)
-    }
-
-    /// The stop the ranks agree on, given this one's stop signal (see
-    /// [`crate::runtime::signals::agree`]), adopted by this process.
-    pub fn agreed_stop(&self, asked: Option<i32>) -> Result<Option<i32>> {
-        use crate::runtime::signals;
-        if self.group.is_none() {
-            return Ok(asked);
-        }
-        let mut t = Tensor::from_slice(&[signals::flag(asked)]);
-        self.all_reduce_sum(&mut t)?;
-        Ok(signals::agree(t.double_value(&[0])))
-    }
-
-    /// Rank 0's side of [`Dist::from_root`]: send `value`, or the error in its place.
-    pub fn publish<T: Serialize>(&self, value: Result<&T, &anyhow::Error>) -> Result<()> {
-        if self.group.is_none() {
-            return Ok(());
-        }
-        let (code, bytes) = match value {
-            Ok(v) => (SENT_OK, serde_json::to_vec(v)?),
-            Err(e) if crate::error::holds::<UsageError>(e) => (SENT_USAGE_ERROR, e.to_string().into_bytes()),
-            Err(e) => (SENT_ERROR, format!("{e:#}").into_bytes()),
-        };
-        self.send_bytes(code, bytes)
-    }
-
-    /// The other ranks' side of [`Dist::from_root`]: rank 0's value, or its error (a usage
-    /// error when it was one).
-    pub fn receive<T: DeserializeOwned>(&self) -> Result<T> {
-        let (code, bytes) = self.receive_bytes()?;
-        let text = || String::from_utf8_lossy(&bytes).into_owned();
-        match code {
-            SENT_OK => Ok(serde_json::from_slice(&bytes)?),
-            SENT_USAGE_ERROR => Err(UsageError::new(format!("rank 0 stopped the run: {}", text())).into()),
-            _ => bail!("rank 0 stopped the run: {}", text()),
-        }
-    }
-
-    fn send_bytes(&self, code: i64, bytes: Vec<u8>) -> Result<()> {
-        let mut header = Tensor::from_slice(&[code, bytes.len() as i64]);
-        self.broadcast(&mut header)?;
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        let mut payload = Tensor::from_slice(&bytes);
-        self.broadcast(&mut payload)
-    }
-
-    fn receive_bytes(&self) -> Result<(i64, Vec<u8>)> {
-        if self.group.is_none() {
-            bail!("receive: a process alone has no rank 0 to receive from");
-        }
-        let mut header = Tensor::zeros([2], (Kind::Int64, Device::Cpu));
-        self.broadcast(&mut header)?;
-        let header: Vec<i64> = Vec::try_from(&header)?;
-        let len = usize::try_from(header[1]).map_err(|_| anyhow!("rank 0 sent a negative length"))?;
-        if len == 0 {
-            return Ok((header[0], Vec::new()));
-        }
-        let mut payload = Tensor::zeros([len as i64], (Kind::Uint8, Device::Cpu));
-        self.broadcast(&mut payload)?;
-        Ok((header[0], Vec::try_from(&payload)?))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shares_cover_the_batch_in_order_and_differ_by_one_at_most() {
-        for len in 0..40 {
-            for world in 1..6 {
-                let shares: Vec<(usize, usize)> = (0..world).map(|r| share(len, r, world)).collect();
-                let mut next = 0;
-                for &(offset, count) in &shares {
-                    assert_eq!(offset, next, "len {len} world {world}: {shares:?}");
-                    next += count;
-                }
-                assert_eq!(next, len);
-                let counts: Vec<usize> = shares.iter().map(|s| s.1).collect();
-                assert!(counts.iter().max().unwrap() - counts.iter().min().unwrap() <= 1, "{counts:?}");
-            }
-        }
-        // A short last batch of 5 over 2 ranks: 2 then 3; of 1: rank 0 gets none.
-        assert_eq!((share(5, 0, 2), share(5, 1, 2)), ((0, 2), (2, 3)));
-        assert_eq!((share(1, 0, 2), share(1, 1, 2)), ((0, 0), (0, 1)));
-    }
 
     #[test]
     fn alone_every_collective_is_a_no_op() {
@@ -304,7 +146,8 @@ mod tests {
         dist.reduce_gradients(&mut t, 0.5).unwrap();
         assert_eq!(Vec::<f32>::try_from(&t).unwrap(), [1.0, 2.0]);
         assert_eq!(dist.gradient_reduce_ms(), None);
-        assert_eq!(dist.from_root(|| Ok(7u32)).unwrap(), 7);
+        assert_eq!(dist.split_from_root(|| Ok(("mine", 8u32))).unwrap(), (Some("mine"), 8));
+        assert_eq!(dist.on_root(|| Ok(7u32)).unwrap(), Some(7));
         assert!((dist.rank(), dist.world_size(), dist.is_primary(), dist.is_distributed()) == (0, 1, true, false));
     }
 }

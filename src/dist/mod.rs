@@ -1,8 +1,10 @@
 //! Data-parallel training on PyTorch's c10d: the launchers' environment (`env`), process groups
 //! with their collectives (`c10d`; Gloo on the CPU, NCCL on CUDA), a stand-alone TCPStore server
-//! (`store`), and what clr builds on them: a run's distributed context (`context`: shares of a
-//! batch, the gradient all-reduce, values agreed from rank 0), the replicas kept identical
-//! (`replica`), joining a group for a run (`setup`) and `--nproc-per-node`'s launcher (`launch`).
+//! (`store`), and what clr builds on them: a run's distributed context (`context`: the gradient
+//! all-reduce and the other collectives), rank 0's values and failures sent to every rank
+//! (`root`), the replicas kept identical (`replica`), joining a group for a run (`setup`) and
+//! `--nproc-per-node`'s launcher (`launch`). Nothing here writes files or talks to the user: the
+//! engine decides what rank 0 alone does.
 //!
 //! A run on N processes trains exactly as one process would on the same global batch, but for
 //! batch-norm statistics, which each rank computes on its share (as PyTorch's DDP does); see the
@@ -14,11 +16,12 @@ pub mod env;
 pub mod launch;
 mod reach;
 pub mod replica;
+mod root;
 pub mod setup;
 pub mod store;
 
 pub use c10d::{Backend, GroupOptions, ProcessGroup};
-pub use context::{share, Dist};
+pub use context::Dist;
 pub use env::{DistEnv, Launcher};
 pub use launch::Invocation;
 pub use setup::{DistArgs, DistBackend};

@@ -1,6 +1,6 @@
 //! From the command line and the environment to a run's [`Dist`]: the launch flags
 //! (`--nproc-per-node`, `--dist-backend`, `--dist-timeout`), which role this process plays, the
-//! rank's device, joining the group, and loading the data with rank 0 first (it may download).
+//! rank's device and joining the group.
 //!
 //! The flags are options of the launch, not settings of the run: they are not stored in
 //! config.json and may change on `--resume` (a run continues on another number of processes).
@@ -8,11 +8,9 @@
 use super::c10d::{Backend, ProcessGroup};
 use super::context::Dist;
 use super::env::{self, DistEnv};
-use crate::config::{DataSettings, DeviceSpec, RunSettings};
-use crate::data::{self, Data};
+use crate::config::{DeviceSpec, RunSettings};
 use crate::error::UsageError;
 use anyhow::Result;
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 use tch::Device;
@@ -26,9 +24,6 @@ pub enum DistBackend {
     Nccl,
 }
 crate::named_enum!(DistBackend, "dist backend", Auto => "auto", Gloo => "gloo", Nccl => "nccl");
-
-/// The variable that asks every rank to write a digest of its replica into a folder (tests).
-pub const DIGEST_VAR: &str = "CLR_DIST_DIGEST";
 
 /// How a run is spread over processes: options of the launch, never stored with the run.
 #[derive(Debug, Clone, clap::Args)]
@@ -123,7 +118,7 @@ pub fn rank_device(spec: DeviceSpec, env: &DistEnv) -> Result<DeviceSpec, UsageE
 /// Join the group of `env` for a run whose settings are `run`: the run's distributed context,
 /// with this rank's device. A group that cannot form (the master unreachable,
 /// a rank that never comes) is a usage error: the launch is wrong.
-pub fn join(env: &DistEnv, args: &DistArgs, run: &RunSettings, digest: Option<PathBuf>) -> Result<Rc<Dist>> {
+pub fn join(env: &DistEnv, args: &DistArgs, run: &RunSettings) -> Result<Rc<Dist>> {
     let device = rank_device(run.device, env)?;
     let backend = match (args.dist_backend, device) {
         (DistBackend::Gloo, _) => Backend::Gloo,
@@ -148,35 +143,5 @@ pub fn join(env: &DistEnv, args: &DistArgs, run: &RunSettings, digest: Option<Pa
             args.dist_timeout
         ))
     })?;
-    Ok(Rc::new(Dist::in_group(group, device, comm_device).with_digest_dir(digest)))
-}
-
-/// The data of a run on every rank. When it may have to be downloaded (or an image folder's
-/// cache built), rank 0 loads it first (downloading or building once) while the others wait, then
-/// they read the files it left (they never download); rank 0's failure is theirs. Generated or
-/// local data loads on every rank at once.
-pub fn load_data(settings: &DataSettings, seed: u64, device: Device, progress: bool, dist: &Dist) -> Result<Data> {
-    if !dist.is_distributed() || !data::may_write(settings) {
-        return Data::load(settings, seed, device, progress && dist.is_primary());
-    }
-    if dist.is_primary() {
-        let data = Data::load(settings, seed, device, progress);
-        dist.publish(data.as_ref().map(|_| &()))?;
-        return data;
-    }
-    dist.receive::<()>()?;
-    let local = DataSettings { no_download: true, ..settings.clone() };
-    Data::load(&local, seed, device, false).map_err(|e| {
-        let message = format!(
-            "rank {} cannot read the data that rank 0 found or downloaded in --data-dir {}: a rank on another host \
-             needs that folder on a shared file system, or `clr download` run there first ({e:#})",
-            dist.rank(),
-            settings.data_dir.display()
-        );
-        if crate::error::holds::<UsageError>(&e) {
-            UsageError::new(message).into()
-        } else {
-            anyhow::anyhow!(message)
-        }
-    })
+    Ok(Rc::new(Dist::in_group(group, device, comm_device)))
 }

@@ -5,7 +5,7 @@ use anyhow::{anyhow, bail, Result};
 use std::ffi::{c_char, c_int, c_longlong, c_void, CString};
 use std::time::Duration;
 
-use super::c10d::{message, millis, ERR_LEN, OK};
+use super::c10d::{message, millis};
 
 extern "C" {
     fn clr_dist_store_server(
@@ -35,21 +35,12 @@ impl StoreServer {
     pub fn bind(addr: &str, port: u16, timeout: Duration) -> Result<StoreServer> {
         let c_addr = CString::new(addr).map_err(|_| anyhow!("TCPStore: address contains a NUL byte"))?;
         let (mut ptr, mut bound) = (std::ptr::null_mut(), 0 as c_int);
-        let mut err = [0 as c_char; ERR_LEN];
         // SAFETY: as in ProcessGroup::new.
-        let rc = unsafe {
-            clr_dist_store_server(
-                c_addr.as_ptr(),
-                c_int::from(port),
-                millis(timeout),
-                &mut ptr,
-                &mut bound,
-                err.as_mut_ptr(),
-                ERR_LEN,
-            )
-        };
-        if rc != OK {
-            bail!("TCPStore server on {addr}:{port}: {}", message(&err));
+        let bound_or_err = crate::ffi::call(|err, len| unsafe {
+            clr_dist_store_server(c_addr.as_ptr(), c_int::from(port), millis(timeout), &mut ptr, &mut bound, err, len)
+        });
+        if let Err((_, text)) = bound_or_err {
+            bail!("TCPStore server on {addr}:{port}: {}", message(&text));
         }
         Ok(StoreServer { ptr, port: bound as u16 })
     }

@@ -10,6 +10,7 @@
 //!   `base_lr` = `max_lr` / 10; `steepest_lr` and `valley_lr` are diagnostics on a window that
 //!   drops the first 10 % and the last [`SKIP_END`] points (fastai's `[num_it//10:-5]`).
 
+use super::rules::{self, Rule};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +32,7 @@ pub struct TrackerSettings {
 
 /// One recorded mini-batch of the range test: a row of `lr_find.csv`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct CurvePoint {
+pub struct LrFindRow {
     pub step: u64,
     pub lr: f64,
     pub loss: f64,
@@ -104,7 +105,7 @@ pub struct RangeTracker {
     settings: TrackerSettings,
     ema: Ema,
     best: f64,
-    rows: Vec<CurvePoint>,
+    rows: Vec<LrFindRow>,
     stopped: Option<StopReason>,
 }
 
@@ -130,7 +131,7 @@ impl RangeTracker {
             return self.stopped;
         }
         let smoothed = self.ema.update(loss);
-        self.rows.push(CurvePoint { step: self.rows.len() as u64, lr, loss, smoothed_loss: smoothed });
+        self.rows.push(LrFindRow { step: self.rows.len() as u64, lr, loss, smoothed_loss: smoothed });
         self.best = self.best.min(smoothed);
         if smoothed > self.settings.diverge * self.best {
             self.stopped = Some(StopReason::Diverged);
@@ -139,7 +140,7 @@ impl RangeTracker {
     }
 
     /// The recorded rows: `step` (0-based), `lr`, `loss`, `smoothed_loss`.
-    pub fn rows(&self) -> &[CurvePoint] {
+    pub fn rows(&self) -> &[LrFindRow] {
         &self.rows
     }
 
@@ -153,24 +154,39 @@ impl RangeTracker {
         self.stopped.unwrap_or(StopReason::Completed)
     }
 
-    /// The suggestions for the recorded curve; an error when too few points were recorded.
-    pub fn analyse(&self) -> Result<Suggestion> {
+    /// The suggestions for the recorded curve, `rule` making `suggested_lr`; an error when too
+    /// few points were recorded.
+    pub fn analyse(&self, rule: Rule) -> Result<Suggestion> {
         let lrs: Vec<f64> = self.rows.iter().map(|r| r.lr).collect();
         let losses: Vec<f64> = self.rows.iter().map(|r| r.loss).collect();
         let smoothed: Vec<f64> = self.rows.iter().map(|r| r.smoothed_loss).collect();
-        suggest(&lrs, &losses, &smoothed)
+        suggest(&lrs, &losses, &smoothed, rule)
     }
 }
 
-/// What the range test proposes. All rules read the smoothed loss.
+/// What the range test proposes: every rule's LR, and the one `rule` makes `suggested_lr`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Suggestion {
-    /// LR where the smoothed loss is lowest (over all recorded points).
+    /// LR where the EMA-smoothed loss is lowest (over all recorded points).
     pub lr_at_min_loss: f64,
     /// That smoothed loss.
     pub min_loss: f64,
-    /// The seed's rule: `lr_at_min_loss / 10`.
+    /// The rule that made `suggested_lr` (a report written before rules were named: `seed`).
+    #[serde(default = "Rule::legacy")]
+    pub rule: Rule,
+    /// The rule's LR.
     pub suggested_lr: f64,
+    /// The seed's rule: `lr_at_min_loss / 10`.
+    #[serde(default)]
+    pub seed_lr: Option<f64>,
+    /// The `floor` rule's LR: the middle of the floor in log LR times its factor (`rules.rs`).
+    #[serde(default)]
+    pub floor_lr: Option<f64>,
+    /// The first and the last LR on the floor of the loss smoothed over log10(lr).
+    #[serde(default)]
+    pub floor_start_lr: Option<f64>,
+    #[serde(default)]
+    pub floor_end_lr: Option<f64>,
     /// Steepest fall of the smoothed loss against log10(lr) (a centred difference, as
     /// `np.gradient`) inside the window; `None` if the window is too short or never falls.
     pub steepest_lr: Option<f64>,
@@ -183,9 +199,24 @@ pub struct Suggestion {
     pub base_lr: f64,
 }
 
-/// The suggestions for a curve given as arrays (from a tracker, or from `lr_find.csv`). The raw
-/// `losses` only take part in the checks: every rule reads the smoothed loss.
-pub fn suggest(lrs: &[f64], losses: &[f64], smoothed: &[f64]) -> Result<Suggestion> {
+impl Suggestion {
+    /// The LR `rule` gives on this curve; None when it gives none (`steepest` and `valley` on a
+    /// curve too short for their window; `floor` in a report written before it existed).
+    pub fn lr_of(&self, rule: Rule) -> Option<f64> {
+        match rule {
+            Rule::Floor => self.floor_lr,
+            Rule::Seed => Some(self.seed_lr.unwrap_or(self.lr_at_min_loss / 10.0)),
+            Rule::Steepest => self.steepest_lr,
+            Rule::Valley => self.valley_lr,
+        }
+    }
+}
+
+/// The suggestions for a curve given as arrays (from a tracker, or from `lr_find.csv`): `floor`
+/// reads the raw `losses` (it smooths them over log10 lr itself), the others the EMA-`smoothed`
+/// ones. `rule` makes `suggested_lr`; where it gives no LR (`steepest` or `valley` without a
+/// window), `floor` does, and `rule` says so.
+pub fn suggest(lrs: &[f64], losses: &[f64], smoothed: &[f64], rule: Rule) -> Result<Suggestion> {
     let n = lrs.len();
     if losses.len() != n || smoothed.len() != n {
         bail!(
@@ -215,7 +246,7 @@ pub fn suggest(lrs: &[f64], losses: &[f64], smoothed: &[f64]) -> Result<Suggesti
     // First index of the minimum, as numpy's argmin.
     let imin = (1..n).fold(0, |b, i| if smoothed[i] < smoothed[b] { i } else { b });
     let lr_at_min_loss = lrs[imin];
-    let suggested_lr = lr_at_min_loss / 10.0;
+    let floor = rules::floor_rule(lrs, losses);
     let (lo, hi) = window(n);
     let (steepest_lr, valley_lr) = if hi >= lo + MIN_WINDOW {
         let (l, s) = (&lrs[lo..hi], &smoothed[lo..hi]);
@@ -223,15 +254,26 @@ pub fn suggest(lrs: &[f64], losses: &[f64], smoothed: &[f64]) -> Result<Suggesti
     } else {
         (None, None)
     };
-    Ok(Suggestion {
+    let mut s = Suggestion {
         lr_at_min_loss,
         min_loss: smoothed[imin],
-        suggested_lr,
+        rule,
+        suggested_lr: f64::NAN,
+        seed_lr: Some(lr_at_min_loss / 10.0),
+        floor_lr: Some(floor.suggested),
+        floor_start_lr: Some(floor.start),
+        floor_end_lr: Some(floor.end),
         steepest_lr,
         valley_lr,
-        max_lr: suggested_lr,
-        base_lr: suggested_lr / 10.0,
-    })
+        max_lr: f64::NAN,
+        base_lr: f64::NAN,
+    };
+    let (rule, lr) = match s.lr_of(rule) {
+        Some(lr) => (rule, lr),
+        None => (Rule::Floor, floor.suggested),
+    };
+    (s.rule, s.suggested_lr, s.max_lr, s.base_lr) = (rule, lr, lr, lr / 10.0);
+    Ok(s)
 }
 
 /// The `[lo, hi)` range of points that `steepest` and `valley` read: fastai drops the first
@@ -316,11 +358,12 @@ pub struct RangeTestReport {
 }
 
 impl RangeTestReport {
-    /// The report of a finished test; fails as [`RangeTracker::analyse`] does.
-    pub fn new(tracker: &RangeTracker, start_lr: f64, end_lr: f64, mode: &str, iters: u64) -> Result<Self> {
+    /// The report of a finished test, `rule` making its suggestion; fails as
+    /// [`RangeTracker::analyse`] does.
+    pub fn new(tracker: &RangeTracker, rule: Rule, start_lr: f64, end_lr: f64, mode: &str, iters: u64) -> Result<Self> {
         let stop_reason = tracker.stop_reason();
         Ok(RangeTestReport {
-            suggestion: tracker.analyse()?,
+            suggestion: tracker.analyse(rule)?,
             stopped_early: stop_reason != StopReason::Completed,
             stop_reason,
             steps: tracker.rows().len() as u64,
@@ -348,11 +391,17 @@ impl RangeTestReport {
                 self.stop_reason.describe(self.diverge)
             ),
             format!("lowest smoothed loss {:.4} at lr {:.3e}", s.min_loss, s.lr_at_min_loss),
-            format!("suggested lr {:.3e}  (lr at the lowest loss / 10)", s.suggested_lr),
+            format!("suggested lr {:.3e}  (rule {}: {})", s.suggested_lr, s.rule, s.rule.explain()),
             format!("max_lr {:.3e}, base_lr {:.3e}  (max = suggested lr, base = max / 10)", s.max_lr, s.base_lr),
-            format!("steepest lr {}  (steepest fall of the smoothed loss vs log10 lr)", opt(s.steepest_lr)),
-            format!("valley lr {}  (fastai's valley: 2/3 down the longest decreasing stretch)", opt(s.valley_lr)),
         ];
+        if let (Some(a), Some(b)) = (s.floor_start_lr, s.floor_end_lr) {
+            lines.push(format!("floor of the loss from lr {a:.3e} to {b:.3e}"));
+        }
+        let others = Rule::ALL.iter().filter(|r| **r != s.rule);
+        lines.push(format!(
+            "other rules: {}",
+            others.map(|r| format!("{r} {}", opt(s.lr_of(*r)))).collect::<Vec<_>>().join(", ")
+        ));
         if s.lr_at_min_loss <= self.start_lr {
             lines.push("warning: the loss is lowest at the first step; try a lower --start-lr".into());
         } else if self.stop_reason == StopReason::Completed {

@@ -36,7 +36,7 @@ fn lcg_noise(seed: u64, n: usize) -> Vec<f64> {
 fn parabola_minimum_and_the_tenth_rule() {
     let lrs = exp_lrs(100);
     let losses: Vec<f64> = lrs.iter().map(|lr| 1.0 + (lr.log10() + 2.0).powi(2)).collect();
-    let s = suggest(&lrs, &losses, &losses).unwrap();
+    let s = suggest(&lrs, &losses, &losses, Rule::Seed).unwrap();
     assert_eq!(s.lr_at_min_loss, lrs[40]);
     assert!(rel_close(s.lr_at_min_loss, 0.01), "{}", s.lr_at_min_loss);
     assert!(close(s.min_loss, 1.0));
@@ -62,7 +62,7 @@ fn tracker_with_no_smoothing_analyses_the_same_parabola() {
     assert_eq!(t.rows().len(), 76);
     assert!(t.rows().iter().all(|r| r.smoothed_loss == r.loss));
     assert!(t.rows().iter().enumerate().all(|(i, r)| r.step == i as u64));
-    assert_eq!(t.analyse().unwrap().lr_at_min_loss, lrs[40]);
+    assert_eq!(t.analyse(Rule::Seed).unwrap().lr_at_min_loss, lrs[40]);
 }
 
 #[test]
@@ -70,7 +70,7 @@ fn steepest_point_of_a_logistic_drop() {
     let lrs = exp_lrs(100);
     // The drop is centred at lr = 0.1 (step 60), symmetric in log10(lr).
     let losses: Vec<f64> = lrs.iter().map(|lr| 1.0 + 1.0 / (1.0 + (6.0 * (lr.log10() + 1.0)).exp())).collect();
-    let s = suggest(&lrs, &losses, &losses).unwrap();
+    let s = suggest(&lrs, &losses, &losses, Rule::Seed).unwrap();
     assert_eq!(s.steepest_lr, Some(lrs[60]));
     assert!(rel_close(s.steepest_lr.unwrap(), 0.1));
 }
@@ -79,7 +79,7 @@ fn steepest_point_of_a_logistic_drop() {
 fn steepest_is_none_when_the_loss_never_falls() {
     let lrs = exp_lrs(50);
     let losses: Vec<f64> = (0..50).map(|i| 1.0 + i as f64).collect();
-    assert_eq!(suggest(&lrs, &losses, &losses).unwrap().steepest_lr, None);
+    assert_eq!(suggest(&lrs, &losses, &losses, Rule::Seed).unwrap().steepest_lr, None);
 }
 
 #[test]
@@ -108,7 +108,7 @@ fn valley_on_a_constructed_curve() {
     losses.extend([0.5, 0.4, 0.3, 0.2, 0.1]);
     let lrs = exp_lrs(40);
     assert_eq!(window(40), (4, 35));
-    let s = suggest(&lrs, &losses, &losses).unwrap();
+    let s = suggest(&lrs, &losses, &losses, Rule::Seed).unwrap();
     assert_eq!(s.valley_lr, Some(lrs[13]));
 }
 
@@ -136,8 +136,8 @@ fn smoothing_keeps_noise_from_moving_the_minimum() {
     let clean: Vec<f64> = lrs.iter().map(|lr| 1.0 + 4.0 * (lr.log10() + 2.0).powi(2)).collect();
     let noisy: Vec<f64> = clean.iter().zip(lcg_noise(42, n)).map(|(c, e)| c + 0.5 * e).collect();
     let (sc, sn) = (smooth(&clean, 0.98), smooth(&noisy, 0.98));
-    let at_min_clean = suggest(&lrs, &clean, &sc).unwrap().lr_at_min_loss;
-    let at_min_noisy = suggest(&lrs, &noisy, &sn).unwrap().lr_at_min_loss;
+    let at_min_clean = suggest(&lrs, &clean, &sc, Rule::Seed).unwrap().lr_at_min_loss;
+    let at_min_noisy = suggest(&lrs, &noisy, &sn, Rule::Seed).unwrap().lr_at_min_loss;
     // Within 0.1 decade of the noiseless smoothed curve (the EMA lag is common to both).
     assert!((at_min_noisy / at_min_clean).log10().abs() < 0.1, "{at_min_noisy} vs {at_min_clean}");
 }
@@ -212,22 +212,22 @@ fn too_few_or_bad_points_are_errors() {
     for i in 0..4 {
         t.push(1e-3 * (i + 1) as f64, 2.0);
     }
-    let msg = t.analyse().unwrap_err().to_string();
+    let msg = t.analyse(Rule::Seed).unwrap_err().to_string();
     assert!(msg.contains("4 points") && msg.contains("at least 5"), "{msg}");
     t.push(5e-3, 1.0);
-    let s = t.analyse().unwrap();
+    let s = t.analyse(Rule::Seed).unwrap();
     assert_eq!((s.steepest_lr, s.valley_lr), (None, None), "window empty at 5 points");
-    assert!(suggest(&[], &[], &[]).is_err());
+    assert!(suggest(&[], &[], &[], Rule::Seed).is_err());
 
     let lrs = [1e-3, 2e-3, 3e-3, 4e-3, 5e-3];
     let l = [1.0; 5];
-    assert!(suggest(&lrs, &l[..4], &l).is_err());
-    let msg = suggest(&[1e-3, 2e-3, 2e-3, 4e-3, 5e-3], &l, &l).unwrap_err().to_string();
+    assert!(suggest(&lrs, &l[..4], &l, Rule::Seed).is_err());
+    let msg = suggest(&[1e-3, 2e-3, 2e-3, 4e-3, 5e-3], &l, &l, Rule::Seed).unwrap_err().to_string();
     assert!(msg.contains("step 2"), "{msg}");
-    assert!(suggest(&[0.0, 2e-3, 3e-3, 4e-3, 5e-3], &l, &l).is_err());
+    assert!(suggest(&[0.0, 2e-3, 3e-3, 4e-3, 5e-3], &l, &l, Rule::Seed).is_err());
     let mut bad = l;
     bad[3] = f64::NAN;
-    assert!(suggest(&lrs, &l, &bad).is_err());
+    assert!(suggest(&lrs, &l, &bad, Rule::Seed).is_err());
 }
 
 #[test]
@@ -241,7 +241,7 @@ fn report_json_has_the_spec_fields() {
             break;
         }
     }
-    let report = RangeTestReport::new(&t, 1e-4, 10.0, "exp", 100).unwrap();
+    let report = RangeTestReport::new(&t, Rule::Seed, 1e-4, 10.0, "exp", 100).unwrap();
     assert_eq!(report.stop_reason, StopReason::Diverged);
     assert!(report.stopped_early);
     assert_eq!(report.steps, t.rows().len() as u64);
@@ -283,7 +283,7 @@ fn completed_report_is_not_early() {
     for i in 0..20 {
         assert_eq!(t.push(1e-3 * (i + 1) as f64, 3.0 - 0.1 * i as f64), None);
     }
-    let report = RangeTestReport::new(&t, 1e-3, 2e-2, "linear", 20).unwrap();
+    let report = RangeTestReport::new(&t, Rule::Seed, 1e-3, 2e-2, "linear", 20).unwrap();
     assert_eq!(report.stop_reason, StopReason::Completed);
     assert!(!report.stopped_early);
     assert!(report.summary_lines().iter().any(|l| l.contains("never exceeded")));

@@ -7,8 +7,7 @@
 
 use super::layout::is_channels_last;
 use anyhow::{anyhow, Result};
-use std::ffi::CStr;
-use std::os::raw::c_char;
+use std::os::raw::{c_char, c_int};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 use torch_sys::C_tensor;
@@ -25,8 +24,9 @@ extern "C" {
         momentum: f64,
         eps: f64,
         out: *mut *mut C_tensor,
-    ) -> *mut c_char;
-    fn clr_free_error(message: *mut c_char);
+        err: *mut c_char,
+        err_len: usize,
+    ) -> c_int;
 }
 
 #[cfg(test)]
@@ -73,8 +73,9 @@ pub fn fused(x: &Tensor, bn: &nn::BatchNorm, residual: Option<&Tensor>) -> Resul
     let mut out: *mut C_tensor = std::ptr::null_mut();
     // SAFETY: every tensor outlives the call; the shim checks kinds, layouts and shapes before
     // touching them, updates the running statistics in place as libtorch's batch norm does,
-    // and on success hands over a new at::Tensor that tch then owns.
-    let error = unsafe {
+    // catches every exception (csrc/guarded.h), and on success hands over a new at::Tensor that
+    // tch then owns.
+    crate::ffi::call(|err, len| unsafe {
         clr_bn_relu(
             x.as_ptr(),
             weight.as_ptr(),
@@ -85,14 +86,11 @@ pub fn fused(x: &Tensor, bn: &nn::BatchNorm, residual: Option<&Tensor>) -> Resul
             MOMENTUM,
             EPS,
             &mut out,
+            err,
+            len,
         )
-    };
-    if !error.is_null() {
-        // SAFETY: a NUL-terminated message from strdup, freed once here.
-        let message = unsafe { CStr::from_ptr(error) }.to_string_lossy().into_owned();
-        unsafe { clr_free_error(error) };
-        return Err(anyhow!(message));
-    }
+    })
+    .map_err(|(_, message)| anyhow!(message))?;
     // SAFETY: a fresh at::Tensor allocated by the shim for us.
     Ok(unsafe { Tensor::from_ptr(out) })
 }
@@ -100,7 +98,7 @@ pub fn fused(x: &Tensor, bn: &nn::BatchNorm, residual: Option<&Tensor>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::learner::to_channels_last;
+    use crate::model::layout::to_channels_last;
 
     /// A batch norm layer with non-trivial weight, bias and running statistics.
     fn layer(vs: &nn::VarStore, c: i64) -> nn::BatchNorm {

@@ -17,6 +17,12 @@ pub fn is_channels_last(t: &Tensor) -> bool {
     t.dim() == 4 && !t.is_contiguous() && t.permute([0, 2, 3, 1]).is_contiguous()
 }
 
+/// The same N×C×H×W tensor with NHWC strides (tch has no memory-format API: permute, copy,
+/// permute back).
+pub fn to_channels_last(t: &Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
 /// The option-A shortcut: every second row and column, and `pad` zero channels on each side.
 pub fn subsample_pad_channels(x: &Tensor, pad: i64) -> Tensor {
     if is_channels_last(x) {
@@ -44,7 +50,6 @@ pub fn global_avg_pool(x: &Tensor) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::learner::to_channels_last;
     use tch::{Device, Kind};
 
     /// `f` on an NCHW and on a channels-last copy of the same values: the outputs and the

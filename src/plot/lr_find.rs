@@ -12,9 +12,16 @@ use std::path::Path;
 const RAW: RGBColor = RGBColor(31, 119, 180);
 /// Raw loss: a solid light shade, so thousands of overlapping segments do not add up to dark.
 const RAW_LIGHT: RGBColor = RGBColor(160, 190, 225);
-/// One colour per mark, in the order given (cycled beyond four).
-const MARK_COLOURS: [RGBColor; 4] =
-    [RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(255, 127, 14), RGBColor(148, 103, 189)];
+/// One colour per mark, in the order given (cycled beyond seven).
+pub(super) const MARK_COLOURS: [RGBColor; 7] = [
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
 
 /// Draw `range_test.png`: raw loss (thin, light) and smoothed loss (bold) against LR on a log10
 /// axis, a dashed vertical line per mark (named, with its LR, in the legend), a title and a legend.

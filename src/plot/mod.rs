@@ -1,5 +1,6 @@
 //! PNG plots of a run: the LR range test, the training curves and a schedule preview; and the
-//! comparison of several runs (`clr compare`).
+//! comparison of several runs (`clr compare`). `run.rs` redraws the plots of a run folder from its
+//! files (`clr plot RUN_DIR`, and every run at its end); the other files draw from rows.
 //!
 //! Drawn with plotters' bitmap backend and written atomically (temporary file, then rename), so
 //! a plot is either the old file or the complete new one. Text uses DejaVu Sans embedded in the
@@ -7,25 +8,26 @@
 
 mod compare;
 mod curves;
+mod grid;
 mod lr_find;
+mod run;
 mod sweep;
 #[cfg(test)]
 mod tests;
 
 pub use compare::{compare_png, RunCurves, COMPARE_SIZE};
 pub use curves::{curves_png, schedule_png};
+pub use grid::grid_png;
 pub use lr_find::range_test_png;
+pub use run::{plot_grid, plot_run, plot_sweep};
 pub use sweep::{sweep_png, SweepCurve};
 
-use crate::error::UsageError;
-use crate::lr_finder::SweepReport;
-use crate::records::{read_rows, EpochRow, LrFindRow, StepRow};
 use anyhow::{Context, Result};
 use image::ImageEncoder;
 use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 /// The drawing area every plot renders into.
@@ -217,123 +219,4 @@ pub(crate) fn legend_fraction<'s>(labels: impl IntoIterator<Item = &'s str>, plo
     let w = 60.0 + chars as f64 * 0.62 * TICK_PX as f64;
     let h = 30.0 + n as f64 * 1.5 * TICK_PX as f64;
     (w / plot.0.max(1) as f64, h / plot.1.max(1) as f64)
-}
-
-/// `clr plot RUN_DIR`: redraw every plot whose CSV is in `dir`; returns the files written.
-pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>> {
-    if !dir.is_dir() {
-        return Err(UsageError::new(format!("RUN_DIR {}: not a folder", dir.display())).into());
-    }
-    let mut written = Vec::new();
-
-    let lr_find = dir.join("lr_find.csv");
-    if lr_find.is_file() {
-        let rows: Vec<LrFindRow> = read_rows(&lr_find)?;
-        let marks = range_test_marks(&dir.join("range_test.json"))?;
-        let out = dir.join("range_test.png");
-        // No policy in this title: a range test's config.json carries the default one regardless.
-        range_test_png(&out, &rows, &marks, &format!("LR range test: {}", run_subtitle(dir, false)))?;
-        written.push(out);
-    }
-
-    let (steps_csv, epochs_csv) = (dir.join("steps.csv"), dir.join("epochs.csv"));
-    if steps_csv.is_file() || epochs_csv.is_file() {
-        let steps: Vec<StepRow> = if steps_csv.is_file() { read_rows(&steps_csv)? } else { Vec::new() };
-        let epochs: Vec<EpochRow> = if epochs_csv.is_file() { read_rows(&epochs_csv)? } else { Vec::new() };
-        let out = dir.join("curves.png");
-        curves_png(&out, &steps, &epochs, &format!("Training: {}", run_subtitle(dir, true)))?;
-        written.push(out);
-    }
-
-    if dir.join(SWEEP_JSON).is_file() {
-        written.push(plot_sweep(dir)?);
-    }
-
-    if written.is_empty() {
-        return Err(UsageError::new(format!(
-            "RUN_DIR {}: nothing to plot (no lr_find.csv, steps.csv, epochs.csv or sweep.json)",
-            dir.display()
-        ))
-        .into());
-    }
-    Ok(written)
-}
-
-/// A range-test sweep's report (written by `lr_finder`; read here to draw `sweep.png`).
-const SWEEP_JSON: &str = "sweep.json";
-
-/// Draw `DIR/sweep.png` from `DIR/sweep.json` and the `lr_find.csv` of each value's sub-folder
-/// (a value whose folder has none is left out); returns the path written.
-pub fn plot_sweep(dir: &Path) -> Result<PathBuf> {
-    let path = dir.join(SWEEP_JSON);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let report: SweepReport =
-        serde_json::from_str(&text).with_context(|| format!("{}: not a sweep report", path.display()))?;
-    let mut curves = Vec::new();
-    for e in &report.results {
-        let csv = dir.join(&e.label).join("lr_find.csv");
-        if !csv.is_file() {
-            continue;
-        }
-        let rows: Vec<LrFindRow> = read_rows(&csv)?;
-        curves.push(SweepCurve {
-            label: e.label.clone(),
-            points: rows.iter().map(|r| (r.lr, r.smoothed_loss)).collect(),
-            lowest: e.lr_at_min_loss.zip(e.min_loss),
-            suggested_lr: e.suggested_lr,
-            favoured: e.favoured,
-        });
-    }
-    // The sweep folder has no config.json of its own; its tests share the depth.
-    let depth = report.results.iter().find_map(|e| {
-        let text = std::fs::read_to_string(dir.join(&e.label).join("config.json")).ok()?;
-        serde_json::from_str::<serde_json::Value>(&text).ok()?.get("depth")?.as_u64()
-    });
-    let net = depth.map_or(String::new(), |d| format!("ResNet-{d}, "));
-    let title = format!("LR range tests over {}: {net}{}", report.param, run_subtitle(dir, false));
-    let out = dir.join("sweep.png");
-    sweep_png(&out, &curves, &title)?;
-    Ok(out)
-}
-
-/// The marks of `range_test.json` (absent file: none; absent or null fields: skipped).
-fn range_test_marks(path: &Path) -> Result<Vec<(String, f64)>> {
-    if !path.is_file() {
-        return Ok(Vec::new());
-    }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
-    let fields = [
-        ("lr_at_min_loss", "lr at min loss"),
-        ("suggested_lr", "suggested lr (/10)"),
-        ("steepest_lr", "steepest lr"),
-        ("valley_lr", "valley lr"),
-    ];
-    Ok(fields.iter().filter_map(|(field, name)| json.get(field)?.as_f64().map(|lr| (name.to_string(), lr))).collect())
-}
-
-/// "ResNet-56, one-cycle (run name)" from config.json when it has them, else the folder name.
-fn run_subtitle(dir: &Path, with_policy: bool) -> String {
-    let name = dir
-        .canonicalize()
-        .ok()
-        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| dir.display().to_string());
-    let config: Option<serde_json::Value> =
-        std::fs::read_to_string(dir.join("config.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
-    let mut parts = Vec::new();
-    if let Some(config) = &config {
-        if let Some(depth) = config.get("depth").and_then(|d| d.as_u64()) {
-            parts.push(format!("ResNet-{depth}"));
-        }
-        if let Some(policy) = config.get("policy").and_then(|p| p.as_str()).filter(|_| with_policy) {
-            parts.push(policy.to_string());
-        }
-    }
-    if parts.is_empty() {
-        name
-    } else {
-        format!("{} ({name})", parts.join(", "))
-    }
 }

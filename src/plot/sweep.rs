@@ -1,6 +1,6 @@
 //! `sweep.png`: the smoothed loss of every range test of a sweep against LR on one log axis, one
 //! colour per value, each curve's lowest point (a dot) and suggested LR (a triangle on the curve,
-//! lowest / 10) marked, the favoured value drawn thicker and named in the legend.
+//! by the range test's rule) marked, the favoured value drawn thicker and named in the legend.
 
 use super::lr_find::{clip_above, log_lr_chart, LogLrChart};
 use super::{
@@ -36,7 +36,7 @@ fn draw(root: &Root<'_>, curves: &[SweepCurve], title: &str) -> Result<()> {
     let (x0, x1) = finite_min_max(lrs.filter(|lr| *lr > 0.0)).map(|(lo, hi)| pad_log(lo, hi)).unwrap_or((1e-4, 10.0));
     let (y0, top) = loss_axis(&curves).unwrap_or((0.0, 1.0));
     let labels: Vec<String> = curves.iter().map(|(c, _)| legend_label(c)).collect();
-    let legend_rows = labels.iter().map(String::as_str).chain(["lowest point", "suggested LR (lowest / 10)"]);
+    let legend_rows = labels.iter().map(String::as_str).chain(["lowest point", "suggested LR"]);
     let frac = |(lr, loss): (f64, f64)| ((lr / x0).ln() / (x1 / x0).ln(), (loss - y0) / (top - y0));
     let lines: Vec<Vec<(f64, f64)>> =
         curves.iter().map(|(_, pts)| pts.iter().filter(|p| p.1 <= top).map(|&p| frac(p)).collect()).collect();
@@ -68,7 +68,7 @@ fn draw(root: &Root<'_>, curves: &[SweepCurve], title: &str) -> Result<()> {
         .legend(|(x, y)| Circle::new((x + 12, y), 6, BLACK.filled()));
     chart
         .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
-        .label("suggested LR (lowest / 10)")
+        .label("suggested LR")
         .legend(|(x, y)| TriangleMarker::new((x + 12, y), 8, BLACK.filled()));
     draw_legend(&mut chart, corner)
 }

@@ -1,5 +1,9 @@
+use super::run::{range_test_marks, run_subtitle};
 use super::*;
-use crate::records::{RowWriter, ScheduleRow};
+use crate::error::UsageError;
+use crate::lr_finder::{LrFindRow, RangeTestReport, StopReason, Suggestion};
+use crate::records::{EpochRow, RowWriter, ScheduleRow, StepRow};
+use crate::run_dir::RunDir;
 use image::RgbImage;
 use std::collections::HashSet;
 
@@ -213,41 +217,70 @@ fn plot_run_redraws_every_plot_with_its_csv() {
     let d = dir.path();
     let rows = range_rows();
     write_csv(&d.join("lr_find.csv"), &rows);
-    let json = r#"{"lr_at_min_loss": 0.5, "suggested_lr": 0.05, "steepest_lr": 0.03, "valley_lr": null}"#;
-    std::fs::write(d.join("range_test.json"), json).unwrap();
+    // A report written before the floor rule: the seed's rule made its suggestion.
+    let suggestion = Suggestion {
+        lr_at_min_loss: 0.5,
+        min_loss: 1.0,
+        rule: crate::lr_finder::Rule::Seed,
+        suggested_lr: 0.05,
+        seed_lr: Some(0.05),
+        floor_lr: None,
+        floor_start_lr: None,
+        floor_end_lr: None,
+        steepest_lr: Some(0.03),
+        valley_lr: None,
+        max_lr: 0.05,
+        base_lr: 0.005,
+    };
+    let report = RangeTestReport {
+        suggestion,
+        stopped_early: true,
+        stop_reason: StopReason::Diverged,
+        steps: 300,
+        start_lr: 1e-4,
+        end_lr: 10.0,
+        mode: "exp".into(),
+        smooth: 0.98,
+        diverge: 4.0,
+        iters: 300,
+    };
+    crate::files::write_json(&d.join("range_test.json"), &report).unwrap();
     let (steps, epochs) = one_cycle();
     write_csv(&d.join("steps.csv"), &steps[..500]);
     write_csv(&d.join("epochs.csv"), &epochs[..5]);
     std::fs::write(d.join("config.json"), r#"{"policy": "one-cycle", "depth": 56}"#).unwrap();
 
-    let written = plot_run(d).unwrap();
+    let run = RunDir::new(d);
+    let written = plot_run(&run).unwrap();
     assert_eq!(written, vec![d.join("range_test.png"), d.join("curves.png")]);
     for path in &written {
         assert_drawn(&decode(path));
     }
-    // Three marks from the JSON (valley is null): three mark colours, not the fourth.
+    // Three marks from the JSON (the suggestion, steepest and the lowest loss; no floor, valley
+    // is null): three mark colours, not the fourth.
     let img = decode(&written[0]);
     assert!(count_colour(&img, [255, 127, 14]) > 100);
     assert_eq!(count_colour(&img, [148, 103, 189]), 0);
-    assert_eq!(range_test_marks(&d.join("range_test.json")).unwrap().len(), 3);
-    assert!(run_subtitle(d, true).starts_with("ResNet-56, one-cycle ("));
-    assert!(run_subtitle(d, false).starts_with("ResNet-56 ("));
+    assert_eq!(range_test_marks(&report).len(), 3);
+    assert!(run_subtitle(&run, true).starts_with("ResNet-56, one-cycle ("));
+    assert!(run_subtitle(&run, false).starts_with("ResNet-56 ("));
 }
 
 #[test]
 fn plot_run_draws_curves_from_steps_alone_without_config() {
     let dir = tempfile::tempdir().unwrap();
     write_csv(&dir.path().join("steps.csv"), &one_cycle().0[..30]);
-    assert_eq!(plot_run(dir.path()).unwrap(), vec![dir.path().join("curves.png")]);
+    let run = RunDir::new(dir.path());
+    assert_eq!(plot_run(&run).unwrap(), vec![dir.path().join("curves.png")]);
     let name = dir.path().file_name().unwrap().to_string_lossy().into_owned();
-    assert_eq!(run_subtitle(dir.path(), true), name);
+    assert_eq!(run_subtitle(&run, true), name);
 }
 
 #[test]
 fn plot_run_rejects_an_empty_folder_and_a_file() {
     let dir = tempfile::tempdir().unwrap();
     for target in [dir.path().to_path_buf(), dir.path().join("steps.csv")] {
-        let err = plot_run(&target).unwrap_err();
+        let err = plot_run(&RunDir::new(&target)).unwrap_err();
         assert!(err.is::<UsageError>(), "{err}");
         assert!(err.to_string().contains(&target.display().to_string()), "{err}");
         std::fs::write(dir.path().join("steps.csv"), "").unwrap(); // a file, for the 2nd case

@@ -1,20 +1,19 @@
 //! Checkpoints: the model's variables (batch-norm running statistics included), the SGD momentum
 //! buffers and the state of the run, in one file. It is serialised in memory, then written to a
-//! temporary name and renamed, the one it replaces kept as `checkpoint.prev.pt`: a run killed
-//! while saving, a full disk or a damaged latest file still leaves a checkpoint to resume from.
+//! temporary name and renamed, the one it replaces kept as the previous one (`checkpoint.prev.pt`,
+//! see `run_dir`): a run killed while saving, a full disk or a damaged latest file still leaves a
+//! checkpoint to resume from.
 
 use crate::config::{DatasetKind, Labels};
+use crate::engine::Learner;
 use crate::files;
-use crate::learner::Learner;
+use crate::run_dir::RunDir;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
-pub const FILE_NAME: &str = "checkpoint.pt";
-/// The checkpoint before the latest.
-pub const PREVIOUS: &str = "checkpoint.prev.pt";
 const META: &str = "clr.meta";
 const MODEL: &str = "model.";
 const MOMENTUM: &str = "momentum.";
@@ -76,9 +75,10 @@ pub struct Checkpoint {
     pub momentum: HashMap<String, Tensor>,
 }
 
-/// Write a checkpoint of `learner` at `state` to `path`, atomically, keeping the one it replaces
-/// beside it as [`PREVIOUS`].
-pub fn save(path: &Path, learner: &Learner, state: &RunState) -> Result<()> {
+/// Write the checkpoint of `dir` with `learner` at `state`, atomically, keeping the one it
+/// replaces as the previous checkpoint.
+pub fn save(dir: &RunDir, learner: &Learner, state: &RunState) -> Result<()> {
+    let path = dir.checkpoint_pt();
     let mut named: Vec<(String, Tensor)> = Vec::new();
     let json = serde_json::to_vec(state)?;
     named.push((META.into(), Tensor::from_slice(&json)));
@@ -93,7 +93,7 @@ pub fn save(path: &Path, learner: &Learner, state: &RunState) -> Result<()> {
     Tensor::save_multi_to_stream(&named, &mut bytes).map_err(|e| {
         anyhow::anyhow!("cannot serialise checkpoint {}: {}", path.display(), first_line(&e.to_string()))
     })?;
-    files::write_bytes_keeping(path, &path.with_file_name(PREVIOUS), &bytes)
+    files::write_bytes_keeping(&path, &dir.previous_checkpoint_pt(), &bytes)
 }
 
 /// Read a checkpoint (onto the CPU). Errors are one line naming the file.
@@ -126,8 +126,8 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
 /// The checkpoint to resume the run in `dir` from: the latest, or the previous one when the
 /// latest is missing or unreadable (with a note saying so). None when the run has none yet
 /// (it stopped before its first checkpoint).
-pub fn load_for_resume(dir: &Path) -> Result<Option<(Checkpoint, Option<String>)>> {
-    let (latest, previous) = (dir.join(FILE_NAME), dir.join(PREVIOUS));
+pub fn load_for_resume(dir: &RunDir) -> Result<Option<(Checkpoint, Option<String>)>> {
+    let (latest, previous) = (dir.checkpoint_pt(), dir.previous_checkpoint_pt());
     if !latest.exists() && !previous.exists() {
         return Ok(None);
     }
@@ -160,7 +160,8 @@ mod tests {
     #[test]
     fn round_trip_restores_weights_buffers_and_state() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(FILE_NAME);
+        let run_dir = RunDir::new(dir.path());
+        let path = run_dir.checkpoint_pt();
         let _rng = crate::rng_lock();
         let model = ModelSettings { depth: 8, ..ModelSettings::default() };
         let run = RunSettings { seed: 1, ..RunSettings::default() };
@@ -183,7 +184,7 @@ mod tests {
             image_size: 32,
             class_names: Some(vec!["plane".into(), "car".into()]),
         };
-        save(&path, &learner, &state).unwrap();
+        save(&run_dir, &learner, &state).unwrap();
         let ck = load(&path).unwrap();
         assert_eq!(ck.state, state);
         let mut other = Learner::new(&model, &RunSettings { seed: 2, ..run }, 10, Device::Cpu);
@@ -206,7 +207,8 @@ mod tests {
     #[test]
     fn the_number_of_classes_travels_and_old_checkpoints_had_ten() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(FILE_NAME);
+        let run_dir = RunDir::new(dir.path());
+        let path = run_dir.checkpoint_pt();
         let _rng = crate::rng_lock();
         let model = ModelSettings { depth: 8, ..ModelSettings::default() };
         let run = RunSettings::default();
@@ -218,7 +220,7 @@ mod tests {
         assert_eq!((old.image_size, old.class_names.clone()), (32, None), "older checkpoints: CIFAR's images");
         let state =
             RunState { num_classes: 100, dataset: Some(DatasetKind::Cifar100), labels: Some(Labels::Coarse), ..old };
-        save(&path, &learner, &state).unwrap();
+        save(&run_dir, &learner, &state).unwrap();
         let ck = load(&path).unwrap();
         assert_eq!(ck.state, state);
         assert_eq!(ck.model["fc.weight"].size(), [100, 64]);

@@ -3,6 +3,7 @@
 //! what happened and this file says where it goes.
 
 use crate::records::{self, EpochRow, RowWriter, StepRow};
+use crate::run_dir::RunDir;
 use crate::runtime::progress::Progress;
 use crate::tensorboard::EventWriter;
 use anyhow::{bail, Result};
@@ -28,13 +29,13 @@ pub struct RunLog {
 }
 
 impl RunLog {
-    /// New CSV files (and event files, with `tensorboard`) in `out` for a run of `total_steps`.
-    pub fn create(out: &Path, plan: LogPlan) -> Result<RunLog> {
+    /// New CSV files (and event files, with `tensorboard`) in `dir` for a run of `total_steps`.
+    pub fn create(dir: &RunDir, plan: LogPlan) -> Result<RunLog> {
         Ok(RunLog {
-            steps: RowWriter::create::<StepRow>(&out.join("steps.csv"))?,
-            epochs: RowWriter::create::<EpochRow>(&out.join("epochs.csv"))?,
+            steps: RowWriter::create::<StepRow>(&dir.steps_csv())?,
+            epochs: RowWriter::create::<EpochRow>(&dir.epochs_csv())?,
             bar: Progress::new(plan.total_steps, plan.progress),
-            events: plan.tensorboard.then(|| EventWriter::create(out)).transpose()?,
+            events: plan.tensorboard.then(|| EventWriter::create(dir.path())).transpose()?,
             plan,
         })
     }
@@ -43,15 +44,15 @@ impl RunLog {
     /// its last checkpoint are dropped, so the resumed run writes them again exactly once. Every
     /// row before the checkpoint must be there (the files are the run's record; a resume never
     /// papers over a deleted or edited one).
-    pub fn resume(out: &Path, step: u64, plan: LogPlan) -> Result<RunLog> {
-        let (steps, epochs) = (out.join("steps.csv"), out.join("epochs.csv"));
+    pub fn resume(dir: &RunDir, step: u64, plan: LogPlan) -> Result<RunLog> {
+        let (steps, epochs) = (dir.steps_csv(), dir.epochs_csv());
         truncate::<StepRow>(&steps, |r| r.step, step)?;
         truncate::<EpochRow>(&epochs, |r| r.epoch, step / plan.steps_per_epoch)?;
         Ok(RunLog {
             steps: RowWriter::append(&steps)?,
             epochs: RowWriter::append(&epochs)?,
             bar: Progress::new(plan.total_steps, plan.progress),
-            events: plan.tensorboard.then(|| EventWriter::resume(out, step)).transpose()?,
+            events: plan.tensorboard.then(|| EventWriter::resume(dir.path(), step)).transpose()?,
             plan,
         })
     }

@@ -3,8 +3,10 @@
 
 use super::{ok, Cmd};
 use clr::records::{read_rows, EpochRow, StepRow};
+use std::io::BufRead;
 use std::path::Path;
 use std::process::Child;
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 pub fn steps(dir: &Path) -> Vec<StepRow> {
@@ -56,6 +58,34 @@ pub fn wait_for_rows(child: &mut Child, dir: &Path, rows: usize) {
     panic!("no progress in steps.csv");
 }
 
+/// The lines `child` writes on its (piped) stderr, as they come, read on a thread (which also
+/// keeps the pipe from filling up).
+pub fn stderr_lines(child: &mut Child) -> Receiver<String> {
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Wait until a line of `lines` contains `text` (within two minutes: a loaded machine is slow).
+pub fn wait_for_line(lines: &Receiver<String>, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(text) => return,
+            Ok(_) => {}
+            Err(e) => panic!("no line with {text:?} on stderr: {e}"),
+        }
+    }
+}
+
 /// Send `sig` (`-INT`, `-TERM`, `-KILL`) to `child`.
 pub fn signal(child: &Child, sig: &str) {
     let status = std::process::Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
@@ -73,9 +103,9 @@ pub fn assert_interrupted(parts: &Path, code: Option<i32>, expected: i32, total_
 }
 
 /// Train `make(out)` uninterrupted into TMP/whole, and again into TMP/parts stopped by the
-/// signals `sigs` (a few milliseconds apart) once its steps.csv has `rows` rows (and `delay`
-/// more); `check` looks at the stopped run and its exit code; then resume it and require the same
-/// run as the uninterrupted one.
+/// signals `sigs` (each after the run has taken the one before: two pending signals of one kind
+/// are one) once its steps.csv has `rows` rows (and `delay` more); `check` looks at the stopped
+/// run and its exit code; then resume it and require the same run as the uninterrupted one.
 pub fn stop_resume_compare(
     tmp: &Path,
     make: impl Fn(&Path) -> Cmd,
@@ -88,11 +118,15 @@ pub fn stop_resume_compare(
     make(&whole).ok();
     let parts = tmp.join("parts");
     let mut child = make(&parts).spawn();
+    let lines = stderr_lines(&mut child);
     wait_for_rows(&mut child, &parts, rows);
     std::thread::sleep(delay);
-    for sig in sigs {
+    for (i, sig) in sigs.iter().enumerate() {
         signal(&child, sig);
-        std::thread::sleep(Duration::from_millis(5));
+        if i + 1 < sigs.len() {
+            // A first stop signal prints its notice once it is taken.
+            wait_for_line(&lines, "again to quit");
+        }
     }
     let code = child.wait().unwrap().code();
     check(&parts, code);

@@ -28,7 +28,7 @@ pub struct TableRow {
 
 /// What the table needs to know about a run besides its epochs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RunFacts {
+pub struct TableFacts {
     pub run: String,
     pub policy: String,
     pub status: Option<String>,
@@ -36,7 +36,7 @@ pub struct RunFacts {
 
 /// The row of one run: best and final test accuracy, when it first reached `target` (test
 /// accuracy >= target), and its training seconds, the running sum of the epochs' seconds.
-pub fn table_row(facts: &RunFacts, epochs: &[EpochRow], target: f64) -> TableRow {
+pub fn table_row(facts: &TableFacts, epochs: &[EpochRow], target: f64) -> TableRow {
     let mut seconds = 0.0;
     let mut reached = None;
     for row in epochs {
@@ -128,8 +128,8 @@ mod tests {
         EpochRow { epoch, lr: 0.1, train_loss: 1.0, train_acc: 0.5, test_loss: 1.0, test_acc, seconds }
     }
 
-    fn facts(run: &str) -> RunFacts {
-        RunFacts { run: run.into(), policy: "one-cycle".into(), status: Some("completed".into()) }
+    fn facts(run: &str) -> TableFacts {
+        TableFacts { run: run.into(), policy: "one-cycle".into(), status: Some("completed".into()) }
     }
 
     #[test]
@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     fn a_run_without_epochs_has_no_accuracies() {
-        let row = table_row(&RunFacts { status: None, ..facts("b") }, &[], 0.9);
+        let row = table_row(&TableFacts { status: None, ..facts("b") }, &[], 0.9);
         assert_eq!((row.epochs, row.best_test_acc, row.final_test_acc, row.seconds), (0, None, None, 0.0));
         let lines = table_lines(&[row], 0.9);
         assert_eq!(

@@ -1,15 +1,20 @@
-//! The rows of the CSV files a run writes (SPEC: column names and order are a contract), and a
-//! writer that flushes every row so that a killed run leaves valid CSV up to its last full row.
-//! `lr_find.csv` and `clr schedule` rows are the pure modules' own points; this file gives them
-//! their headers.
+//! What a run records: the rows of the CSV files it writes (SPEC: column names and order are a
+//! contract), with a writer that flushes every row so that a killed run leaves valid CSV up to its
+//! last full row, and (`summary.rs`) how a training run ended, its `summary.json`.
+//! `lr_find.csv`, `sweep.csv` and `clr schedule` rows are the pure modules' own points; this file
+//! gives them their headers.
 
-pub use crate::lr_finder::analysis::CurvePoint as LrFindRow;
-pub use crate::lr_finder::sweep_choice::SweepEntry as SweepRow;
+pub mod summary;
+
+pub use crate::lr_finder::grid::GridRow;
+pub use crate::lr_finder::sweep::SweepEntry as SweepRow;
+pub use crate::lr_finder::LrFindRow;
 pub use crate::optim::schedule::SchedulePoint as ScheduleRow;
 use anyhow::{Context, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::path::Path;
+pub use summary::{Distributed, Status, Summary};
 
 /// A CSV row type and its header (the field names, in order).
 pub trait Row: Serialize {
@@ -28,6 +33,7 @@ row!(StepRow, step, epoch, lr, momentum, loss);
 row!(EpochRow, epoch, lr, train_loss, train_acc, test_loss, test_acc, seconds);
 row!(LrFindRow, step, lr, loss, smoothed_loss);
 row!(ScheduleRow, step, epoch, lr, momentum);
+row!(GridRow, label, max_lr, base_lr, status, final_test_acc, best_test_acc, final_test_loss, epochs, seconds);
 row!(
     SweepRow,
     label,

@@ -1,25 +1,20 @@
-//! A run folder (`--out`, `--resume`): held by one clr at a time through an exclusive lock on
-//! `.clr.lock` (released by the kernel however the holder ends), cleaned of temporary files that
-//! a killed writer left, and never taken over by a new run while it holds another one.
+//! A run folder held by one clr at a time through an exclusive lock on `.clr.lock` (released by
+//! the kernel however the holder ends), cleaned of temporary files that a killed writer left, and
+//! never taken over by a new run while it holds another one.
 
+use super::{NewRun, RunDir};
 use crate::error::UsageError;
 use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const LOCK_FILE: &str = ".clr.lock";
-/// The files that make a folder a run's (of `train`, `range-test` or a sweep). config.json alone does not:
-/// it is written first, so a run killed before anything else never started.
-const RUN_FILES: &[&str] = &["checkpoint.pt", "checkpoint.prev.pt", "steps.csv", "lr_find.csv", "sweep.json"];
-/// The files of a range test (or a sweep): such a folder is not a training run to resume.
-const RANGE_TEST_FILES: &[&str] = &["lr_find.csv", "range_test.json", "sweep.json"];
 
 /// The lock on a run folder, held while this value lives.
 #[derive(Debug)]
 pub struct RunLock {
     _file: File,
-    dir: PathBuf,
 }
 
 impl RunLock {
@@ -47,16 +42,14 @@ impl RunLock {
             file.flush()
         });
         remove_stale_temporaries(dir);
-        Ok(RunLock { _file: file, dir: dir.to_path_buf() })
+        Ok(RunLock { _file: file })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// [`check_fresh`] for the folder this lock holds.
-    pub fn check_fresh(&self, resume_hint: bool) -> Result<(), UsageError> {
-        holds_no_run(&self.dir, resume_hint)
+    /// The lock of `dir` for a new run: refused (and released) when the folder holds a run.
+    pub fn new_run(dir: &RunDir, new: NewRun) -> Result<RunLock> {
+        let lock = RunLock::acquire(dir.path())?;
+        dir.check_holds_no_run(new)?;
+        Ok(lock)
     }
 }
 
@@ -91,44 +84,6 @@ fn remove_stale_temporaries(dir: &Path) {
     }
 }
 
-/// The first file of a run in `dir`, if it holds one.
-pub fn run_file(dir: &Path) -> Option<&'static str> {
-    RUN_FILES.iter().copied().find(|f| dir.join(f).exists())
-}
-
-/// A usage error unless `dir` holds no run: a new run (or range test) never writes over another
-/// (and one in use says by whom).
-pub fn check_fresh(dir: &Path, resume_hint: bool) -> Result<(), UsageError> {
-    check_not_in_use(dir)?;
-    holds_no_run(dir, resume_hint)
-}
-
-/// A usage error when `dir` holds a range test (or a sweep) rather than a training run.
-pub fn check_not_a_range_test(dir: &Path) -> Result<(), UsageError> {
-    match RANGE_TEST_FILES.iter().find(|f| dir.join(f).exists()) {
-        None => Ok(()),
-        Some(file) => Err(UsageError::new(format!(
-            "{} holds a range test ({file}), not a training run: --resume continues training runs",
-            dir.display()
-        ))),
-    }
-}
-
-fn holds_no_run(dir: &Path, resume_hint: bool) -> Result<(), UsageError> {
-    match run_file(dir) {
-        None => Ok(()),
-        Some(file) => {
-            let resumable = resume_hint && !RANGE_TEST_FILES.contains(&file);
-            let hint =
-                if resumable { format!("continue it with --resume {}, or ", dir.display()) } else { String::new() };
-            Err(UsageError::new(format!(
-                "--out {} already holds a run ({file}): {hint}choose another --out",
-                dir.display()
-            )))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,8 +109,9 @@ mod tests {
         let lock = RunLock::acquire(dir.path()).unwrap();
         assert!(!dir.path().join(".checkpoint.pt.123.tmp").exists());
         assert!(dir.path().join("steps.csv").exists());
-        assert_eq!(run_file(dir.path()), Some("steps.csv"));
-        let err = lock.check_fresh(true).unwrap_err().to_string();
+        drop(lock);
+        let err = RunLock::new_run(&RunDir::new(dir.path()), NewRun::Training).unwrap_err().to_string();
         assert!(err.contains("already holds a run (steps.csv)") && err.contains("--resume"), "{err}");
+        RunLock::acquire(dir.path()).expect("the refused new run released the lock");
     }
 }

@@ -3,13 +3,14 @@
 
 use super::*;
 use crate::lr_finder::analysis::{RangeTracker, TrackerSettings};
+use crate::lr_finder::Rule;
 
 const START: f64 = 1e-4;
 const END: f64 = 10.0;
 const ITERS: u64 = 40;
 
 fn lr(step: u64) -> f64 {
-    sweep_lr(START, END, step, ITERS, SweepMode::Exp)
+    ramp_lr(START, END, step, ITERS, RampMode::Exp)
 }
 
 /// The range test of `loss(step)` for up to `ITERS` steps (until the tracker stops it).
@@ -20,7 +21,10 @@ fn tested(loss: impl Fn(u64) -> f64) -> Tested {
             break;
         }
     }
-    Tested { report: RangeTestReport::new(&tracker, START, END, "exp", ITERS).unwrap(), curve: tracker.rows().to_vec() }
+    Tested {
+        report: RangeTestReport::new(&tracker, Rule::Seed, START, END, "exp", ITERS).unwrap(),
+        curve: tracker.rows().to_vec(),
+    }
 }
 
 /// A range test whose loss falls linearly from 3 to `min` at step 10, creeps up by 0.01 a step,
@@ -114,8 +118,10 @@ fn interrupted_and_failed_tests_are_never_chosen() {
         cut.push(lr(i), 1.0 - 0.01 * i as f64); // lowest loss of all, but cut short
     }
     cut.interrupt();
-    let interrupted =
-        Tested { report: RangeTestReport::new(&cut, START, END, "exp", ITERS).unwrap(), curve: cut.rows().to_vec() };
+    let interrupted = Tested {
+        report: RangeTestReport::new(&cut, Rule::Seed, START, END, "exp", ITERS).unwrap(),
+        curve: cut.rows().to_vec(),
+    };
     assert_eq!(diverged_at(&interrupted), None);
     let outcomes = vec![Ok(interrupted), Ok(test(2.0, Some(25))), Err("too few points".to_string())];
     let v = choose(&labels(3), &outcomes);
@@ -141,7 +147,10 @@ fn a_non_finite_loss_diverged_at_the_step_it_was_dropped() {
     for i in 0..12 {
         t.push(lr(i), if i < 11 { 2.0 - 0.1 * i as f64 } else { f64::NAN });
     }
-    let r = Tested { report: RangeTestReport::new(&t, START, END, "exp", ITERS).unwrap(), curve: t.rows().to_vec() };
+    let r = Tested {
+        report: RangeTestReport::new(&t, Rule::Seed, START, END, "exp", ITERS).unwrap(),
+        curve: t.rows().to_vec(),
+    };
     assert_eq!((r.report.stop_reason, r.report.steps), (StopReason::NonFinite, 11));
     assert_eq!(diverged_at(&r), Some(lr(11)));
     // It can still win: it reached the lowest loss, and stopping is how range tests end.

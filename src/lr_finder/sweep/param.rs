@@ -29,18 +29,24 @@ impl SweepParam {
     /// A value as the folder names and labels show it: the shorter of plain and scientific
     /// notation (`1e-3`, `0.95`, `512`), so that the same value always gets the same name.
     pub fn value_text(self, value: f64) -> String {
-        let plain = format!("{value}");
-        let sci = format!("{value:e}");
-        if sci.len() < plain.len() {
-            sci
-        } else {
-            plain
-        }
+        short_number(value)
     }
 
     /// `weight-decay=1e-3`: the label of a value, and the name of its sub-folder.
     pub fn label(self, value: f64) -> String {
         format!("{}={}", self.name(), self.value_text(value))
+    }
+}
+
+/// A number as short as it can be written exactly: `1e-3` rather than `0.001`, `0.4` rather than
+/// `4e-1` (labels and folder names of sweeps and grids).
+pub fn short_number(value: f64) -> String {
+    let plain = format!("{value}");
+    let sci = format!("{value:e}");
+    if sci.len() < plain.len() {
+        sci
+    } else {
+        plain
     }
 }
 

@@ -5,23 +5,13 @@
 //! is loaded once; every test re-seeds the model and the batch order from `--seed`. On several
 //! processes the values run one after another, every rank in each test; rank 0 writes.
 
-use super::sweep_choice::{Outcome, SweepReport};
-use super::sweep_param::{Sweep, SweepParam};
 use crate::config::Config;
-use crate::data::Data;
-use crate::dist::{setup, Dist};
+use crate::engine::{self, Session};
 use crate::error::UsageError;
+use crate::lr_finder::sweep::{Outcome, Sweep, SweepParam, SweepReport};
 use crate::records::{RowWriter, SweepRow};
-use crate::run_dir::RunLock;
-use crate::runtime::{device, signals};
+use crate::run_dir::{NewRun, RunDir, RunLock};
 use anyhow::{bail, Result};
-use std::path::Path;
-use std::rc::Rc;
-
-/// The sweep's report, in the `--out` folder.
-pub const SWEEP_FILE: &str = "sweep.json";
-/// One row per value.
-pub const SWEEP_CSV: &str = "sweep.csv";
 
 /// `config` with `param` set to `value`, validated by the config's own checks: a value its
 /// parameter does not allow (momentum 1.5, batch size 0) is a usage error naming both.
@@ -37,45 +27,36 @@ pub fn with_value(config: &Config, param: SweepParam, value: f64) -> Result<Conf
     Ok(c)
 }
 
-/// Run the sweep into `out`; returns its report (`complete` false when Ctrl-C stopped it). Every
-/// value is checked before the first test starts. A value whose test fails (too few points to
-/// analyse, out of memory) is recorded as failed and the sweep goes on; it is an error only when
-/// no value gave a usable test.
-pub fn run_sweep(config: &Config, sweep: &Sweep, out: &Path, progress: bool, dist: &Rc<Dist>) -> Result<SweepReport> {
-    let configs: Vec<Config> =
-        sweep.values.iter().map(|&v| with_value(config, sweep.param, v)).collect::<Result<_, _>>()?;
-    let device = device::prepare(&dist.rank_settings(&config.run))?;
-    let data = setup::load_data(&config.data, config.run.seed, device, progress, dist)?;
-    let _lock = dist.on_root(|| {
-        let lock = RunLock::acquire(out)?;
-        lock.check_fresh(false)?;
-        Ok(lock)
-    })?;
+/// Every value's config: `config` with the swept field set, each checked (before anything runs).
+pub fn value_configs(config: &Config, sweep: &Sweep) -> Result<Vec<Config>, UsageError> {
+    sweep.values.iter().map(|&v| with_value(config, sweep.param, v)).collect()
+}
+
+/// Run the sweep into `dir` on the session's data: one test per value of `configs` (see
+/// [`value_configs`]); returns its report (`complete` false when Ctrl-C stopped it). A value whose
+/// test fails (too few points to analyse, out of memory) is recorded as failed and the sweep goes
+/// on; it is an error only when no value gave a usable test.
+pub fn run_sweep(configs: &[Config], sweep: &Sweep, session: &Session, dir: &RunDir) -> Result<SweepReport> {
+    let lock = session.on_root(|| RunLock::new_run(dir, NewRun::RangeTest))?;
     let labels = sweep.labels();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut report = SweepReport::new(sweep, &outcomes, false);
     for (i, (config, label)) in configs.iter().zip(&labels).enumerate() {
-        if dist.is_primary() {
-            eprintln!("range-test sweep, value {} of {}: {label}", i + 1, labels.len());
-        }
-        outcomes.push(one_value(config, &data, device, &out.join(label), progress, dist)?);
+        session.say(&format!("range-test sweep, value {} of {}: {label}", i + 1, labels.len()));
+        outcomes.push(one_value(config, session, &dir.sub(label))?);
         // Every rank goes on to the next value, or none does; after the last value there is
         // nothing left to stop.
-        let stopped = dist.agreed_stop(signals::received())?.is_some() && i + 1 < labels.len();
+        let stopped = engine::agreed_stop(session.dist())?.is_some() && i + 1 < labels.len();
         report = SweepReport::new(sweep, &outcomes, stopped);
-        if dist.is_primary() {
-            write_outputs(out, &report)?;
+        if lock.is_some() {
+            write_outputs(dir, &report)?;
         }
         if stopped {
             break;
         }
     }
     if report.favoured.is_none() && report.complete {
-        bail!(
-            "no value of the sweep gave a usable range test; see {}: {}",
-            out.join(SWEEP_FILE).display(),
-            report.reason
-        );
+        bail!("no value of the sweep gave a usable range test; see {}: {}", dir.sweep_json().display(), report.reason);
     }
     Ok(report)
 }
@@ -85,19 +66,14 @@ pub fn run_sweep(config: &Config, sweep: &Sweep, out: &Path, progress: bool, dis
 /// stops it: a rank that failed alone (rank 0 writing its files, say) cannot go on to the next
 /// value while the others are still inside the test's collectives; it reports its error, and
 /// the others stop when their next collective fails.
-fn one_value(
-    config: &Config,
-    data: &Data,
-    device: tch::Device,
-    dir: &Path,
-    progress: bool,
-    dist: &Rc<Dist>,
-) -> Result<Outcome> {
-    let run = std::panic::AssertUnwindSafe(|| super::run_on(config, data, device, dir, progress, dist));
+fn one_value(config: &Config, session: &Session, dir: &RunDir) -> Result<Outcome> {
+    let reader = engine::Reader::new(std::rc::Rc::clone(session.dist()));
+    let run = std::panic::AssertUnwindSafe(|| super::run_on(config, session, dir, reader));
+    let distributed = session.dist().is_distributed();
     match std::panic::catch_unwind(run) {
         Ok(Ok(report)) => Ok(Ok(report)),
-        Ok(Err(e)) if crate::error::holds::<UsageError>(&e) || dist.is_distributed() => Err(e),
-        Err(panic) if dist.is_distributed() => std::panic::resume_unwind(panic),
+        Ok(Err(e)) if crate::error::holds::<UsageError>(&e) || distributed => Err(e),
+        Err(panic) if distributed => std::panic::resume_unwind(panic),
         Ok(Err(e)) => Ok(Err(format!("{e:#}"))),
         Err(panic) => {
             let message = crate::error::panic_message(panic.as_ref());
@@ -108,12 +84,12 @@ fn one_value(
 }
 
 /// `sweep.json`, `sweep.csv` and `sweep.png`, each replaced atomically.
-fn write_outputs(out: &Path, report: &SweepReport) -> Result<()> {
-    crate::files::write_json(&out.join(SWEEP_FILE), report)?;
-    crate::files::write_with(&out.join(SWEEP_CSV), |tmp| {
+fn write_outputs(dir: &RunDir, report: &SweepReport) -> Result<()> {
+    crate::files::write_json(&dir.sweep_json(), report)?;
+    crate::files::write_with(&dir.sweep_csv(), |tmp| {
         let mut csv = RowWriter::create::<SweepRow>(tmp)?;
         report.results.iter().try_for_each(|row| csv.write(row))
     })?;
-    crate::plot::plot_sweep(out)?;
+    crate::plot::plot_sweep(dir)?;
     Ok(())
 }

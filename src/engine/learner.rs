@@ -1,5 +1,6 @@
 //! A model with its optimiser: one SGD step on a batch, and evaluation on the test split.
-//! Shared by `train`, `range-test` and `bench`, so the three time and train the same thing.
+//! Shared by `train`, `range-test` and `bench` (through the engine), so the three time and train
+//! the same thing.
 //!
 //! In a distributed run each rank holds a replica and steps on its share of the global batch;
 //! the step's one gradient all-reduce (weighted by the shares) keeps the replicas identical, and
@@ -10,10 +11,11 @@ use crate::config::{ModelSettings, RunSettings};
 use crate::data::batches::Batch;
 use crate::data::{Data, Split};
 use crate::dist::{replica, Dist};
+use crate::model::layout::to_channels_last;
 use crate::model::resnet::{ResNet, ResNetConfig};
 use crate::optim::sgd::Sgd;
 use crate::runtime::autocast::{self, Bf16Guard};
-use crate::runtime::{device, signals};
+use crate::runtime::device;
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -65,11 +67,8 @@ impl Learner {
         Learner { dist, ..self }
     }
 
+    /// The ranks this replica trains with.
     pub fn dist(&self) -> &Dist {
-        &self.dist
-    }
-
-    pub fn dist_rc(&self) -> &Rc<Dist> {
         &self.dist
     }
 
@@ -139,15 +138,6 @@ impl Learner {
         Ok(())
     }
 
-    /// `DIR/WHAT-rank-R.txt` when the run was asked for digests of its replicas (at the end of a
-    /// run: every rank calls it; the statistics are averaged first, as for a checkpoint).
-    pub fn write_digest(&mut self, what: &str, steps: u64) -> Result<()> {
-        self.sync_statistics()?;
-        let mut all: Vec<(String, Tensor)> = self.variables().into_iter().collect();
-        all.extend(self.momentum_buffers().into_iter().map(|(k, v)| (format!("momentum.{k}"), v)));
-        replica::write_digest(&self.dist, what, steps, all)
-    }
-
     /// A batch in the layout the network runs in.
     fn layout(&self, x: &Tensor) -> Tensor {
         if self.channels_last {
@@ -159,13 +149,13 @@ impl Learner {
 
     /// An autocast region for the model's device when the run is bf16 (None in fp32): the
     /// forward pass runs while it lives; dropping it (also on a panic) turns autocast off.
-    fn autocast(&self) -> Option<Bf16Guard> {
-        (self.precision == Precision::Bf16).then(|| autocast::bf16(self.vs.device()))
+    fn autocast(&self) -> Result<Option<Bf16Guard>> {
+        (self.precision == Precision::Bf16).then(|| autocast::bf16(self.vs.device())).transpose()
     }
 
     /// One SGD step on this rank's share of a global batch. Returns this rank's part of the
     /// global batch's mean loss and its number of correct predictions, as device scalars (read
-    /// them in bulk, summed over the ranks: see [`PendingLosses::read_agreed`]). Alone, that is
+    /// them in bulk, summed over the ranks: see [`super::Reader`]). Alone, that is
     /// the batch's mean loss itself.
     pub fn step(&mut self, batch: &Batch, lr: f64, momentum: f64) -> Result<(Tensor, Tensor)> {
         self.sgd.zero_grad();
@@ -177,7 +167,7 @@ impl Learner {
         } else {
             let x = self.layout(&batch.images);
             let (loss, correct) = {
-                let _autocast = self.autocast();
+                let _autocast = self.autocast()?;
                 let logits = self.net.forward_t(&x, true);
                 let loss = logits.to_kind(Kind::Float).cross_entropy_for_logits(&batch.labels);
                 let correct = logits.argmax(-1, false).eq_tensor(&batch.labels).sum(Kind::Float);
@@ -243,7 +233,7 @@ impl Learner {
         let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
         let mut correct = Tensor::zeros([], (Kind::Double, device));
         let limit = batches.map_or(split.len, |b| (b * batch_size).min(split.len));
-        let (offset, count) = self.dist.share(limit);
+        let (offset, count) = crate::data::share(limit, self.dist.rank(), self.dist.world_size());
         let mut seen = 0usize;
         while seen < count {
             let n = batch_size.min(count - seen) as i64;
@@ -251,7 +241,7 @@ impl Learner {
             let x = self.layout(&data.normalize(&split.images.narrow(0, at, n)));
             let y = split.labels.narrow(0, at, n);
             let logits = {
-                let _autocast = self.autocast();
+                let _autocast = self.autocast()?;
                 self.net.forward_t(&x, false)
             }
             .to_kind(Kind::Float);
@@ -261,82 +251,6 @@ impl Learner {
         }
         Ok(Tensor::stack(&[loss_sum, correct], 0) / limit.max(1) as f64)
     }
-}
-
-/// A pending item with its loss and correct count, read.
-pub type Read<T> = (T, f64, f64);
-
-/// Losses and correct counts of recent steps, still on the device, each with what the caller
-/// needs to log it. Reading a value synchronises the device, so they are read together every
-/// few steps rather than one by one.
-pub struct PendingLosses<T> {
-    items: Vec<(T, Tensor, Tensor)>,
-}
-
-impl<T> Default for PendingLosses<T> {
-    fn default() -> Self {
-        PendingLosses { items: Vec::new() }
-    }
-}
-
-impl<T> PendingLosses<T> {
-    pub fn push(&mut self, item: T, loss: Tensor, correct: Tensor) {
-        self.items.push((item, loss, correct));
-    }
-
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    /// Every pending (item, loss, correct), in order, read from the device in one transfer.
-    pub fn read(&mut self) -> Vec<(T, f64, f64)> {
-        let values = self.stacked(None).map(|v| v.to_device(Device::Cpu));
-        self.take(values)
-    }
-
-    /// `read`, each value summed over the ranks (this rank's parts of global values, as
-    /// [`Learner::step`] returns them), and the stop the ranks agree on (`asked` is this one's
-    /// stop signal; see [`signals::agree`]): one all-reduce, so that every rank logs the same
-    /// values, stops at the same step and exits with the same status. Every rank must call it at
-    /// the same steps.
-    pub fn read_agreed(&mut self, dist: &Dist, asked: Option<i32>) -> Result<(Vec<Read<T>>, Option<i32>)> {
-        if !dist.is_distributed() {
-            return Ok((self.read(), asked));
-        }
-        let flag = Tensor::from(signals::flag(asked));
-        let mut values = self.stacked(Some(flag)).expect("a flag at least");
-        dist.all_reduce_sum(&mut values)?;
-        let values = values.to_device(Device::Cpu);
-        let stop = signals::agree(values.double_value(&[values.size()[0] - 1]));
-        Ok((self.take(Some(values)), stop))
-    }
-
-    /// Losses, then correct counts, then `extra`, as one flat tensor of doubles on the device.
-    fn stacked(&self, extra: Option<Tensor>) -> Option<Tensor> {
-        let device = self.items.first().map(|p| p.1.device());
-        let mut all: Vec<Tensor> = self.items.iter().map(|p| p.1.to_kind(Kind::Double).reshape([1])).collect();
-        all.extend(self.items.iter().map(|p| p.2.to_kind(Kind::Double).reshape([1])));
-        all.extend(extra.map(|e| e.to_kind(Kind::Double).reshape([1]).to_device(device.unwrap_or(Device::Cpu))));
-        (!all.is_empty()).then(|| Tensor::cat(&all, 0))
-    }
-
-    /// The items with their values (losses, then correct counts, on the CPU), emptied.
-    fn take(&mut self, values: Option<Tensor>) -> Vec<(T, f64, f64)> {
-        let Some(values) = values else { return Vec::new() };
-        let values: Vec<f64> = Vec::try_from(values).expect("a CPU tensor of doubles");
-        let n = self.items.len();
-        self.items.drain(..).enumerate().map(|(i, (item, _, _))| (item, values[i], values[n + i])).collect()
-    }
-}
-
-/// The same N×C×H×W tensor with NHWC strides (tch has no memory-format API: permute, copy,
-/// permute back).
-pub fn to_channels_last(t: &Tensor) -> Tensor {
-    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
 #[cfg(test)]

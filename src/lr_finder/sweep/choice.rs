@@ -7,9 +7,9 @@
 //! batch sizes this way). Interrupted and failed tests are reported but never chosen. This file
 //! also builds `sweep.json`'s content.
 
-use super::analysis::{CurvePoint, RangeTestReport, StopReason, Suggestion};
-use super::sweep::{sweep_lr, SweepMode};
-use super::sweep_param::{Sweep, SweepParam};
+use super::param::{Sweep, SweepParam};
+use crate::lr_finder::analysis::{LrFindRow, RangeTestReport, StopReason, Suggestion};
+use crate::lr_finder::ramp::{ramp_lr, RampMode};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
@@ -22,7 +22,7 @@ pub const TIE_TOLERANCE: f64 = 0.01;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tested {
     pub report: RangeTestReport,
-    pub curve: Vec<CurvePoint>,
+    pub curve: Vec<LrFindRow>,
 }
 
 /// One value's range test, or why it has no report (too few points to analyse, say).
@@ -39,8 +39,8 @@ pub fn diverged_at(t: &Tested) -> Option<f64> {
         StopReason::Diverged => t.curve.last().map(|p| p.lr),
         StopReason::NonFinite => {
             // Reports that clr writes always name a valid mode; the seed's exponential otherwise.
-            let mode = r.mode.parse().unwrap_or(SweepMode::Exp);
-            Some(sweep_lr(r.start_lr, r.end_lr, r.steps, r.iters, mode))
+            let mode = r.mode.parse().unwrap_or(RampMode::Exp);
+            Some(ramp_lr(r.start_lr, r.end_lr, r.steps, r.iters, mode))
         }
         StopReason::Completed | StopReason::Interrupted => None,
     };
@@ -331,5 +331,5 @@ fn entry_line(e: &SweepEntry) -> String {
 }
 
 #[cfg(test)]
-#[path = "sweep_choice_tests.rs"]
+#[path = "choice_tests.rs"]
 mod tests;
