@@ -169,3 +169,21 @@ fn bad_folders_and_images_are_clear_messages() {
     let err = one_line_error(&run(&["download", "--dataset", "folder"]), 2);
     assert!(err.contains("nothing to download"), "{err}");
 }
+
+/// `clr grid` and `clr range-test` start through the same session as `train`: on an image folder,
+/// each run's config.json names the classes (the cache is built once, then reused).
+#[test]
+fn grid_and_range_test_run_on_an_image_folder_and_name_its_classes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pets");
+    write_folder(&dir, &CLASSES, 48, 12, 20, 7);
+    let (d, grid, rt) = (path_str(&dir), tmp.path().join("grid"), tmp.path().join("rt"));
+    let data = ["--dataset", "folder", "--data-dir", &d, "--image-size", "16"];
+    let args = ["--phases", "1,1,0", "--max-lrs", "0.05,0.2"];
+    Cmd::tiny("grid").args(data).args(args).out(&grid).ok();
+    for run in ["lr=0.05", "lr=0.2"] {
+        assert_eq!(read_json(&grid.join(run).join("config.json"))["class_names"], serde_json::json!(CLASSES));
+    }
+    Cmd::tiny("range-test").args(data).args(["--iters", "20"]).out(&rt).ok();
+    assert_eq!(read_json(&rt.join("config.json"))["class_names"], serde_json::json!(CLASSES));
+}
