@@ -5,7 +5,7 @@ DEPTH=${1:-20}
 BATCH=${2:-128}
 IMAGES=${3:-2560}
 REPEATS=${4:-3}
-PEER=${PEER:-../shared/peer/ref_train.py}
+PEER=${PEER:-bench/peer/ref_train.py}
 PY=.venv/bin/python
 [ -x target/release/clr ] && [ -x "$PY" ] || { echo "run scripts/setup.sh first" >&2; exit 1; }
 [ -f "$PEER" ] || { echo "peer $PEER not found (set PEER=path/to/ref_train.py)" >&2; exit 1; }

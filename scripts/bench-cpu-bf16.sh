@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bf16 training throughput on this machine's CPU: clr --precision bf16 (and clr fp32) against the
-# PyTorch peer's fastest CPU mode (../shared/peer/ref_train.py --bf16 --channels-last, CPU
+# PyTorch peer's fastest CPU mode (bench/peer/ref_train.py --bf16 --channels-last, CPU
 # autocast) and its plain fp32 mode, same model, batch, image count and threads, measured in one
 # run. The four are alternated, so that a slow spell of a shared machine hits all of them alike;
 # medians over REPEATS rounds, and the best run of each (on a machine shared with other work,

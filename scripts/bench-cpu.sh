@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Training throughput of clr against the plain PyTorch peer (../shared/peer/ref_train.py, or
+# Training throughput of clr against the plain PyTorch peer (bench/peer/ref_train.py, or
 # $PEER) on this machine's CPU, same model, batch and image count, measured in one run.
 # Usage: scripts/bench-cpu.sh [DEPTH] [BATCH] [IMAGES] [REPEATS]  (defaults 20 128 2560 3)
 # Writes bench/cpu-DEPTH-BATCH.json and prints a table. Run scripts/setup.sh first.

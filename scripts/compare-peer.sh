@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# clr against the plain PyTorch peer (../shared/peer/ref_train.py, or $PEER) on a small REAL
+# clr against the plain PyTorch peer (bench/peer/ref_train.py, or $PEER) on a small REAL
 # image set in the CIFAR-10 layout (scikit-learn's digits, see make_digits_cifar.py): the same
 # model (CIFAR ResNet, option A), the same three-phase linear one-cycle schedule, batch, momentum
 # and weight decay, several seeds each. Reports test accuracy (mean ± std over seeds) and seconds
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DEPTH=${1:-20}
 SEEDS=${2:-3}
-PEER=${PEER:-../shared/peer/ref_train.py}
+PEER=${PEER:-bench/peer/ref_train.py}
 PY=.venv/bin/python
 BATCH=128 BASE=0.04 MAX=0.4 FINAL=0.004 UP=6 DOWN=6 TAIL=3  # the peer ends at BASE/10
 [ -x target/release/clr ] && [ -x "$PY" ] || { echo "run scripts/setup.sh first" >&2; exit 1; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU checks of ../shared/gpu/README.md in one device call of about 400 s. Prepare here:
-#   cargo build --release && mkdir -p .gpu && cp target/release/clr ../shared/peer/ref_train.py .gpu/
+# The GPU checks of the project brief for GPU sessions in one device call of about 400 s. Prepare here:
+#   cargo build --release && mkdir -p .gpu && cp target/release/clr bench/peer/ref_train.py .gpu/
 # then run on the device machine:  bash scripts/gpu-check.sh 2>&1 | tee $OUT/log
 # (device tool: carry [".gpu"], timeout_s ~480). Everything lands in $OUT (default gpu-out/): a log
 # and JSON per measurement, and summary.json, rewritten after every section so that a call cut
@@ -8,7 +8,7 @@
 # Sections run in order of value; each command has its own time limit.
 # A dry run of this script's logic on a CPU:
 #   DEVICE=cpu DEPTH=8 IMAGES=1024 DYN_IMAGES=1024 EVAL_IMAGES=512 DIST_IMAGES=1024 CLR=target/release/clr \
-#   PEER=../shared/peer/ref_train.py PYTHON=.venv/bin/python bash scripts/gpu-check.sh
+#   PEER=bench/peer/ref_train.py PYTHON=.venv/bin/python bash scripts/gpu-check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-out}

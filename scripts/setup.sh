@@ -12,13 +12,14 @@ TORCH_VERSION=2.11.0
 CUDA_HEADERS=("nvidia-cuda-crt==13.0.*" "nvidia-cuda-cccl==13.0.*")
 # numpy: the PyTorch peer (benchmarks) and the fixture script use it. tensorboard: the tests read
 # clr's event files back with it (tests/common/tensorboard.rs), and it serves them to a person.
+# safetensors: scripts/check_export.py loads clr's exports with it (tests/models_cli.rs).
 # One venv per machine, shared by every clone (CI clones afresh): 4.6 GB is not fetched twice.
 VENV="${CLR_VENV:-$HOME/.cache/clr/torch-$TORCH_VERSION}"
 
-# torch, numpy, tensorboard and the CUDA header packages, at the versions above.
+# torch, numpy, tensorboard, safetensors and the CUDA header packages, at the versions above.
 have_torch() {
     "$VENV/bin/python" -c "
-import sys, importlib.metadata as m, numpy, tensorboard, torch
+import sys, importlib.metadata as m, numpy, safetensors, tensorboard, torch
 ok = torch.__version__.startswith('$TORCH_VERSION')
 ok = ok and all(m.version(p).startswith('13.0.') for p in ('nvidia-cuda-crt', 'nvidia-cuda-cccl'))
 sys.exit(0 if ok else 1)" 2>/dev/null
@@ -28,10 +29,10 @@ sys.exit(0 if ok else 1)" 2>/dev/null
 NEW_HEADERS=0
 
 if ! have_torch; then
-    echo "setup: installing torch==$TORCH_VERSION, numpy, tensorboard and CUDA headers into $VENV (the first time: about 2 minutes, 4.6 GB)" >&2
+    echo "setup: installing torch==$TORCH_VERSION, numpy, tensorboard, safetensors and CUDA headers into $VENV (the first time: about 2 minutes, 4.6 GB)" >&2
     mkdir -p "$(dirname "$VENV")"
     [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" numpy tensorboard "${CUDA_HEADERS[@]}"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" numpy tensorboard safetensors "${CUDA_HEADERS[@]}"
     have_torch || { echo "setup: torch $TORCH_VERSION or its companions did not install into $VENV" >&2; exit 1; }
     NEW_HEADERS=1
 fi

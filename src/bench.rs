@@ -27,7 +27,12 @@ pub struct BenchReport {
     pub peak_memory_kind: String,
     pub device: String,
     pub precision: String,
+    /// The network (bench files older than this field measured a resnet).
+    #[serde(default)]
+    pub arch: crate::model::arch::Arch,
     pub depth: usize,
+    #[serde(default)]
+    pub width: Option<usize>,
     pub batch_size: usize,
     pub steps: u64,
     pub warmup: u64,
@@ -66,7 +71,9 @@ pub fn run(config: &Config, steps: u64, warmup: u64, out: &Path) -> Result<Bench
         peak_memory_kind,
         device: device::name(device),
         precision: config.run.precision.to_string(),
+        arch: config.model.arch,
         depth: config.model.depth,
+        width: config.model.width,
         batch_size: config.model.batch_size,
         steps,
         warmup,
@@ -176,7 +183,14 @@ impl BenchReport {
     pub fn table(&self) -> Vec<String> {
         let mut lines = vec![
             format!("{:<24} {}", "device", self.device),
-            format!("{:<24} resnet (depth {}, batch {})", "model", self.depth, self.batch_size),
+            format!(
+                "{:<24} {} (depth {}{}, batch {})",
+                "model",
+                self.arch,
+                self.depth,
+                self.width.map_or(String::new(), |w| format!(", width {w}")),
+                self.batch_size
+            ),
             format!("{:<24} {}", "precision", self.precision),
             format!("{:<24} {:.1}", "train images/s", self.train_images_per_sec),
             format!("{:<24} {:.4}", "seconds/step", self.seconds_per_step),

@@ -39,6 +39,10 @@ pub enum Command {
     Predict(PredictArgs),
     /// Redraw the PNG plots of a run folder from its CSV files.
     Plot(PlotArgs),
+    /// Write a trained network in a file PyTorch loads without clr: TorchScript (torch.jit.load;
+    /// input: float RGB in [0, 1], normalisation inside; output: logits) or safetensors
+    /// (PyTorch's parameter and buffer names; arch, classes and the normalisation in its metadata).
+    Export(ExportArgs),
     /// Measure training and evaluation throughput (images/s); writes bench.json.
     Bench(BenchArgs),
     /// Short one-cycle runs over a geometric grid of max_lr, from the same initial weights and data
@@ -214,6 +218,18 @@ pub struct PredictArgs {
 pub struct PlotArgs {
     /// Run folder holding steps.csv/epochs.csv and/or lr_find.csv
     pub run_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Run folder of clr train (its checkpoint.pt), or a checkpoint file
+    pub run_dir: PathBuf,
+    /// torchscript (the traced network, evaluation mode) or safetensors (its variables)
+    #[arg(long)]
+    pub format: crate::export::Format,
+    /// The file to write (e.g. model.pt, model.safetensors)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

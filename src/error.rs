@@ -86,6 +86,11 @@ pub fn torch_cause(message: &str) -> Option<&str> {
     Some(cause.lines().next().unwrap_or(cause).trim_end_matches("\")"))
 }
 
+/// The first line of a libtorch error message (a C++ backtrace follows it).
+pub fn first_line(message: &str) -> &str {
+    message.lines().next().unwrap_or(message).trim()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,10 +6,10 @@
 //! | --- | --- |
 //! | input | `cli` (clap structs) → `config` (typed layers, one validated [`config::Config`]) |
 //! | data | `data` (`cifar`, `download`, `synthetic`, `idx`, `mnist`, `mnist_download`, `folder`, `decode`, `cache`, `stats`, `augment`, `gather`, `batches`: one batch stream) |
-//! | model | `model` (`resnet`, `fused`, `layout`), `optim` (`sgd`; `schedule`, pure), `lr_finder` (the range test's maths, pure: `analysis`, `ramp`, `sweep`) |
+//! | model | `model` (`arch`: which network; `resnet`, `fused`, `layout`; `preact`, `densenet`, `lenet`, `smith3`, `smith_wide`, `layers`), `optim` (`sgd`; `schedule`, pure), `lr_finder` (the range test's maths, pure: `analysis`, `ramp`, `sweep`) |
 //! | engine | `engine` (`session`: one start-up of device, data and signals; `learner`: one step, evaluation; `reader`: grouped loss reads and the agreed stop) |
 //! | loops | `train` (`Trainer`: open, run, finish; checkpoints, summary), `range_test` (the range test and `--sweep` on the engine), `bench` |
-//! | output | `records` (CSV rows, summary.json), `run_dir` (a run folder's file names, typed readers, lock), `tensorboard` (event files), `plot` (PNGs), `files` (atomic writes) |
+//! | output | `records` (CSV rows, summary.json), `run_dir` (a run folder's file names, typed readers, lock), `tensorboard` (event files), `plot` (PNGs), `export` (TorchScript, safetensors), `files` (atomic writes) |
 //! | runtime | `runtime` (device, autocast, cpu_bf16, malloc, cpu_time, progress, signals), `dist` (c10d process groups and collectives, torchrun's env, the launcher), `ffi` (the C++ shims' calling convention) |
 //! | commands | `commands` (one function per command, returning a report), `main` (prints, exit codes) |
 //!
@@ -25,6 +25,7 @@ pub mod data;
 pub mod dist;
 pub mod engine;
 pub mod error;
+pub mod export;
 mod ffi;
 pub mod files;
 pub mod grid;

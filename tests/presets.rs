@@ -111,6 +111,49 @@ const PRESETS: &[Expect] = &[
     },
     // A range test sets no schedule: the default one, the reference run's.
     Expect { file: "range-test.json", source: None, ..REFERENCE },
+    // The author's logged runs (lnsmith54/hyperParam1, Cifar/results): batch 512, 98 steps per
+    // epoch; one cycle of 22 + 22 epochs, a 6-epoch tail to 1e-4, momentum 0.9 -> 0.8.
+    Expect {
+        file: "densenet40-one-cycle.json",
+        steps_per_epoch: 98,
+        steps: 50 * 98,
+        first_lr: 0.1,
+        peak_lr: 4.0,
+        peak_step: 22 * 98,
+        last_lr: 0.0001,
+        cycles: 1,
+        momentum: (0.8, 0.9),
+        drops: &[],
+        source: Some("1803.09820"),
+    },
+    // 23 + 23 epochs and a 4-epoch tail; momentum 0.95 -> 0.85.
+    Expect {
+        file: "wide32-one-cycle.json",
+        steps_per_epoch: 98,
+        steps: 50 * 98,
+        first_lr: 0.1,
+        peak_lr: 1.0,
+        peak_step: 23 * 98,
+        last_lr: 0.0001,
+        cycles: 1,
+        momentum: (0.85, 0.95),
+        drops: &[],
+        source: Some("1803.09820"),
+    },
+    // CIFAR-100's 50,000 training images at batch 1024: 49 steps per epoch; 70 + 70 + 5 epochs.
+    Expect {
+        file: "cifar100-resnet56-one-cycle.json",
+        steps_per_epoch: 49,
+        steps: 145 * 49,
+        first_lr: 0.1,
+        peak_lr: 1.2,
+        peak_step: 70 * 49,
+        last_lr: 0.0001,
+        cycles: 1,
+        momentum: (0.85, 0.95),
+        drops: &[],
+        source: Some("1803.09820"),
+    },
 ];
 
 fn configs() -> PathBuf {
@@ -198,6 +241,23 @@ fn the_papers_presets_name_their_source_and_its_figure() {
         let comment = comment.unwrap_or_else(|| panic!("{}: no comment", e.file));
         assert!(!comment.contains('\n'), "{}: one line", e.file);
         assert!(comment.contains(&format!("arXiv {source}")) && comment.contains('%'), "{}: {comment}", e.file);
+    }
+}
+
+/// The presets of the author's logged runs cite the log and give its figure, and name the
+/// network they train (a preset's network settings are validated by `clr schedule` above).
+#[test]
+fn the_logged_runs_cite_their_log() {
+    for (file, arch, figure) in [
+        ("densenet40-one-cycle.json", "densenet", "91.53 %"),
+        ("wide32-one-cycle.json", "smith-wide", "91.38 %"),
+        ("cifar100-resnet56-one-cycle.json", "resnet", "67.80 %"),
+    ] {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(configs().join(file)).unwrap()).unwrap();
+        let comment = json["comment"].as_str().unwrap();
+        assert!(comment.contains("lnsmith54/hyperParam1, Cifar/results/") && comment.contains(figure), "{file}");
+        assert_eq!(json["arch"], arch, "{file}");
     }
 }
 

@@ -37,7 +37,7 @@ pub fn run(a: EvalArgs) -> Result<Report> {
     check_names(&a.checkpoint, &ck.state, data.class_names.as_deref())?;
     // Normalise as the model was trained.
     data.set_statistics(ck.state.mean, ck.state.std);
-    let mut learner = Learner::new(&config.model, &config.run, ck.state.num_classes, device);
+    let mut learner = Learner::sized(&config.model, &config.run, (ck.state.num_classes, ck.state.image_size), device);
     learner.restore(&ck.model, None)?;
     let (test_loss, test_acc) = learner.evaluate(&data, &data.test, a.batch_size as usize, None)?;
     Ok(Report::Eval { test_acc, test_loss, images: data.test.len, source: data.source.clone() })
@@ -45,7 +45,7 @@ pub fn run(a: EvalArgs) -> Result<Report> {
 
 /// The model settings a checkpoint was trained with (`eval` and `predict` rebuild its network).
 pub(super) fn model_layer(state: &RunState) -> ModelLayer {
-    ModelLayer { depth: Some(state.depth), ..ModelLayer::default() }
+    ModelLayer { arch: Some(state.arch), depth: Some(state.depth), width: state.width, ..ModelLayer::default() }
 }
 
 /// The model's outputs must be the data's classes (checked before any data is read when the data

@@ -5,6 +5,7 @@
 mod compare;
 mod dist;
 mod eval;
+mod export;
 mod grid;
 mod predict;
 mod schedule;
@@ -66,6 +67,13 @@ pub enum Report {
     Predict {
         rows: predict::Rows,
     },
+    /// `clr export`: the file written, and the network in it.
+    Export {
+        format: crate::export::Format,
+        net: crate::model::arch::NetConfig,
+        steps: u64,
+        out: PathBuf,
+    },
     Bench {
         report: BenchReport,
         out: PathBuf,
@@ -94,6 +102,7 @@ pub fn run(cli: Cli, output: &mut dyn Write, inv: &Invocation) -> Result<Report>
         Command::Eval(a) => eval::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Plot(a) => Ok(Report::Plot(crate::plot::plot_run(&RunDir::new(a.run_dir))?)),
+        Command::Export(a) => export::run(a),
         Command::Bench(a) => {
             // Speed work needs no real data: synthetic unless the flags or the file say otherwise.
             let mut preset = Layer::default();
@@ -134,6 +143,17 @@ impl Report {
             }
             Report::Plot(paths) => paths.iter().map(|p| p.display().to_string()).collect(),
             Report::Predict { rows } => rows.iter().map(|(path, ranked)| predict::line(path, ranked)).collect(),
+            Report::Export { format, net, steps, out } => {
+                let width = net.width.map_or(String::new(), |w| format!(" width {w}"));
+                vec![format!(
+                    "wrote {} ({format}: {} depth {}{width}, {} classes, {} px, after {steps} steps)",
+                    out.display(),
+                    net.arch,
+                    net.depth,
+                    net.classes,
+                    net.image_size
+                )]
+            }
             Report::Bench { report, out } => [report.table(), vec![format!("wrote {}", out.display())]].concat(),
             Report::Compare { table, png, csv } => {
                 let written = std::iter::once(png).chain(csv).map(|p| format!("wrote {}", p.display()));

@@ -33,7 +33,7 @@ pub fn run(a: PredictArgs) -> Result<Report> {
     let decoded: Vec<Vec<u8>> =
         a.images.par_iter().map(|p| decode::decode(p, size as u32).map(|(planes, _)| planes)).collect::<Result<_>>()?;
     let device = device::prepare(&config.run)?;
-    let mut learner = Learner::new(&config.model, &config.run, ck.state.num_classes, device);
+    let mut learner = Learner::sized(&config.model, &config.run, (ck.state.num_classes, size), device);
     learner.restore(&ck.model, None)?;
     let n = decoded.len() as i64;
     let pixels = Tensor::from_slice(&decoded.concat()).view([n, data::CHANNELS, size, size]);

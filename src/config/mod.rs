@@ -19,6 +19,7 @@ pub use settings::{
 pub use validate::{MAX_IMAGE_SIZE, MIN_IMAGE_SIZE};
 
 use crate::error::UsageError;
+use crate::model::arch::NetConfig;
 use crate::optim::schedule::ScheduleConfig;
 use serde::Serialize;
 use std::path::Path;
@@ -83,9 +84,16 @@ impl Layer {
     /// The given values over the defaults, validated.
     pub fn resolve(self) -> Result<Config, UsageError> {
         let base = Config::default();
+        let depth_given = self.model.depth.is_some();
+        let mut model = self.model.apply(base.model);
+        // Each network's own default depth and width when not given.
+        if !depth_given {
+            model.depth = model.arch.default_depth();
+        }
+        model.width = model.width.or(model.arch.default_width());
         let config = Config {
             data: self.data.apply(base.data),
-            model: self.model.apply(base.model),
+            model,
             run: self.run.apply(base.run),
             schedule: self.schedule.apply(base.schedule),
             range_test: self.range_test.apply(base.range_test),
@@ -143,6 +151,13 @@ fn section<T: Section>(map: &serde_json::Map<String, serde_json::Value>, place: 
         map.iter().filter(|(k, _)| T::FIELDS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     serde_path_to_error::deserialize(serde_json::Value::Object(mine))
         .map_err(|e| UsageError::new(format!("{place}: field `{}`: {}", e.path(), e.inner())))
+}
+
+impl ModelSettings {
+    /// The network these settings describe, for data of `classes` classes and `image_size` px.
+    pub fn net(&self, classes: usize, image_size: i64) -> NetConfig {
+        NetConfig { arch: self.arch, depth: self.depth, width: self.width, classes: classes as i64, image_size }
+    }
 }
 
 impl Config {

@@ -9,6 +9,7 @@
 
 use super::{DatasetKind, DeviceSpec, Labels, MaxLr, Precision};
 use crate::lr_finder::{RampMode, Rule};
+use crate::model::arch::Arch;
 use crate::optim::schedule::{Anneal, PhaseEnds, Policy};
 use std::path::PathBuf;
 
@@ -152,8 +153,18 @@ settings! {
 settings! {
     /// The network and its optimiser.
     ModelSettings / ModelLayer, heading "Model and optimiser" {
-        /// ResNet depth, 6n+2: 20, 32, 44, 56, 110 (tiny: 8, 14)
+        /// Network: resnet (He et al.'s CIFAR ResNet), preact-resnet18 (pre-activation ResNet-18,
+        /// for images larger than 32 px too), wrn (wide ResNet WRN-depth-width), densenet (DenseNet,
+        /// growth rate 12), lenet5 (LeCun et al.'s LeNet-5, 32 px and up), smith3 (Caffe's 3-layer
+        /// CIFAR-10 net of Smith's CLR paper) or smith-wide (the wide ResNet of Smith's one-cycle runs)
+        arch: Arch => Arch = Arch::ResNet;
+        /// Depth: resnet and smith-wide 6n+2 (20, 32, 44, 56, 110; tiny: 8, 14), wrn 6n+4 (16, 28;
+        /// tiny: 10), densenet 3n+4 (40, 100; tiny: 7); fixed for the others. Without it: resnet 56,
+        /// wrn 28, densenet 40, smith-wide 32
         depth: usize => usize = 56;
+        /// Channel multiplier of wrn (k: WRN-28-10) and smith-wide (channels ×width from stage to
+        /// stage) [default: wrn 10, smith-wide 4; the other networks have none]
+        width: usize => Option<usize> = None;
         /// Mini-batch size
         batch_size: usize => usize = 512;
         /// SGD momentum (constant unless --cycle-momentum)

@@ -97,7 +97,7 @@ fn validation_names_flag_and_field() {
         edit(&mut config);
         config.validate().unwrap_err().to_string()
     };
-    assert!(check(|c| c.model.depth = 9).starts_with("--depth (depth) must be 6n+2"));
+    assert!(check(|c| c.model.depth = 9).starts_with("--depth (depth) of --arch resnet must be 6n+2"));
     assert_eq!(check(|c| c.model.batch_size = 0), "--batch-size (batch_size) must be at least 1");
     assert_eq!(check(|c| c.range_test.smooth = 1.5), "--smooth (smooth) must be in [0, 1): 1.5");
     assert_eq!(check(|c| c.range_test.smooth = 1.0), "--smooth (smooth) must be in [0, 1): 1");
@@ -116,6 +116,37 @@ fn validation_names_flag_and_field() {
     config.schedule.max_lr = MaxLr::Auto;
     config.schedule.base_lr = 5.0;
     config.validate().expect("base vs max waits until max is known");
+}
+
+#[test]
+fn each_network_has_its_default_depth_and_width() {
+    use crate::model::arch::Arch;
+    let resolve = |arch: Arch, depth: Option<usize>, width: Option<usize>| {
+        let mut layer = Layer::default();
+        (layer.model.arch, layer.model.depth, layer.model.width) = (Some(arch), depth, width);
+        layer.resolve().map(|c| (c.model.depth, c.model.width)).map_err(|e| e.to_string())
+    };
+    assert_eq!(resolve(Arch::ResNet, None, None), Ok((56, None)));
+    assert_eq!(resolve(Arch::Wrn, None, None), Ok((28, Some(10))));
+    assert_eq!(resolve(Arch::Wrn, Some(16), Some(8)), Ok((16, Some(8))));
+    assert_eq!(resolve(Arch::DenseNet, None, None), Ok((40, None)));
+    assert_eq!(resolve(Arch::SmithWide, None, None), Ok((32, Some(4))));
+    assert_eq!(resolve(Arch::LeNet5, None, None), Ok((5, None)));
+    assert_eq!(resolve(Arch::PreActResNet18, None, None), Ok((18, None)));
+    assert!(resolve(Arch::DenseNet, Some(56), None).unwrap_err().contains("3n+4"));
+    assert!(resolve(Arch::ResNet, None, Some(2)).unwrap_err().contains("--width (width) applies to"));
+    // config.json says which network, and reads back as the same run.
+    let config = Layer { model: ModelLayer { arch: Some(Arch::Wrn), ..Default::default() }, ..Default::default() }
+        .resolve()
+        .unwrap();
+    let json = serde_json::to_value(&config).unwrap();
+    assert_eq!(
+        (json["arch"].as_str(), json["depth"].as_u64(), json["width"].as_u64()),
+        (Some("wrn"), Some(28), Some(10))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "config.json", &json.to_string());
+    assert_eq!(Layer::from_file(&path).unwrap().resolve().unwrap(), config);
 }
 
 #[test]

@@ -4,12 +4,14 @@
 
 use super::{Config, DataSettings, DatasetKind, Labels, ModelSettings, RangeTestSettings, RunSettings};
 use crate::error::UsageError;
-use crate::model::resnet::ResNetConfig;
+use crate::model::arch::IMAGE_SIZE;
 
 impl Config {
     pub fn validate(&self) -> Result<(), UsageError> {
         self.data.validate()?;
         self.model.validate()?;
+        // The network on the data's images (an image folder's own size is checked once read).
+        self.model.net(10, self.data.image_size.map_or(IMAGE_SIZE, |s| s as i64)).check()?;
         self.run.validate()?;
         self.range_test.validate()?;
         self.schedule_config()?.validate()
@@ -71,12 +73,6 @@ pub const MAX_IMAGE_SIZE: usize = 1024;
 
 impl ModelSettings {
     fn validate(&self) -> Result<(), UsageError> {
-        if (ResNetConfig { depth: self.depth, num_classes: 10 }).blocks_per_stage().is_none() {
-            crate::usage!(
-                "--depth (depth) must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {}",
-                self.depth
-            );
-        }
         if self.batch_size == 0 {
             crate::usage!("--batch-size (batch_size) must be at least 1");
         }

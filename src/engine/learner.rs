@@ -12,11 +12,11 @@ use crate::data::batches::Batch;
 use crate::data::{Data, Split};
 use crate::dist::{replica, Dist};
 use crate::model::layout::to_channels_last;
-use crate::model::resnet::{ResNet, ResNetConfig};
+use crate::model::{self, arch::IMAGE_SIZE};
 use crate::optim::sgd::Sgd;
 use crate::runtime::autocast::{self, Bf16Guard};
 use crate::runtime::device;
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use std::collections::HashMap;
 use std::rc::Rc;
 use tch::nn::{self, ModuleT};
@@ -27,7 +27,10 @@ pub const EVAL_BATCH: usize = 1000;
 
 pub struct Learner {
     vs: nn::VarStore,
-    net: ResNet,
+    net: Box<dyn ModuleT>,
+    /// The run's seed when the network draws random numbers in training (dropout): each step
+    /// reseeds the generator from it and the step, so that a resumed run draws what it would have.
+    draw_seed: Option<u64>,
     sgd: Sgd,
     precision: Precision,
     /// Convolutions in NHWC layout (faster on the CPU's oneDNN kernels and with bf16 on CUDA).
@@ -39,12 +42,19 @@ pub struct Learner {
 }
 
 impl Learner {
-    /// A freshly initialised network with `classes` outputs (the initialisation is a function
-    /// of `run.seed`).
+    /// A freshly initialised network with `classes` outputs for CIFAR's 32x32 images (the
+    /// initialisation is a function of `run.seed`).
     pub fn new(model: &ModelSettings, run: &RunSettings, classes: usize, device: Device) -> Learner {
+        Learner::sized(model, run, (classes, IMAGE_SIZE), device)
+    }
+
+    /// `new` for `(classes, image_size)`: the networks with a dense head after their
+    /// convolutions (LeNet-5, Smith's 3-layer net) are shaped by the image size.
+    pub fn sized(model: &ModelSettings, run: &RunSettings, shape: (usize, i64), device: Device) -> Learner {
         tch::manual_seed(run.seed as i64);
         let vs = nn::VarStore::new(device);
-        let net = ResNet::new(&vs.root(), ResNetConfig { depth: model.depth, num_classes: classes as i64 });
+        let net = model::build(&vs.root(), &model.net(shape.0, shape.1));
+        let draw_seed = model.arch.draws_in_training().then_some(run.seed);
         let channels_last = device::channels_last_on(run, device);
         if channels_last {
             // Same values, NHWC strides: convolutions then run on their channels-last kernels.
@@ -58,7 +68,7 @@ impl Learner {
         }
         let sgd = Sgd::new(&vs, model.weight_decay, model.nesterov);
         let dist = Rc::new(Dist::single());
-        Learner { vs, net, sgd, precision: run.precision, channels_last, dist, stats_synced: true }
+        Learner { vs, net, draw_seed, sgd, precision: run.precision, channels_last, dist, stats_synced: true }
     }
 
     /// This learner as one replica of a distributed run (its values are its own until
@@ -88,14 +98,7 @@ impl Learner {
         model: &HashMap<String, Tensor>,
         momentum: Option<&HashMap<String, Tensor>>,
     ) -> Result<()> {
-        let _guard = tch::no_grad_guard();
-        for (name, mut var) in self.vs.variables() {
-            let saved = model.get(&name).with_context(|| format!("checkpoint lacks {name}"))?;
-            if saved.size() != var.size() {
-                bail!("checkpoint {name}: shape {:?}, model {:?}", saved.size(), var.size());
-            }
-            var.copy_(saved);
-        }
+        model::load_variables(&self.vs, model)?;
         match momentum {
             Some(buffers) => self.sgd.load_buffers(buffers),
             None => Ok(()),
@@ -166,6 +169,9 @@ impl Learner {
             (zero(), zero())
         } else {
             let x = self.layout(&batch.images);
+            if let Some(seed) = self.draw_seed {
+                tch::manual_seed(step_seed(seed, batch.step, self.dist.rank()));
+            }
             let (loss, correct) = {
                 let _autocast = self.autocast()?;
                 let logits = self.net.forward_t(&x, true);
@@ -251,6 +257,17 @@ impl Learner {
         }
         Ok(Tensor::stack(&[loss_sum, correct], 0) / limit.max(1) as f64)
     }
+}
+
+/// The generator's seed for the draws inside the network at a step of a rank: a function of the
+/// three, spread so that neighbouring steps are unrelated.
+fn step_seed(seed: u64, step: u64, rank: usize) -> i64 {
+    let mut z = seed
+        ^ step.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (rank as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 1) as i64
 }
 
 #[cfg(test)]
@@ -340,6 +357,27 @@ mod tests {
             got.values().filter(|t| t.requires_grad()).map(|t| t.grad().sum(Kind::Double).double_value(&[])).sum();
         let flat_sum = flat.sgd.grads().sum(Kind::Double).double_value(&[]);
         assert!((grad_sum - flat_sum).abs() < 1e-6 * (1.0 + flat_sum.abs()), "{grad_sum} vs {flat_sum}");
+    }
+
+    /// Dropout's masks are a function of the seed and the step, not of what the generator drew
+    /// before: a resumed run draws what the uninterrupted one drew at that step.
+    #[test]
+    fn dropout_draws_are_a_function_of_the_step() {
+        let _rng = crate::rng_lock();
+        let model = ModelSettings { arch: crate::model::arch::Arch::DenseNet, depth: 7, ..ModelSettings::default() };
+        let run = RunSettings::default();
+        let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 1, 2, 3]);
+        let loss = |step: u64, draw_before: bool| {
+            let mut learner = Learner::new(&model, &run, 10, Device::Cpu);
+            if draw_before {
+                let _ = Tensor::rand([1000], (Kind::Float, Device::Cpu));
+            }
+            let batch = Batch { step, ..Batch::whole(&x, &y) };
+            learner.step(&batch, 0.1, 0.9).unwrap().0.double_value(&[])
+        };
+        assert_eq!(loss(3, false), loss(3, true));
+        assert_ne!(loss(3, false), loss(4, false), "another step, other masks");
     }
 
     #[test]

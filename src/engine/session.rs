@@ -29,6 +29,8 @@ impl Session {
     pub fn start(config: &Config, dist: Rc<Dist>, progress: bool) -> Result<Session> {
         let device = device::prepare(&dist.rank_settings(&config.run))?;
         let data = load_data(&config.data, config.run.seed, device, progress, &dist)?;
+        // An image folder's size is known once it is read: the network must take it.
+        config.model.net(data.classes, data.image_size).check()?;
         let progress = progress && dist.is_primary();
         Ok(Session { device, data, dist, progress })
     }
@@ -65,7 +67,8 @@ impl Session {
     /// (its values are its own until `Learner::copy_from_root`). The initialisation is a function
     /// of `config.run.seed`: runs with the same seed start from the same weights.
     pub fn learner(&self, config: &Config) -> Learner {
-        Learner::new(&config.model, &config.run, self.data.classes, self.device).in_group(Rc::clone(&self.dist))
+        let shape = (self.data.classes, self.data.image_size);
+        Learner::sized(&config.model, &config.run, shape, self.device).in_group(Rc::clone(&self.dist))
     }
 
     /// Listen for Ctrl-C and SIGTERM from now on (once per process); a stop's notice says `what`

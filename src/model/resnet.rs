@@ -7,6 +7,7 @@
 //! Batch norm and ReLU (with the residual add) run fused on channels-last CPU tensors in
 //! training (`fused`); the shortcut and the pool keep the gradients' layout (`layout`).
 
+use super::layers::{self, batch_norm};
 use super::{fused, layout};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
@@ -32,26 +33,7 @@ impl ResNetConfig {
 }
 
 fn conv3x3(vs: nn::Path, c_in: i64, c_out: i64, stride: i64) -> nn::Conv2D {
-    let cfg = nn::ConvConfig {
-        stride,
-        padding: 1,
-        bias: false,
-        ws_init: nn::init::DEFAULT_KAIMING_NORMAL,
-        ..Default::default()
-    };
-    nn::conv2d(vs, c_in, c_out, 3, cfg)
-}
-
-fn batch_norm(vs: nn::Path, c: i64) -> nn::BatchNorm {
-    // PyTorch's defaults: weight 1, bias 0, momentum 0.1, eps 1e-5 (tch's weight default is U(0,1)).
-    // The fused CPU kernels (`fused`) apply the same momentum and eps.
-    let cfg = nn::BatchNormConfig {
-        ws_init: nn::Init::Const(1.0),
-        momentum: fused::MOMENTUM,
-        eps: fused::EPS,
-        ..Default::default()
-    };
-    nn::batch_norm2d(vs, c, cfg)
+    layers::conv(vs, c_in, c_out, 3, stride)
 }
 
 /// A basic block: conv-BN-ReLU-conv-BN plus the shortcut, then ReLU.

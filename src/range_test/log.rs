@@ -41,10 +41,11 @@ impl TestLog {
         let rt = &config.range_test;
         let mut bar = Progress::new(iters, session.progress());
         bar.line(&format!(
-            "range test: lr {} → {} ({}) over {iters} steps, depth {}, batch {}, {} → {}",
+            "range test: lr {} → {} ({}) over {iters} steps, {} depth {}, batch {}, {} → {}",
             rt.start_lr,
             rt.end_lr,
             rt.mode,
+            config.model.arch,
             config.model.depth,
             config.model.batch_size,
             session.data().source,

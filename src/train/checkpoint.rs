@@ -6,7 +6,9 @@
 
 use crate::config::{DatasetKind, Labels};
 use crate::engine::Learner;
+use crate::error::first_line;
 use crate::files;
+use crate::model::arch::Arch;
 use crate::run_dir::RunDir;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -59,6 +61,12 @@ pub struct RunState {
     /// The names of the classes in label order, when the data had them (`clr predict` prints them).
     #[serde(default)]
     pub class_names: Option<Vec<String>>,
+    /// The network (`eval` and `export` rebuild it from these): checkpoints older than these
+    /// fields hold a resnet.
+    #[serde(default)]
+    pub arch: Arch,
+    #[serde(default)]
+    pub width: Option<usize>,
 }
 
 fn ten() -> usize {
@@ -147,11 +155,6 @@ pub fn load_for_resume(dir: &RunDir) -> Result<Option<(Checkpoint, Option<String
     Ok(Some((ck, Some(note))))
 }
 
-/// libtorch's messages carry a C++ backtrace after the first line.
-fn first_line(message: &str) -> &str {
-    message.lines().next().unwrap_or(message).trim()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +186,8 @@ mod tests {
             labels: Some(Labels::Fine),
             image_size: 32,
             class_names: Some(vec!["plane".into(), "car".into()]),
+            arch: Arch::ResNet,
+            width: None,
         };
         save(&run_dir, &learner, &state).unwrap();
         let ck = load(&path).unwrap();
@@ -218,6 +223,7 @@ mod tests {
         let old: RunState = serde_json::from_str(old).unwrap();
         assert_eq!((old.num_classes, old.dataset, old.labels), (10, None, None));
         assert_eq!((old.image_size, old.class_names.clone()), (32, None), "older checkpoints: CIFAR's images");
+        assert_eq!((old.arch, old.width), (Arch::ResNet, None));
         let state =
             RunState { num_classes: 100, dataset: Some(DatasetKind::Cifar100), labels: Some(Labels::Coarse), ..old };
         save(&run_dir, &learner, &state).unwrap();

@@ -20,6 +20,7 @@ use crate::optim::schedule::Schedule;
 use crate::records::{self, EpochRow, StepRow};
 use crate::run_dir::{NewRun, RunDir, RunLock};
 use anyhow::{bail, Result};
+use std::path::Path;
 use std::time::Instant;
 
 /// How [`Trainer::open`] takes its folder.
@@ -132,9 +133,10 @@ impl<'a> Trainer<'a> {
         self.session.listen("finishing the current step and saving a checkpoint");
         let c = self.config;
         self.line(&format!(
-            "train: {} on {}, depth {}, {} images, {} steps/epoch, {} steps, {} → {}",
+            "train: {} on {}, {} depth {}, {} images, {} steps/epoch, {} steps, {} → {}",
             c.schedule.policy,
             self.session.describe(),
+            c.model.arch,
             c.model.depth,
             self.session.data().train.len,
             self.steps_per_epoch(),
@@ -371,6 +373,8 @@ fn fresh(
         labels: Some(config.data.labels),
         image_size: data.image_size,
         class_names: data.class_names.clone(),
+        arch: config.model.arch,
+        width: config.model.width,
     };
     checkpoint::save(dir, learner, &state)?;
     Ok((RunLog::create(dir, plan)?, state))
@@ -394,29 +398,48 @@ fn resumed(
     if let Some(note) = note {
         eprintln!("warning: {note}");
     }
-    let (spe, classes, size) = (plan.steps_per_epoch, session.data().classes, session.data().image_size);
-    if ck.state.num_classes != classes || ck.state.image_size != size {
+    let data = session.data();
+    check_resumable(out, &ck.state, config, (data.classes, data.image_size), plan.steps_per_epoch)?;
+    learner.restore(&ck.model, Some(&ck.momentum))?;
+    Ok((RunLog::resume(dir, ck.state.step, plan)?, ck.state))
+}
+
+/// The checkpoint must be of this run: its network, classes (of images of the same size) and
+/// steps per epoch.
+fn check_resumable(out: &Path, state: &RunState, config: &Config, data: (usize, i64), spe: u64) -> Result<()> {
+    let (classes, size) = data;
+    if state.num_classes != classes || state.image_size != size {
         crate::usage!(
             "{}: the model has {} outputs for {}x{} images, but this data has {classes} classes of {size}x{size}: \
              resume with the data set and --labels it was trained with",
             out.display(),
-            ck.state.num_classes,
-            ck.state.image_size,
-            ck.state.image_size,
+            state.num_classes,
+            state.image_size,
+            state.image_size,
         );
     }
-    if ck.state.steps_per_epoch != spe || ck.state.depth != config.model.depth {
+    let net = (state.arch, state.depth, state.width);
+    if net != (config.model.arch, config.model.depth, config.model.width) {
         bail!(
-            "{}: saved with {} steps per epoch at depth {}, but this data and config give {spe} at depth {}: \
-             resume with the same data and batch size",
+            "{}: the checkpoint holds --arch {} --depth {}{}, but the config asks for --arch {} --depth {}: \
+             resume with the run's own config.json",
             out.display(),
-            ck.state.steps_per_epoch,
-            ck.state.depth,
+            net.0,
+            net.1,
+            net.2.map_or(String::new(), |w| format!(" --width {w}")),
+            config.model.arch,
             config.model.depth
         );
     }
-    learner.restore(&ck.model, Some(&ck.momentum))?;
-    Ok((RunLog::resume(dir, ck.state.step, plan)?, ck.state))
+    if state.steps_per_epoch != spe {
+        bail!(
+            "{}: saved with {} steps per epoch, but this data and config give {spe}: resume with the same data \
+             and batch size",
+            out.display(),
+            state.steps_per_epoch,
+        );
+    }
+    Ok(())
 }
 
 /// Redraw curves.png from the run's CSV files.

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Checks that every figure README.md quotes agrees with bench/*.json.
+
+The figures live in one table under "## Speed": columns clr | peer | clr / peer | rerun. The
+rerun command (in backticks) names the JSON file (its "command" field); each number must equal
+that file's field rounded to the number of decimals the README shows. Outside the table the
+README may quote no speed ("images/s") or ratio ("1.38×"). Exit 0 when all agree, 1 naming each
+disagreement. usage: check-readme-figures.py [--readme README.md] [--bench bench]
+"""
+import argparse
+import glob
+import json
+import re
+import sys
+
+# Which JSON fields the clr, peer and clr / peer columns quote, by the script that wrote the file.
+FIELDS = {
+    "scripts/bench-cpu.sh": ("clr_median", "peer_median", "ratio_clr_over_peer"),
+    "scripts/bench-cpu-bf16.sh": (
+        "clr_bf16_median",
+        "peer_bf16_channels_last_median",
+        "ratio_clr_bf16_over_peer_bf16_channels_last",
+    ),
+    "scripts/compare-peer.sh": ("clr_test_acc_mean", "peer_test_acc_mean", "speed_ratio_clr_over_peer"),
+}
+LOOSE = re.compile(r"\d[\d.,]*\s*(×|images/s)")
+
+
+def agrees(cell, value):
+    decimals = len(cell.split(".")[1]) if "." in cell else 0
+    return float(cell) == round(value, decimals)
+
+
+def check(readme, bench):
+    by_command = {}
+    for path in sorted(glob.glob(f"{bench}/*.json")):
+        with open(path) as f:
+            data = json.load(f)
+        by_command[data.get("command")] = (path, data)
+    errors, rows, in_speed = [], 0, False
+    for n, line in enumerate(open(readme, encoding="utf-8"), 1):
+        if line.startswith("## "):
+            in_speed = line.strip() == "## Speed"
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        if in_speed and len(cells) == 5 and cells[4].startswith("`"):
+            rows += 1
+            command = cells[4].strip("`")
+            if command not in by_command:
+                errors.append(f"README.md:{n}: no bench/*.json has command {command!r}")
+                continue
+            path, data = by_command[command]
+            script = command.split()[0]
+            for cell, field in zip(cells[1:4], FIELDS.get(script, ())):
+                if not agrees(cell, data[field]):
+                    errors.append(f"README.md:{n}: {cell} but {path} has {field} = {data[field]}")
+            if script not in FIELDS:
+                errors.append(f"README.md:{n}: no known fields for {script}")
+        elif LOOSE.search(line):
+            errors.append(f"README.md:{n}: a figure outside the Speed table: {line.strip()}")
+    if rows == 0:
+        errors.append("README.md: no figure rows under ## Speed")
+    return errors, rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--readme", default="README.md")
+    ap.add_argument("--bench", default="bench")
+    args = ap.parse_args()
+    errors, rows = check(args.readme, args.bench)
+    for e in errors:
+        print(e, file=sys.stderr)
+    if errors:
+        return 1
+    print(f"README figures: {rows} rows agree with {args.bench}/*.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
