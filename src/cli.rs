@@ -22,7 +22,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Fetch the CIFAR-10 (or CIFAR-100) binary archive, verify its MD5, extract it.
+    /// Fetch the CIFAR-10 (or CIFAR-100) binary archive, verify its MD5, extract it; or the four
+    /// IDX files of MNIST or Fashion-MNIST, each verified.
     Download(DownloadArgs),
     /// Run the LR range test: lr_find.csv, range_test.json, range_test.png and a suggestion
     /// (with --sweep: one test per value of a second hyper-parameter, and the value to use).
@@ -34,6 +35,8 @@ pub enum Command {
     Schedule(ScheduleArgs),
     /// Test accuracy and loss of a saved checkpoint.
     Eval(EvalArgs),
+    /// The most likely classes of image files (PNG, JPEG) by a saved checkpoint.
+    Predict(PredictArgs),
     /// Redraw the PNG plots of a run folder from its CSV files.
     Plot(PlotArgs),
     /// Write a trained network in a file PyTorch loads without clr: TorchScript (torch.jit.load;
@@ -53,19 +56,23 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct DownloadArgs {
-    /// Which archive: cifar10 or cifar100 (synthetic data is made in memory, never downloaded)
+    /// Which data set: cifar10, cifar100, mnist or fashion-mnist (synthetic data is made in memory
+    /// and a folder is yours: neither is downloaded)
     #[arg(long, default_value = "cifar10")]
     pub dataset: DatasetKind,
     /// Folder for the data; the files land in DIR/cifar-10-batches-bin (cifar100:
-    /// DIR/cifar-100-binary)
+    /// DIR/cifar-100-binary, mnist: DIR/mnist, fashion-mnist: DIR/fashion-mnist)
     #[arg(long, value_name = "DIR", default_value = "data")]
     pub data_dir: PathBuf,
     /// Archive to fetch [default: $CLR_CIFAR10_URL (cifar100: $CLR_CIFAR100_URL), else the
-    /// official URL]
+    /// official URL]; mnist, fashion-mnist: the folder URL of the four .gz files [default:
+    /// $CLR_MNIST_URL, $CLR_FASHION_MNIST_URL, else the official one]
     #[arg(long)]
     pub url: Option<String>,
     /// MD5 the archive must match [default: $CLR_CIFAR10_MD5 (cifar100: $CLR_CIFAR100_MD5), else
-    /// the official checksum]
+    /// the official checksum]; mnist, fashion-mnist: four, comma-separated, in the order train
+    /// images, train labels, test images, test labels [default: $CLR_MNIST_MD5,
+    /// $CLR_FASHION_MNIST_MD5, else the official ones]
     #[arg(long, value_name = "HEX")]
     pub md5: Option<String>,
     /// Do not draw a progress bar
@@ -202,6 +209,26 @@ pub struct EvalArgs {
     /// CPU threads for libtorch [default: libtorch's choice]
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Checkpoint file written by clr train (RUN_DIR/checkpoint.pt); it records the image size,
+    /// the training set's statistics and, for folders and MNIST-format sets, the class names
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: PathBuf,
+    /// Image files (PNG or JPEG), each decoded and resized as an image folder's cache does
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+    /// How many classes to print per image, most likely first (at most the model's classes)
+    #[arg(long, value_name = "K", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub top_k: u64,
+    /// auto, cpu, cuda or cuda:N
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
+    /// fp32, or bf16 autocast (the checkpoint is fp32 either way)
+    #[arg(long, default_value = "fp32")]
+    pub precision: Precision,
 }
 
 #[derive(Debug, Args)]

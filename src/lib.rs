@@ -5,7 +5,7 @@
 //! | layer | modules |
 //! | --- | --- |
 //! | input | `cli` (clap structs) → `config` (typed layers, one validated [`config::Config`]) |
-//! | data | `data` (`cifar`, `download`, `synthetic`, `augment`, `gather`, `batches`: one batch stream) |
+//! | data | `data` (`cifar`, `download`, `synthetic`, `idx`, `mnist`, `mnist_download`, `folder`, `decode`, `cache`, `stats`, `augment`, `gather`, `batches`: one batch stream) |
 //! | model | `model` (`arch`: which network; `resnet`, `fused`, `layout`; `preact`, `densenet`, `lenet`, `smith3`, `smith_wide`, `layers`), `optim` (`sgd`; `schedule`, pure), `lr_finder` (the range test's maths, pure: `analysis`, `ramp`, `sweep`) |
 //! | engine | `engine` (`session`: one start-up of device, data and signals; `learner`: one step, evaluation; `reader`: grouped loss reads and the agreed stop) |
 //! | loops | `train` (`Trainer`: open, run, finish; checkpoints, summary), `range_test` (the range test and `--sweep` on the engine), `bench` |

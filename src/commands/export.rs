@@ -4,7 +4,7 @@
 use super::Report;
 use crate::cli::ExportArgs;
 use crate::export::{self, Format, ModelCard};
-use crate::model::{self, arch::NetConfig, arch::IMAGE_SIZE};
+use crate::model::{self, arch::NetConfig};
 use crate::run_dir::RunDir;
 use crate::train::checkpoint;
 use anyhow::Result;
@@ -21,7 +21,7 @@ pub fn run(a: ExportArgs) -> Result<Report> {
         depth: state.depth,
         width: state.width,
         classes: state.num_classes as i64,
-        image_size: IMAGE_SIZE,
+        image_size: state.image_size,
     };
     net.check()?;
     let mut vs = nn::VarStore::new(Device::Cpu);

@@ -7,6 +7,7 @@ mod dist;
 mod eval;
 mod export;
 mod grid;
+mod predict;
 mod schedule;
 mod train;
 
@@ -67,6 +68,10 @@ pub enum Report {
         source: String,
     },
     Plot(Vec<PathBuf>),
+    /// `clr predict`: each image and its top classes.
+    Predict {
+        rows: predict::Rows,
+    },
     /// `clr export`: the file written, and the network in it.
     Export {
         format: crate::export::Format,
@@ -95,19 +100,12 @@ pub enum Report {
 /// `inv` is how the process was started (the commands that train read the launchers' variables).
 pub fn run(cli: Cli, output: &mut dyn Write, inv: &Invocation) -> Result<Report> {
     match cli.command {
-        Command::Download(a) => {
-            let archive = match a.dataset {
-                DatasetKind::Cifar10 => &download::CIFAR10,
-                DatasetKind::Cifar100 => &download::CIFAR100,
-                DatasetKind::Synthetic => crate::usage!("--dataset synthetic is made in memory: nothing to download"),
-            };
-            let opts = DownloadOptions::from_env(archive, a.data_dir, a.url, a.md5, !a.no_progress)?;
-            Ok(Report::Download(download::download(&opts)?, archive.layout.name))
-        }
+        Command::Download(a) => self::download(a),
         Command::RangeTest(a) => range_test(a, inv),
         Command::Train(a) => train::run(a, inv),
         Command::Schedule(a) => schedule::run(a, output),
         Command::Eval(a) => eval::run(a),
+        Command::Predict(a) => predict::run(a),
         Command::Plot(a) => Ok(Report::Plot(crate::plot::plot_run(&RunDir::new(a.run_dir))?)),
         Command::Export(a) => export::run(a),
         Command::Bench(a) => {
@@ -154,6 +152,7 @@ impl Report {
                 vec![format!("test_acc {test_acc:.4}  test_loss {test_loss:.4}  ({images} test images, {source})")]
             }
             Report::Plot(paths) => paths.iter().map(|p| p.display().to_string()).collect(),
+            Report::Predict { rows } => rows.iter().map(|(path, ranked)| predict::line(path, ranked)).collect(),
             Report::Export { format, net, steps, out } => {
                 let width = net.width.map_or(String::new(), |w| format!(" width {w}"));
                 vec![format!(
@@ -192,6 +191,29 @@ impl Report {
             0
         }
     }
+}
+
+/// `clr download`: a CIFAR archive, or an MNIST-format set's four files.
+fn download(a: crate::cli::DownloadArgs) -> Result<Report> {
+    let archive = match a.dataset {
+        DatasetKind::Cifar10 => &download::CIFAR10,
+        DatasetKind::Cifar100 => &download::CIFAR100,
+        DatasetKind::Mnist | DatasetKind::FashionMnist => return download_idx(a),
+        DatasetKind::Synthetic => crate::usage!("--dataset synthetic is made in memory: nothing to download"),
+        DatasetKind::Folder => crate::usage!("--dataset folder reads your own images: nothing to download"),
+    };
+    let opts = DownloadOptions::from_env(archive, a.data_dir, a.url, a.md5, !a.no_progress)?;
+    Ok(Report::Download(download::download(&opts)?, archive.layout.name))
+}
+
+/// `clr download --dataset mnist|fashion-mnist`.
+fn download_idx(a: crate::cli::DownloadArgs) -> Result<Report> {
+    use crate::data::mnist_download::{self, IdxDownload};
+    use anyhow::Context;
+    let set =
+        crate::data::mnist::set_of(a.dataset).with_context(|| format!("{} is not an MNIST-format set", a.dataset))?;
+    let opts = IdxDownload::from_env(set, a.data_dir, a.url, a.md5, !a.no_progress)?;
+    Ok(Report::Download(mnist_download::download(&opts)?, set.name))
 }
 
 /// `clr range-test` (one test, or a sweep, new or resumed), alone, on several processes, or

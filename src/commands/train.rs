@@ -63,16 +63,17 @@ pub fn run(a: TrainArgs, inv: &Invocation) -> Result<Report> {
 pub(super) fn resume_config(dir: &Path, run: &crate::cli::RunArgs) -> Result<Config> {
     let flags = &run.settings.flags;
     let allowed = Layer {
-        // The labels decide the model's outputs: the checkpoint's cannot change.
-        data: DataLayer { labels: None, ..flags.data.clone() },
+        // The labels decide the model's outputs, the image size and the held-out fraction what
+        // it sees: the checkpoint's cannot change.
+        data: DataLayer { labels: None, image_size: None, valid_fraction: None, ..flags.data.clone() },
         run: RunLayer { device: flags.run.device, threads: flags.run.threads, ..RunLayer::default() },
         ..Layer::default()
     };
     if let Some(bad) = flags.given().into_iter().find(|f| !allowed.given().contains(f)) {
         crate::usage!(
             "--resume continues {} with its config.json; --{} cannot change it (allowed: --device, --threads, \
-             --data-dir, --url, --md5, --no-download, --no-progress, --nproc-per-node, --dist-backend, \
-             --dist-timeout)",
+             --data-dir, --url, --md5, --no-download, --cache-dir, --strict, --no-progress, --nproc-per-node, \
+             --dist-backend, --dist-timeout)",
             dir.display(),
             bad.replace('_', "-")
         );

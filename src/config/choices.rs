@@ -18,8 +18,16 @@ pub enum DatasetKind {
     /// CIFAR-shaped images made in memory, 10 classes (smoke tests and speed work; never called
     /// CIFAR-10).
     Synthetic,
+    /// The user's own images: `DIR/train/CLASS/*.png|jpg` and `DIR/test/CLASS/…` (or `valid/`, or one
+    /// folder and `--valid-fraction`), decoded once into a cache (`data::folder`).
+    Folder,
+    /// MNIST's IDX files (handwritten digits, 10 classes), gzipped or not (downloaded if missing).
+    Mnist,
+    /// Fashion-MNIST's IDX files (Zalando's clothing images, 10 classes; downloaded if missing).
+    FashionMnist,
 }
-crate::named_enum!(DatasetKind, "dataset", Cifar10 => "cifar10", Cifar100 => "cifar100", Synthetic => "synthetic");
+crate::named_enum!(DatasetKind, "dataset", Cifar10 => "cifar10", Cifar100 => "cifar100", Synthetic => "synthetic",
+    Folder => "folder", Mnist => "mnist", FashionMnist => "fashion-mnist");
 
 /// Which label of a CIFAR-100 record is the class: each image has a fine label (100 classes) and
 /// the coarse label of its super-class (20). The other data sets have one label per image.

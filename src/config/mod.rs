@@ -16,6 +16,7 @@ pub use settings::{
     finite, DataLayer, DataSettings, ModelLayer, ModelSettings, RangeTestLayer, RangeTestSettings, RunLayer,
     RunSettings, ScheduleLayer, ScheduleSettings, Section,
 };
+pub use validate::{MAX_IMAGE_SIZE, MIN_IMAGE_SIZE};
 
 use crate::error::UsageError;
 use crate::model::arch::NetConfig;
@@ -40,12 +41,17 @@ pub struct Config {
     /// numbers (ignored on input: it would describe another run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lr_source: Option<String>,
+    /// Written by clr: the names of the data's classes, in label order, when the data set has
+    /// them (an image folder's class folders, Fashion-MNIST's clothes; ignored on input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_names: Option<Vec<String>>,
 }
 
-/// Fields a config file may hold that set nothing, ignored on input: `lr_source`, which clr
-/// writes into a run's config.json (it describes that run, not the next), and `comment`, free
-/// text for people (the presets in configs/ give their source and the paper's figure in it).
-const IGNORED_ON_INPUT: [&str; 2] = ["lr_source", "comment"];
+/// Fields a config file may hold that set nothing, ignored on input: `lr_source` and
+/// `class_names`, which clr writes into a run's config.json (they describe that run, not the next),
+/// and `comment`, free text for people (the presets in configs/ give their source and the paper's
+/// figure in it).
+const IGNORED_ON_INPUT: [&str; 3] = ["lr_source", "class_names", "comment"];
 
 /// The settings one source gives (the command line, a config file, a command's own defaults);
 /// `None` everywhere it is silent.
@@ -92,6 +98,7 @@ impl Layer {
             schedule: self.schedule.apply(base.schedule),
             range_test: self.range_test.apply(base.range_test),
             lr_source: None,
+            class_names: None,
         };
         config.validate()?;
         Ok(config)
@@ -246,6 +253,11 @@ impl Config {
             epochs: self.total_epochs(),
             phase_ends: s.phase_ends,
         })
+    }
+
+    /// This config with the class names of the data it runs on, for its config.json.
+    pub fn with_class_names(&self, names: Option<&[String]>) -> Config {
+        Config { class_names: names.map(<[String]>::to_vec), ..self.clone() }
     }
 
     /// Write this config to `path` (a run folder's config.json), atomically.

@@ -103,21 +103,25 @@ macro_rules! settings {
 settings! {
     /// Where the data comes from.
     DataSettings / DataLayer, heading "Data" {
-        /// Data set: cifar10, cifar100 (files in their binary layouts) or synthetic (made in memory,
-        /// 10 classes)
+        /// Data set: cifar10, cifar100 (files in their binary layouts), mnist, fashion-mnist (IDX
+        /// files), folder (your images: DIR/train/CLASS/*.png|jpg and DIR/test/CLASS/...) or synthetic
+        /// (made in memory, 10 classes)
         dataset: DatasetKind => DatasetKind = DatasetKind::Cifar10;
         /// cifar100's classes: fine (100) or coarse (the 20 super-classes); the other data sets
         /// have one label per image, and coarse is an error with them
         labels: Labels => Labels = Labels::Fine;
         /// Folder with the .bin files, or one that holds cifar-10-batches-bin/ (cifar100:
-        /// cifar-100-binary/)
+        /// cifar-100-binary/; mnist, fashion-mnist: the four IDX files, or mnist/, fashion-mnist/);
+        /// folder: the image folder
         #[arg(value_name = "DIR")]
         data_dir: PathBuf => PathBuf = PathBuf::from("data");
         /// Mirror of the archive [default: $CLR_CIFAR10_URL (cifar100: $CLR_CIFAR100_URL), else the
-        /// official URL]
+        /// official URL]; mnist, fashion-mnist: the folder URL of the four files ($CLR_MNIST_URL,
+        /// $CLR_FASHION_MNIST_URL)
         url: String => Option<String> = None;
         /// MD5 the archive must match [default: $CLR_CIFAR10_MD5 (cifar100: $CLR_CIFAR100_MD5), else
-        /// the official MD5]
+        /// the official MD5]; mnist, fashion-mnist: four, comma-separated, in the order train
+        /// images, train labels, test images, test labels ($CLR_MNIST_MD5, $CLR_FASHION_MNIST_MD5)
         md5: String => Option<String> = None;
         /// Fail instead of downloading when the data is missing
         #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
@@ -128,6 +132,21 @@ settings! {
         /// Test images of --dataset synthetic
         #[arg(value_name = "N")]
         synthetic_test: usize => usize = 10_000;
+        /// Side of the square images the network sees, in pixels [default: 32; mnist, fashion-mnist:
+        /// 28x28 zero-padded to 32, another size resizes them; folder: the images' own size when they
+        /// all agree]. folder: each image is resized so that its shorter side is S, then centre-cropped
+        #[arg(value_name = "S")]
+        image_size: usize => Option<usize> = None;
+        /// folder: hold out this fraction of each class (a seeded draw, the same on every run) as the
+        /// test split, for a DIR without test/ or valid/ [default: none: DIR needs test/ or valid/]
+        #[arg(value_name = "F", value_parser = finite)]
+        valid_fraction: f64 => Option<f64> = None;
+        /// folder: where the decoded images are cached [default: DIR/.clr-cache]
+        #[arg(value_name = "DIR")]
+        cache_dir: PathBuf => Option<PathBuf> = None;
+        /// folder: an unreadable or corrupt image is an error, instead of skipped with a warning
+        #[arg(num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        strict: bool => bool = false;
     }
 }
 

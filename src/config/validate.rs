@@ -12,6 +12,8 @@ impl Config {
     pub fn validate(&self) -> Result<(), UsageError> {
         self.data.validate()?;
         self.model.validate()?;
+        // The network on the data's images (an image folder's own size is checked once read).
+        self.model.net(10, self.data.image_size.map_or(IMAGE_SIZE, |s| s as i64)).check()?;
         self.run.validate()?;
         self.range_test.validate()?;
         // Without --epochs the phases set the run's length: a length too long to run names them.
@@ -37,6 +39,39 @@ impl DataSettings {
                 self.dataset
             );
         }
+        self.validate_images()
+    }
+
+    /// The image size, and the settings that only an image folder reads: a setting the data set
+    /// ignores would silently do nothing.
+    fn validate_images(&self) -> Result<(), UsageError> {
+        let (dataset, folder) = (self.dataset, self.dataset == DatasetKind::Folder);
+        match self.image_size {
+            Some(s) if !(MIN_IMAGE_SIZE..=MAX_IMAGE_SIZE).contains(&s) => {
+                crate::usage!("--image-size (image_size) must be {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} pixels, got {s}")
+            }
+            Some(s) if s != 32 && matches!(dataset, DatasetKind::Cifar10 | DatasetKind::Cifar100) => crate::usage!(
+                "--image-size (image_size) {s}: {dataset} images are 32x32 (other sizes: --dataset folder, mnist, \
+                 fashion-mnist or synthetic)"
+            ),
+            _ => {}
+        }
+        if let Some(f) = self.valid_fraction {
+            if !folder {
+                crate::usage!(
+                    "--valid-fraction (valid_fraction) needs --dataset folder: {dataset} has its own test split"
+                );
+            }
+            if !(f > 0.0 && f < 1.0) {
+                crate::usage!("--valid-fraction (valid_fraction) must be between 0 and 1 (exclusive), got {f}");
+            }
+        }
+        if !folder && self.cache_dir.is_some() {
+            crate::usage!("--cache-dir (cache_dir) needs --dataset folder: {dataset} is read without a cache");
+        }
+        if !folder && self.strict {
+            crate::usage!("--strict (strict) needs --dataset folder: {dataset} has no image files to skip");
+        }
         Ok(())
     }
 }
@@ -44,9 +79,12 @@ impl DataSettings {
 /// The deepest ResNet clr builds: 6 × 1000 + 2.
 const MAX_DEPTH: usize = 6002;
 
+/// The image sizes a run accepts: from LeNet-sized inputs to large photographs.
+pub const MIN_IMAGE_SIZE: usize = 8;
+pub const MAX_IMAGE_SIZE: usize = 1024;
+
 impl ModelSettings {
     fn validate(&self) -> Result<(), UsageError> {
-        self.net(10, IMAGE_SIZE).check()?;
         // Building the model is a loop over its blocks: a depth of billions ran for ever.
         if self.depth > MAX_DEPTH {
             crate::usage!(

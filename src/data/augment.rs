@@ -1,8 +1,10 @@
 //! Standard CIFAR augmentation, drawn per epoch and applied per batch with tensor operations on
-//! the training device: a random 32×32 crop of the 4-pixel zero-padded image (81 offsets) and a
-//! random horizontal flip, as one gather from the padded uint8 training set.
+//! the training device: a random S×S crop of the zero-padded image (32×32 with 4 pixels of
+//! padding: 81 offsets; other sizes pad in proportion, see [`super::crop_pad`]) and a random
+//! horizontal flip, as one gather from the padded uint8 training set.
 
-use super::{Data, PAD};
+use super::gather::Crop;
+use super::Data;
 use tch::{Device, Kind, Tensor};
 
 /// The random choices of one epoch: the order of the images and each image's crop offset and
@@ -17,17 +19,18 @@ pub struct EpochPlan {
 }
 
 impl EpochPlan {
-    pub fn new(len: usize, seed: u64, epoch: u64, augment: bool, device: Device) -> EpochPlan {
+    /// The plan of `epoch` for `len` images padded by `pad` pixels on each side.
+    pub fn new(len: usize, seed: u64, epoch: u64, augment: bool, pad: i64, device: Device) -> EpochPlan {
         tch::manual_seed(epoch_seed(seed, epoch));
         let opts = (Kind::Int64, Device::Cpu);
         let n = len as i64;
         let order = Tensor::randperm(n, opts);
         let (dx, dy, flip) = if augment {
-            let offsets = Tensor::randint(2 * PAD + 1, [2, n], opts);
+            let offsets = Tensor::randint(2 * pad + 1, [2, n], opts);
             let flip = Tensor::rand([n], (Kind::Float, Device::Cpu)).lt(0.5);
             (offsets.get(0), offsets.get(1), flip)
         } else {
-            let centre = Tensor::full([n], PAD, opts);
+            let centre = Tensor::full([n], pad, opts);
             (centre.shallow_clone(), centre, Tensor::zeros([n], (Kind::Bool, Device::Cpu)))
         };
         EpochPlan {
@@ -54,20 +57,21 @@ fn epoch_seed(seed: u64, epoch: u64) -> i64 {
     (z >> 1) as i64
 }
 
-/// Crop and flip images of a zero-padded uint8 set (N×3×40×40): image `index[b]` cropped at
-/// (`dy[b]`, `dx[b]`), mirrored left–right where `flip[b]`. One gather; returns B×3×32×32 uint8.
-pub fn crop_flip(padded: &Tensor, index: &Tensor, dx: &Tensor, dy: &Tensor, flip: &Tensor) -> Tensor {
+/// Crop and flip images of a zero-padded uint8 set (N×3×(S+2p)×(S+2p), 40×40 for CIFAR): image
+/// `index[b]` cropped S×S at (`dy[b]`, `dx[b]`), mirrored left–right where `flip[b]`. One gather;
+/// returns B×3×S×S uint8.
+pub fn crop_flip(padded: &Tensor, index: &Tensor, dx: &Tensor, dy: &Tensor, flip: &Tensor, size: i64) -> Tensor {
     let b = index.size()[0];
     let device = padded.device();
-    let ar = Tensor::arange(32, (Kind::Int64, device));
+    let ar = Tensor::arange(size, (Kind::Int64, device));
     let rows = dy.unsqueeze(1) + &ar;
-    let cols = dx.unsqueeze(1) + ar.where_self(&flip.logical_not().unsqueeze(1), &(31 - &ar));
+    let cols = dx.unsqueeze(1) + ar.where_self(&flip.logical_not().unsqueeze(1), &(size - 1 - &ar));
     let channels = Tensor::arange(3, (Kind::Int64, device));
     padded.index(&[
         Some(index.view([b, 1, 1, 1])),
         Some(channels.view([1, 3, 1, 1])),
-        Some(rows.view([b, 1, 32, 1])),
-        Some(cols.view([b, 1, 1, 32])),
+        Some(rows.view([b, 1, size, 1])),
+        Some(cols.view([b, 1, 1, size])),
     ])
 }
 
@@ -90,13 +94,13 @@ pub fn batch_at(data: &Data, plan: &EpochPlan, start: i64, len: i64) -> (Tensor,
         // One pass straight into channels-last floats (`gather`); the checks it makes are ones
         // this plan always passes, and if it ever refused, the tensor version below computes
         // the same values.
-        let gathered =
-            super::gather::gather_normalize(&data.train.images, &index, &dx, &dy, &flip, data.mean, data.std);
+        let crop = Crop { size: data.image_size, mean: data.mean, std: data.std };
+        let gathered = super::gather::gather_normalize(&data.train.images, &index, &dx, &dy, &flip, crop);
         if let Ok(x) = gathered {
             return (x, labels);
         }
     }
-    let images = crop_flip(&data.train.images, &index, &dx, &dy, &flip);
+    let images = crop_flip(&data.train.images, &index, &dx, &dy, &flip, data.image_size);
     (data.normalize(&images), labels)
 }
 
@@ -104,6 +108,7 @@ pub fn batch_at(data: &Data, plan: &EpochPlan, start: i64, len: i64) -> (Tensor,
 mod tests {
     use super::*;
     use crate::data::cifar::RawSplit;
+    use crate::data::PAD;
 
     /// Images whose pixels say who they are: image i has value 1 + i in its left half and
     /// 101 + i in its right half (never 0, so the zero padding shows the crop offset).
@@ -118,7 +123,7 @@ mod tests {
                 }
             }
         }
-        RawSplit { images, labels: (0..n).map(|i| (i % 10) as u8).collect() }
+        RawSplit { images, labels: (0..n).map(|i| (i % 10) as u8).collect(), size: 32 }
     }
 
     /// Read the crop offset, the flip and the image identity back from a cropped image.
@@ -148,7 +153,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         let (mut flips, mut total) = (0, 0);
         for epoch in 0..20 {
-            let plan = EpochPlan::new(n, 3, epoch, true, Device::Cpu);
+            let plan = EpochPlan::new(n, 3, epoch, true, PAD, Device::Cpu);
             for step in 0..4 {
                 let (start, len) = plan.batch_range(step, 25);
                 let index = plan.order.narrow(0, start, len);
@@ -158,6 +163,7 @@ mod tests {
                     &plan.dx.index_select(0, &index),
                     &plan.dy.index_select(0, &index),
                     &plan.flip.index_select(0, &index),
+                    32,
                 );
                 let (_, labels) = train_batch(&data, &plan, step, 25);
                 for b in 0..len {
@@ -182,9 +188,9 @@ mod tests {
     #[test]
     fn plans_are_a_function_of_seed_and_epoch() {
         let _rng = crate::rng_lock();
-        let a = EpochPlan::new(50, 1, 2, true, Device::Cpu);
-        let b = EpochPlan::new(50, 1, 2, true, Device::Cpu);
-        let c = EpochPlan::new(50, 1, 3, true, Device::Cpu);
+        let a = EpochPlan::new(50, 1, 2, true, PAD, Device::Cpu);
+        let b = EpochPlan::new(50, 1, 2, true, PAD, Device::Cpu);
+        let c = EpochPlan::new(50, 1, 3, true, PAD, Device::Cpu);
         assert!(a.order.equal(&b.order) && a.dx.equal(&b.dx) && a.flip.equal(&b.flip));
         assert!(!a.order.equal(&c.order));
         let sorted = a.order.sort(0, false).0;
@@ -197,7 +203,7 @@ mod tests {
         let _rng = crate::rng_lock();
         let raw = marked(4);
         let data = Data::from_raw(&raw, &raw, 10, Device::Cpu, "test".into());
-        let plan = EpochPlan::new(4, 0, 0, false, Device::Cpu);
+        let plan = EpochPlan::new(4, 0, 0, false, PAD, Device::Cpu);
         let idx = plan.order.narrow(0, 0, 4);
         let out = crop_flip(
             &data.train.images,
@@ -205,6 +211,7 @@ mod tests {
             &plan.dx.index_select(0, &idx),
             &plan.dy.index_select(0, &idx),
             &plan.flip.index_select(0, &idx),
+            32,
         );
         assert!(out.equal(&data.test.images.index_select(0, &idx)));
     }

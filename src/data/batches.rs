@@ -87,7 +87,8 @@ impl Iterator for BatchStream<'_> {
     fn next(&mut self) -> Option<Batch> {
         let (step, epoch) = (self.next, self.next / self.steps_per_epoch);
         if self.plan.as_ref().is_none_or(|(e, _)| *e != epoch) {
-            let plan = EpochPlan::new(self.data.train.len, self.seed, epoch, true, self.data.train.images.device());
+            let (data, device) = (self.data, self.data.train.images.device());
+            let plan = EpochPlan::new(data.train.len, self.seed, epoch, true, data.pad, device);
             self.plan = Some((epoch, plan));
         }
         let (_, plan) = self.plan.as_ref().expect("drawn above");

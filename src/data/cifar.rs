@@ -104,11 +104,20 @@ impl Format {
     }
 }
 
-/// Images and labels of one split, still bytes: `images` is N×3×32×32 in record order.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Images and labels of one split, still bytes: `images` is N×3×S×S in record order (S = `size`:
+/// 32 for the CIFAR layouts; an MNIST-format set or synthetic data may have another).
+#[derive(Debug, Clone, PartialEq)]
 pub struct RawSplit {
     pub images: Vec<u8>,
     pub labels: Vec<u8>,
+    pub size: usize,
+}
+
+impl Default for RawSplit {
+    /// No images, of a CIFAR record's size.
+    fn default() -> Self {
+        RawSplit { images: Vec::new(), labels: Vec::new(), size: 32 }
+    }
 }
 
 impl RawSplit {
@@ -235,26 +244,7 @@ pub fn encode<L: AsRef<[u8]>>(labels: &[L], images: &[u8]) -> Vec<u8> {
 
 /// Per-channel mean and standard deviation of the pixel values (0–255), over a split.
 pub fn channel_stats(split: &RawSplit) -> ([f64; 3], [f64; 3]) {
-    let mut sum = [0u64; 3];
-    let mut sum_sq = [0u64; 3];
-    for image in split.images.chunks_exact(IMAGE_BYTES) {
-        for (c, plane) in image.chunks_exact(1024).enumerate() {
-            for &v in plane {
-                sum[c] += v as u64;
-                sum_sq[c] += (v as u64) * (v as u64);
-            }
-        }
-    }
-    let n = (split.len() * 1024) as f64;
-    let mut mean = [0.0; 3];
-    let mut std = [0.0; 3];
-    for c in 0..3 {
-        mean[c] = sum[c] as f64 / n;
-        let var = (sum_sq[c] as f64 / n - mean[c] * mean[c]).max(0.0);
-        // Sample std as torch.std; a floor keeps a constant channel from dividing by zero.
-        std[c] = (var * n / (n - 1.0).max(1.0)).sqrt().max(1e-6);
-    }
-    (mean, std)
+    super::stats::channel_stats(&split.images, split.size * split.size)
 }
 
 #[cfg(test)]
@@ -265,6 +255,7 @@ mod tests {
         RawSplit {
             images: (0..n * IMAGE_BYTES).map(|i| (i * 7 % 251) as u8).collect(),
             labels: (0..n).map(|i| (i % 10) as u8).collect(),
+            size: 32,
         }
     }
 
@@ -436,7 +427,7 @@ mod tests {
 
     #[test]
     fn channel_stats_match_by_hand() {
-        let mut s = RawSplit { images: vec![0; 2 * IMAGE_BYTES], labels: vec![0, 1] };
+        let mut s = RawSplit { images: vec![0; 2 * IMAGE_BYTES], labels: vec![0, 1], size: 32 };
         // red all 10, green half 0 half 20, blue 255 in image 1 only
         for img in s.images.chunks_exact_mut(IMAGE_BYTES) {
             img[..1024].fill(10);

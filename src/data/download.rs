@@ -129,26 +129,46 @@ fn resolve(
     progress: bool,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<DownloadOptions> {
-    let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-    let (url, url_from) = match (url, env(archive.url_env)) {
-        (Some(v), _) => (v, "--url"),
-        (None, Some(v)) => (v, archive.url_env),
-        (None, None) => (archive.url.to_string(), "the official URL"),
-    };
-    let (md5, md5_from) = match (md5, env(archive.md5_env)) {
-        (Some(v), _) => (v, "--md5"),
-        (None, Some(v)) => (v, archive.md5_env),
-        (None, None) => (archive.md5.to_string(), "the official MD5"),
-    };
+    let (url, url_from) = pick(url, "--url", archive.url_env, archive.url, "the official URL", &env);
+    let (md5, md5_from) = pick(md5, "--md5", archive.md5_env, archive.md5, "the official MD5", &env);
+    let url = valid_url(&url, url_from)?;
+    let md5 = valid_md5(&md5, md5_from)?;
+    Ok(DownloadOptions { archive, url, md5, data_dir, progress })
+}
+
+/// The flag's value, else the environment variable's (when not blank), else the official one;
+/// and which of the three it is, for messages.
+pub fn pick(
+    flag: Option<String>,
+    flag_name: &'static str,
+    var: &'static str,
+    official: &str,
+    official_name: &'static str,
+    env: impl Fn(&str) -> Option<String>,
+) -> (String, &'static str) {
+    match (flag, env(var).filter(|v| !v.trim().is_empty())) {
+        (Some(v), _) => (v, flag_name),
+        (None, Some(v)) => (v, var),
+        (None, None) => (official.to_string(), official_name),
+    }
+}
+
+/// `url`, trimmed, when it is http(s); else a usage error naming where it came from.
+pub fn valid_url(url: &str, from: &str) -> Result<String> {
     let url = url.trim().to_string();
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        crate::usage!("{url_from}: {url:?} is not an http:// or https:// URL");
+        crate::usage!("{from}: {url:?} is not an http:// or https:// URL");
     }
+    Ok(url)
+}
+
+/// `md5` in lower case when it is 32 hex digits; else a usage error naming where it came from.
+pub fn valid_md5(md5: &str, from: &str) -> Result<String> {
     let md5 = md5.trim().to_ascii_lowercase();
     if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
-        crate::usage!("{md5_from}: {md5:?} is not an MD5 checksum (32 hex digits)");
+        crate::usage!("{from}: {md5:?} is not an MD5 checksum (32 hex digits)");
     }
-    Ok(DownloadOptions { archive, url, md5, data_dir, progress })
+    Ok(md5)
 }
 
 /// What `download` did; both hold the folder with the `.bin` files.
@@ -249,7 +269,7 @@ pub fn download(opts: &DownloadOptions) -> Result<Outcome> {
     } else {
         let part = opts.archive.part(data_dir);
         eprintln!("downloading {} to {}", opts.url, archive.display());
-        fetch(opts, &part)?;
+        fetch(&opts.remote(), &part)?;
         let actual = md5_file(&part)?;
         if actual != opts.md5 {
             let _ = fs::remove_file(&part);
@@ -302,8 +322,40 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
+/// One file to fetch, and what the messages about it say.
+pub struct Remote {
+    pub url: String,
+    pub progress: bool,
+    /// The variable that names a mirror (`CLR_CIFAR10_URL`), for the hint after an HTTP error.
+    pub url_env: &'static str,
+    /// How to install the data by hand, said when the server cannot be reached.
+    pub by_hand: String,
+}
+
+impl DownloadOptions {
+    /// The archive as a file to fetch.
+    fn remote(&self) -> Remote {
+        let a = self.archive;
+        Remote {
+            url: self.url.clone(),
+            progress: self.progress,
+            url_env: a.url_env,
+            by_hand: format!(
+                "to install {} by hand, fetch {} ({} bytes, MD5 {}) and put it at {}, or point --url (or {}) at a \
+                 mirror",
+                a.name(),
+                a.url,
+                a.bytes,
+                a.md5,
+                self.data_dir.join(a.file).display(),
+                a.url_env
+            ),
+        }
+    }
+}
+
 /// Stream `opts.url` into `part`, continuing an existing `part` with a Range request.
-fn fetch(opts: &DownloadOptions, part: &Path) -> Result<()> {
+pub fn fetch(opts: &Remote, part: &Path) -> Result<()> {
     let agent = agent();
     let mut offset = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
     // Two passes at most: a .part the server cannot continue is dropped once and fetched whole.
@@ -332,7 +384,7 @@ fn fetch(opts: &DownloadOptions, part: &Path) -> Result<()> {
                 fs::remove_file(part).with_context(|| format!("cannot remove {}", part.display()))?;
                 offset = 0;
             }
-            _ => bail!("{} answered HTTP {}; check --url (or {})", opts.url, response.status(), opts.archive.url_env),
+            _ => bail!("{} answered HTTP {}; check --url (or {})", opts.url, response.status(), opts.url_env),
         }
     }
     bail!("{} answered range requests inconsistently", opts.url)
@@ -349,24 +401,13 @@ fn parse_content_range(value: &str) -> (Option<u64>, Option<u64>) {
 }
 
 /// A transport failure (DNS, refused connection, TLS): say how to install the data by hand.
-fn unreachable(opts: &DownloadOptions, err: ureq::Error) -> anyhow::Error {
-    let a = opts.archive;
-    anyhow::Error::new(err).context(format!(
-        "cannot download {}; to install {} by hand, fetch {} ({} bytes, MD5 {}) and put it at {}, \
-         or point --url (or {}) at a mirror",
-        opts.url,
-        a.name(),
-        a.url,
-        a.bytes,
-        a.md5,
-        opts.data_dir.join(a.file).display(),
-        a.url_env
-    ))
+fn unreachable(opts: &Remote, err: ureq::Error) -> anyhow::Error {
+    anyhow::Error::new(err).context(format!("cannot download {}; {}", opts.url, opts.by_hand))
 }
 
 /// Write the response body to `part` from byte `offset` on (truncating when 0, appending else).
 fn stream(
-    opts: &DownloadOptions,
+    opts: &Remote,
     response: ureq::http::Response<ureq::Body>,
     part: &Path,
     offset: u64,
@@ -781,7 +822,7 @@ mod tests {
             return;
         }
         let response = ureq::http::Response::new(ureq::Body::builder().data(vec![7u8; 1000]));
-        let err = stream(&opts(Path::new(".")), response, full, 0, Some(1000)).unwrap_err();
+        let err = stream(&opts(Path::new(".")).remote(), response, full, 0, Some(1000)).unwrap_err();
         assert!(format!("{err:#}").contains("cannot write /dev/full"), "{err:#}");
     }
 

@@ -1,7 +1,7 @@
 //! CIFAR-shaped images made in memory, for smoke tests and speed work: learnable, seeded, and
 //! never reported as CIFAR-10.
 
-use super::cifar::{RawSplit, IMAGE_BYTES, NUM_CLASSES};
+use super::cifar::{RawSplit, NUM_CLASSES};
 
 /// CIFAR-shaped training and test images of 10 classes that a network can learn: each class has
 /// its own random colour pattern (shared by both splits), and each image is that pattern plus
@@ -13,33 +13,38 @@ pub fn synthetic(n_train: usize, n_test: usize, seed: u64) -> (RawSplit, RawSpli
 /// [`synthetic`] with any number of classes (1–256): the tests' stand-in for data sets with
 /// more classes (`--dataset synthetic` itself keeps 10).
 pub fn learnable(n_train: usize, n_test: usize, classes: usize, seed: u64) -> (RawSplit, RawSplit) {
+    learnable_sized(n_train, n_test, classes, 32, seed)
+}
+
+/// [`learnable`] images of `size`×`size` pixels (`--dataset synthetic --image-size S`).
+pub fn learnable_sized(n_train: usize, n_test: usize, classes: usize, size: usize, seed: u64) -> (RawSplit, RawSplit) {
     assert!((1..=256).contains(&classes), "labels are bytes: 1 to 256 classes, not {classes}");
     let mut rng = SplitMix64(seed ^ 0x5EED_C1F4);
-    // Coarse 8×8 patterns upsampled to 32×32, so that a random crop keeps the class visible.
+    // Coarse 8×8 patterns upsampled to the image size, so that a random crop keeps the class visible.
     let templates: Vec<Vec<u8>> = (0..classes).map(|_| (0..3 * 64).map(|_| rng.byte()).collect()).collect();
-    let train = noisy_copies(&templates, n_train, &mut rng);
-    let test = noisy_copies(&templates, n_test, &mut rng);
+    let train = noisy_copies(&templates, n_train, size, &mut rng);
+    let test = noisy_copies(&templates, n_test, size, &mut rng);
     (train, test)
 }
 
-fn noisy_copies(templates: &[Vec<u8>], n: usize, rng: &mut SplitMix64) -> RawSplit {
-    let mut images = Vec::with_capacity(n * IMAGE_BYTES);
+fn noisy_copies(templates: &[Vec<u8>], n: usize, size: usize, rng: &mut SplitMix64) -> RawSplit {
+    let mut images = Vec::with_capacity(n * 3 * size * size);
     let mut labels = Vec::with_capacity(n);
     for _ in 0..n {
         let label = (rng.next() % templates.len() as u64) as usize;
         labels.push(label as u8);
         let t = &templates[label];
         for c in 0..3 {
-            for y in 0..32 {
-                for x in 0..32 {
-                    let base = t[c * 64 + (y / 4) * 8 + x / 4] as u32;
+            for y in 0..size {
+                for x in 0..size {
+                    let base = t[c * 64 + (y * 8 / size) * 8 + x * 8 / size] as u32;
                     let noise = rng.byte() as u32;
                     images.push(((base + noise) / 2) as u8);
                 }
             }
         }
     }
-    RawSplit { images, labels }
+    RawSplit { images, labels, size }
 }
 
 /// A small, fast, seedable generator (no crate needed for making test images).
@@ -62,6 +67,7 @@ impl SplitMix64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::cifar::IMAGE_BYTES;
 
     #[test]
     fn synthetic_is_deterministic_and_uses_every_class() {
@@ -84,5 +90,7 @@ mod tests {
         let mut seen = [false; 100];
         a.labels.iter().for_each(|&l| seen[l as usize] = true);
         assert!(seen.iter().all(|&s| s), "every one of 100 classes is drawn");
+        let (big, _) = learnable_sized(3, 1, 10, 64, 7);
+        assert_eq!((big.size, big.images.len()), (64, 3 * 3 * 64 * 64));
     }
 }

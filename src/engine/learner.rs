@@ -42,12 +42,18 @@ pub struct Learner {
 }
 
 impl Learner {
-    /// A freshly initialised network with `classes` outputs (the initialisation is a function
-    /// of `run.seed`).
+    /// A freshly initialised network with `classes` outputs for CIFAR's 32x32 images (the
+    /// initialisation is a function of `run.seed`).
     pub fn new(model: &ModelSettings, run: &RunSettings, classes: usize, device: Device) -> Learner {
+        Learner::sized(model, run, (classes, IMAGE_SIZE), device)
+    }
+
+    /// `new` for `(classes, image_size)`: the networks with a dense head after their
+    /// convolutions (LeNet-5, Smith's 3-layer net) are shaped by the image size.
+    pub fn sized(model: &ModelSettings, run: &RunSettings, shape: (usize, i64), device: Device) -> Learner {
         tch::manual_seed(run.seed as i64);
         let vs = nn::VarStore::new(device);
-        let net = model::build(&vs.root(), &model.net(classes, IMAGE_SIZE));
+        let net = model::build(&vs.root(), &model.net(shape.0, shape.1));
         let draw_seed = model.arch.draws_in_training().then_some(run.seed);
         let channels_last = device::channels_last_on(run, device);
         if channels_last {
@@ -183,6 +189,23 @@ impl Learner {
         }
         self.sgd.step(lr, momentum);
         Ok((loss, correct))
+    }
+
+    /// Class probabilities (softmax of the outputs, N×classes on the CPU) of the model in
+    /// evaluation mode for normalised images (N×3×S×S), in batches of [`EVAL_BATCH`].
+    pub fn probabilities(&mut self, images: &Tensor) -> Tensor {
+        let _guard = tch::no_grad_guard();
+        let device = self.vs.device();
+        let parts: Vec<Tensor> = images
+            .split(EVAL_BATCH as i64, 0)
+            .iter()
+            .map(|x| {
+                let x = self.layout(&x.to_device(device));
+                let _autocast = self.autocast();
+                self.net.forward_t(&x, false).to_kind(Kind::Float).softmax(-1, Kind::Float).to_device(Device::Cpu)
+            })
+            .collect();
+        Tensor::cat(&parts, 0)
     }
 
     /// Mean loss and accuracy of the model in evaluation mode on the first `batches` batches of

@@ -29,6 +29,8 @@ impl Session {
     pub fn start(config: &Config, dist: Rc<Dist>, progress: bool) -> Result<Session> {
         let device = device::prepare(&dist.rank_settings(&config.run))?;
         let data = load_data(&config.data, config.run.seed, device, progress, &dist)?;
+        // An image folder's size is known once it is read: the network must take it.
+        config.model.net(data.classes, data.image_size).check()?;
         let progress = progress && dist.is_primary();
         Ok(Session { device, data, dist, progress })
     }
@@ -50,6 +52,12 @@ impl Session {
         &self.dist
     }
 
+    /// `config` as a run on this data records it in its config.json: with the names of the data's
+    /// classes, when it has them.
+    pub fn recorded(&self, config: &Config) -> Config {
+        config.with_class_names(self.data.class_names.as_deref())
+    }
+
     /// Whether a run of this session draws a progress bar (never on ranks other than 0).
     pub fn progress(&self) -> bool {
         self.progress
@@ -59,7 +67,8 @@ impl Session {
     /// (its values are its own until `Learner::copy_from_root`). The initialisation is a function
     /// of `config.run.seed`: runs with the same seed start from the same weights.
     pub fn learner(&self, config: &Config) -> Learner {
-        Learner::new(&config.model, &config.run, self.data.classes, self.device).in_group(Rc::clone(&self.dist))
+        let shape = (self.data.classes, self.data.image_size);
+        Learner::sized(&config.model, &config.run, shape, self.device).in_group(Rc::clone(&self.dist))
     }
 
     /// Listen for Ctrl-C and SIGTERM from now on (once per process); a stop's notice says `what`
@@ -92,12 +101,12 @@ impl Session {
     }
 }
 
-/// The data of a run on every rank. When it may have to be downloaded, rank 0 loads it first
-/// (downloading it once) while the others wait, then they read the files it left (they never
-/// download); rank 0's failure is theirs. Generated or local data loads on every rank at once.
+/// The data of a run on every rank. When it may have to be downloaded (or an image folder's
+/// cache built), rank 0 loads it first (downloading or building once) while the others wait, then
+/// they read the files it left (they never download); rank 0's failure is theirs. Generated or
+/// local data loads on every rank at once.
 fn load_data(settings: &DataSettings, seed: u64, device: Device, progress: bool, dist: &Dist) -> Result<Data> {
-    let may_download = data::cifar_source(settings).is_some() && !settings.no_download;
-    if !dist.is_distributed() || !may_download {
+    if !dist.is_distributed() || !data::may_write(settings) {
         return Data::load(settings, seed, device, progress && dist.is_primary());
     }
     if let Some(data) = dist.on_root(|| Data::load(settings, seed, device, progress))? {

@@ -30,7 +30,7 @@ impl TestLog {
     pub(super) fn start(config: &Config, session: &Session, dir: &RunDir, iters: u64) -> Result<TestLog> {
         let opened = session.on_root(|| {
             let lock = RunLock::new_run(dir, NewRun::RangeTest)?;
-            config.save(&dir.config_json())?;
+            session.recorded(config).save(&dir.config_json())?;
             let csv = RowWriter::create::<LrFindRow>(&dir.lr_find_csv())?;
             let events = config.run.tensorboard.then(|| EventWriter::create(dir.path())).transpose()?;
             Ok(Held { _lock: lock, dir: dir.clone(), csv, events })

@@ -55,6 +55,12 @@ pub struct RunState {
     pub dataset: Option<DatasetKind>,
     #[serde(default)]
     pub labels: Option<Labels>,
+    /// The side of the (square) images the model learned from (older checkpoints: CIFAR's 32).
+    #[serde(default = "thirty_two")]
+    pub image_size: i64,
+    /// The names of the classes in label order, when the data had them (`clr predict` prints them).
+    #[serde(default)]
+    pub class_names: Option<Vec<String>>,
     /// The network (`eval` and `export` rebuild it from these): checkpoints older than these
     /// fields hold a resnet.
     #[serde(default)]
@@ -92,6 +98,10 @@ impl SyntheticSet {
 
 fn ten() -> usize {
     10
+}
+
+fn thirty_two() -> i64 {
+    32
 }
 
 pub struct Checkpoint {
@@ -211,6 +221,8 @@ mod tests {
             labels: Some(Labels::Fine),
             synthetic: Some(SyntheticSet { seed: 7, train: 100, test: 10 }),
             config: Some(serde_json::json!({"depth": 8})),
+            image_size: 32,
+            class_names: Some(vec!["plane".into(), "car".into()]),
             arch: Arch::ResNet,
             width: None,
         };
@@ -247,6 +259,7 @@ mod tests {
             "sums":{"loss_sum":0,"correct":0,"seen":0},"seconds":0}"#;
         let old: RunState = serde_json::from_str(old).unwrap();
         assert_eq!((old.num_classes, old.dataset, old.labels, old.synthetic), (10, None, None, None));
+        assert_eq!((old.image_size, old.class_names.clone()), (32, None), "older checkpoints: CIFAR's images");
         assert_eq!((old.arch, old.width), (Arch::ResNet, None));
         let state =
             RunState { num_classes: 100, dataset: Some(DatasetKind::Cifar100), labels: Some(Labels::Coarse), ..old };

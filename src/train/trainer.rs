@@ -356,7 +356,7 @@ fn fresh(
     dir: &RunDir,
     plan: LogPlan,
 ) -> Result<(RunLog, RunState)> {
-    config.save(&dir.config_json())?;
+    session.recorded(config).save(&dir.config_json())?;
     let data = session.data();
     let state = RunState {
         format: 1,
@@ -372,6 +372,8 @@ fn fresh(
         labels: Some(config.data.labels),
         synthetic: SyntheticSet::of(&config.data, config.run.seed),
         config: Some(serde_json::to_value(config)?),
+        image_size: data.image_size,
+        class_names: data.class_names.clone(),
         arch: config.model.arch,
         width: config.model.width,
     };
@@ -398,8 +400,16 @@ fn resumed(
     if let Some(note) = note {
         eprintln!("warning: {note}");
     }
-    let classes = session.data().classes;
-    let changed = super::changes::check(dir, &ck.state, config, classes, plan.steps_per_epoch)?;
+    let data = session.data();
+    if ck.state.image_size != data.image_size {
+        let (was, size) = (ck.state.image_size, data.image_size);
+        crate::usage!(
+            "{}: the model learned from {was}x{was} images, but this data has {size}x{size}: resume with the \
+             --image-size it was trained with",
+            out.display()
+        );
+    }
+    let changed = super::changes::check(dir, &ck.state, config, data.classes, plan.steps_per_epoch)?;
     learner.restore(&ck.model, Some(&ck.momentum))?;
     let log = RunLog::resume(dir, ck.state.step, plan)?;
     if let Some(note) = changed {

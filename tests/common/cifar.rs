@@ -14,6 +14,7 @@ pub fn write_learnable(dir: &Path, files: usize, per_file: usize, test: usize, s
         let part = RawSplit {
             images: train.images[i * per_file * IMAGE_BYTES..(i + 1) * per_file * IMAGE_BYTES].to_vec(),
             labels: train.labels[i * per_file..(i + 1) * per_file].to_vec(),
+            size: 32,
         };
         std::fs::write(dir.join(format!("data_batch_{}.bin", i + 1)), encode_records(&part)).unwrap();
     }

@@ -32,7 +32,7 @@ pub struct Behaviour {
     pub cut_first_after: Option<usize>,
 }
 
-/// Serves `body` at `path`; 404 elsewhere. Stops when dropped.
+/// Serves `body` at `path` (or several files: [`Server::files`]); 404 elsewhere. Stops when dropped.
 pub struct Server {
     addr: SocketAddr,
     path: String,
@@ -47,12 +47,18 @@ impl Server {
     }
 
     pub fn with(path: &str, body: Vec<u8>, behaviour: Behaviour) -> Server {
+        Server::files(vec![(path.to_string(), body)], behaviour)
+    }
+
+    /// Serves each (path, body); `url()` is the first one's.
+    pub fn files(files: Vec<(String, Vec<u8>)>, behaviour: Behaviour) -> Server {
+        let path = files[0].0.clone();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         listener.set_nonblocking(true).expect("nonblocking listener");
         let addr = listener.local_addr().expect("local addr");
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (served_path, thread_log, thread_stop) = (path.to_string(), log.clone(), stop.clone());
+        let (thread_log, thread_stop) = (log.clone(), stop.clone());
         let thread = thread::spawn(move || {
             let deadline = Instant::now() + LIFETIME;
             let mut served = 0;
@@ -61,14 +67,14 @@ impl Server {
                     Ok((stream, _)) => {
                         let cut = if served == 0 { behaviour.cut_first_after } else { None };
                         served += 1;
-                        let _ = serve(stream, &served_path, &body, behaviour.ignore_range, cut, &thread_log);
+                        let _ = serve(stream, &files, behaviour.ignore_range, cut, &thread_log);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(2)),
                     Err(_) => break,
                 }
             }
         });
-        Server { addr, path: path.to_string(), log, stop, thread: Some(thread) }
+        Server { addr, path, log, stop, thread: Some(thread) }
     }
 
     /// The URL of the served file.
@@ -104,8 +110,7 @@ pub fn closed_port_url() -> String {
 
 fn serve(
     stream: TcpStream,
-    path: &str,
-    body: &[u8],
+    files: &[(String, Vec<u8>)],
     ignore_range: bool,
     cut: Option<usize>,
     log: &Mutex<Vec<Request>>,
@@ -131,6 +136,8 @@ fn serve(
     }
     log.lock().unwrap().push(Request { path: target.clone(), range: range.clone() });
 
+    let file = files.iter().find(|(path, _)| *path == target);
+    let body: &[u8] = file.map_or(b"", |(_, body)| body);
     let len = body.len();
     let start = range
         .as_deref()
@@ -138,7 +145,7 @@ fn serve(
         .and_then(|r| r.strip_prefix("bytes="))
         .and_then(|r| r.strip_suffix('-'))
         .and_then(|n| n.parse::<usize>().ok());
-    let (status, extra, payload): (&str, String, &[u8]) = if target != path {
+    let (status, extra, payload): (&str, String, &[u8]) = if file.is_none() {
         ("404 Not Found", String::new(), b"not found")
     } else {
         match start {

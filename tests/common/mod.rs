@@ -1,10 +1,12 @@
 //! Helpers shared by the integration tests: a loopback HTTP server and archive builders
-//! (`http`), data sets in the CIFAR-10 binary layout (`cifar`), TensorBoard event files read back
-//! with the Python package (`tensorboard`), and running the binary (`run`).
+//! (`http`), data sets in the CIFAR-10 binary layout (`cifar`), image folders and IDX files
+//! (`images`), TensorBoard event files read back with the Python package (`tensorboard`), and
+//! running the binary (`run`).
 #![allow(dead_code)]
 
 pub mod cifar;
 pub mod http;
+pub mod images;
 pub mod runs;
 pub mod tensorboard;
 
@@ -73,10 +75,19 @@ impl Cmd {
     }
 }
 
-/// The real binary, with no CIFAR mirror variables inherited from the environment.
+/// The real binary, with no mirror variables inherited from the environment.
 pub fn clr() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_clr"));
-    for var in ["CLR_CIFAR10_URL", "CLR_CIFAR10_MD5", "CLR_CIFAR100_URL", "CLR_CIFAR100_MD5"] {
+    for var in [
+        "CLR_CIFAR10_URL",
+        "CLR_CIFAR10_MD5",
+        "CLR_CIFAR100_URL",
+        "CLR_CIFAR100_MD5",
+        "CLR_MNIST_URL",
+        "CLR_MNIST_MD5",
+        "CLR_FASHION_MNIST_URL",
+        "CLR_FASHION_MNIST_MD5",
+    ] {
         cmd.env_remove(var);
     }
     cmd
