@@ -417,4 +417,4 @@ impl RangeTestReport {
 
 #[cfg(test)]
 #[path = "analysis_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -21,8 +21,8 @@ fn rel_close(a: f64, b: f64) -> bool {
     (a - b).abs() <= EXACT * b.abs()
 }
 
-/// A seeded LCG (Knuth's MMIX constants): uniform numbers in [-1, 1).
-fn lcg_noise(seed: u64, n: usize) -> Vec<f64> {
+/// A seeded LCG (Knuth's MMIX constants): uniform numbers in [-1, 1) (the rules' tests use it too).
+pub(in crate::lr_finder) fn lcg_noise(seed: u64, n: usize) -> Vec<f64> {
     let mut state = seed;
     (0..n)
         .map(|_| {

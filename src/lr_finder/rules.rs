@@ -123,21 +123,11 @@ pub struct FloorLrs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lr_finder::analysis::tests::lcg_noise as noise;
 
     /// `n` LRs from 1e-4 towards 10 as the range test's exp ramp makes them.
     fn ramp(n: usize) -> Vec<f64> {
         (0..n).map(|i| 1e-4 * 1e5f64.powf(i as f64 / n as f64)).collect()
-    }
-
-    /// A seeded LCG (Knuth's MMIX constants): uniform numbers in [-1, 1).
-    fn noise(seed: u64, n: usize) -> Vec<f64> {
-        let mut state = seed;
-        (0..n)
-            .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-            })
-            .collect()
     }
 
     #[test]
