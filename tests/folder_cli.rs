@@ -158,6 +158,20 @@ fn bad_folders_and_images_are_clear_messages() {
     let out = Cmd::tiny("train").args(["--dataset", "folder", "--data-dir", &d]).args(ONE_FIXED_EPOCH).run();
     assert!(one_line_error(&out, 2).contains("differ in size"));
 
+    // The images' own size (16 px, no --image-size) is too small for LeNet-5: refused before the
+    // run folder exists, not by libtorch in the middle of the first step.
+    let dir = fresh("too-small");
+    let run_dir = dir.with_extension("run");
+    let (d, o) = (path_str(&dir), path_str(&run_dir));
+    let out = Cmd::new("train")
+        .args(["--dataset", "folder", "--data-dir", &d, "--arch", "lenet5", "--out", &o, "--device", "cpu"])
+        .args(ONE_FIXED_EPOCH)
+        .run();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--arch lenet5 needs images of at least 32 px, got 16 px"), "{err}");
+    assert!(!run_dir.exists(), "a refused run leaves no folder");
+
     let dir = fresh("strict");
     std::fs::write(dir.join("test/cat/zz.jpg"), b"\xff\xd8\xff garbage").unwrap();
     refused(&dir, &["--strict"], 1, &["test/cat/zz.jpg", "--strict"]);
