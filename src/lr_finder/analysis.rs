@@ -20,6 +20,10 @@ pub const MIN_POINTS: usize = 5;
 pub const SKIP_END: usize = 5;
 /// The window for `steepest`/`valley` must keep at least this many points, else they are `None`.
 const MIN_WINDOW: usize = 3;
+/// Below this many steps per decade of LR a test's suggestion is unsteady: in the regret
+/// measurements (BENCHMARKS.md) the floor rule's LR moved up to 10x between tests of 15 steps
+/// per decade and the same tests at 30 or more; the summary says so.
+pub const STEADY_STEPS_PER_DECADE: f64 = 30.0;
 
 /// How the range test smooths its loss and when it gives up (checked by the config).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
@@ -402,6 +406,15 @@ impl RangeTestReport {
             "other rules: {}",
             others.map(|r| format!("{r} {}", opt(s.lr_of(*r)))).collect::<Vec<_>>().join(", ")
         ));
+        let decades = (self.end_lr / self.start_lr).log10();
+        let steady = (STEADY_STEPS_PER_DECADE * decades).round();
+        if (self.iters as f64) < steady {
+            lines.push(format!(
+                "note: {:.0} steps per decade of LR, below the {STEADY_STEPS_PER_DECADE} at which suggestions hold \
+                 steady between tests: --iters {steady} or more for a steadier pick",
+                self.iters as f64 / decades
+            ));
+        }
         if s.lr_at_min_loss <= self.start_lr {
             lines.push("warning: the loss is lowest at the first step; try a lower --start-lr".into());
         } else if self.stop_reason == StopReason::Completed {

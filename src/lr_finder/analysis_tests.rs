@@ -288,3 +288,19 @@ fn completed_report_is_not_early() {
     assert!(!report.stopped_early);
     assert!(report.summary_lines().iter().any(|l| l.contains("never exceeded")));
 }
+
+/// A test of few steps per decade of LR says its pick is unsteady, and how many steps steady it;
+/// one of enough steps says nothing.
+#[test]
+fn a_test_of_few_steps_per_decade_says_so() {
+    let report = |iters: u64| {
+        let mut t = RangeTracker::new(settings(0.98, 4.0));
+        for i in 0..iters {
+            t.push(1e-4 * 10f64.powf(5.0 * i as f64 / iters as f64), 3.0 - 0.01 * i as f64);
+        }
+        RangeTestReport::new(&t, Rule::Floor, 1e-4, 10.0, "exp", iters).unwrap().summary_lines().join("\n")
+    };
+    let short = report(75);
+    assert!(short.contains("note: 15 steps per decade of LR") && short.contains("--iters 150 or more"), "{short}");
+    assert!(!report(150).contains("steps per decade"), "{}", report(150));
+}
