@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fashion-MNIST, full size (60,000 training and 10,000 test images), clr against the plain PyTorch
-# peer (../shared/peer/ref_train.py, or $PEER) on the LRs clr's range test proposes: `clr
+# peer (bench/peer/ref_train.py, or $PEER) on the LRs clr's range test proposes: `clr
 # range-test` first, then a one-cycle `clr train` and the peer's OneCycleLR (three phases, linear,
 # the same steps: --phase-ends pytorch) at that base and max LR, the same model (CIFAR ResNet,
 # option A), batch, momentum and weight decay, one run each, fp32 on the CPU. The peer reads only
@@ -19,13 +19,14 @@ DEPTH=${1:-20}
 PHASES=${2:-2,2,1}
 ITERS=${3:-400}
 DATA=${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
-PEER=${PEER:-../shared/peer/ref_train.py}
+PEER=${PEER:-bench/peer/ref_train.py}
 PY=.venv/bin/python
 BATCH=128 MOMENTUM=0.9 WD=1e-4 SEED=0
 IFS=, read -r UP DOWN TAIL <<< "$PHASES"
 [ -x target/release/clr ] && [ -x "$PY" ] || { echo "run scripts/setup.sh first" >&2; exit 1; }
 [ -f "$PEER" ] || { echo "peer $PEER not found (set PEER=path/to/ref_train.py)" >&2; exit 1; }
 [ -d "$DATA" ] || { echo "no Fashion-MNIST in $DATA (set FMNIST_DIR)" >&2; exit 1; }
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)  # recorded: the seconds mean little on a busy machine
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 COMMON=(--dataset fashion-mnist --data-dir "$DATA" --no-download --depth "$DEPTH" --batch-size $BATCH
@@ -53,9 +54,10 @@ target/release/clr train "${COMMON[@]}" --policy one-cycle --base-lr "$BASE" --m
 
 mkdir -p bench
 OUT="bench/peer-fashion-mnist-d$DEPTH.json"
-"$PY" - "$TMP" "$OUT" "$DEPTH $PHASES $ITERS" "$DATA" "$RANGE_SECONDS" <<'PY'
+"$PY" - "$TMP" "$OUT" "$DEPTH $PHASES $ITERS" "$DATA" "$RANGE_SECONDS" "$LOAD_START" <<'PY'
 import csv, datetime, json, os, statistics as st, sys
 tmp, out, args, data, range_seconds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+load_start, load_end = float(sys.argv[6]), os.getloadavg()[0]
 rt = json.load(open(f"{tmp}/range/range_test.json"))
 peer = json.load(open(f"{tmp}/peer.json"))
 summary = json.load(open(f"{tmp}/clr/summary.json"))
@@ -80,6 +82,7 @@ rec = {
     "clr_sec_per_epoch": clr_sec, "peer_sec_per_epoch": peer["sec_per_epoch"],
     "clr_sec_per_epoch_all": secs, "peer_sec_per_epoch_all": [float(e[e.index("sec") + 1]) for e in peer_epochs],
     "speed_ratio_clr_over_peer": peer["sec_per_epoch"] / clr_sec,
+    "load_average_1min_start_end": [load_start, load_end],
 }
 json.dump(rec, open(out, "w"), indent=2)
 print(f"range test: lr at min loss {rt['lr_at_min_loss']:.4g}; proposes base {rt['base_lr']:.4g}, max {rt['max_lr']:.4g}")
