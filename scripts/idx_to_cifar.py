@@ -5,9 +5,10 @@ size: each 28x28 grey image zero-padded by 2 pixels to 32x32 and copied to the t
 planes. The PyTorch peer (ref_train.py) reads only that layout; this gives it the same pixels.
 The result is NOT CIFAR-10: only its file layout.
 
-usage: idx_to_cifar.py IN_DIR OUT_DIR [--train N] [--test M]
+usage: idx_to_cifar.py IN_DIR OUT_DIR [--skip K] [--train N] [--test M]
 Writes OUT_DIR/data_batch_1.bin ... (10,000 records each) and OUT_DIR/test_batch.bin; --train and
---test keep only the first N (M) images of each split.
+--test keep only the first N (M) images of each split, --skip drops the first K training images
+before that (a subset disjoint from an earlier one's).
 """
 import argparse
 import gzip
@@ -41,11 +42,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("src")
     ap.add_argument("out")
+    ap.add_argument("--skip", type=int, default=0)
     ap.add_argument("--train", type=int, default=0)
     ap.add_argument("--test", type=int, default=0)
     a = ap.parse_args()
     src, out = Path(a.src), Path(a.out)
     xtr, ytr, xte, yte = (read_idx(src, f) for f in FILES)
+    xtr, ytr = xtr[a.skip:], ytr[a.skip:]
     if a.train:
         xtr, ytr = xtr[:a.train], ytr[:a.train]
     if a.test:

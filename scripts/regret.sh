@@ -6,16 +6,22 @@
 # Per set and depth: four `clr range-test`s (LR 1e-4 -> 10), one `clr grid` (10 max_lr values,
 # 0.01 -> 10, each a one-cycle run of 8 epochs from the same initial weights; base_lr = max/10,
 # final_lr = max/100), then every test measured against the grid by `clr grid --resume G
-# --range-test T` (nothing is trained again). All at batch 64, bf16, seed 1, one thread.
+# --range-test T` (nothing is trained again). All at batch 64, bf16, one thread, seed 1 unless the part names another.
 # scripts/regret_table.py prints the table and writes bench/regret.json.
 #
 # Sets: digits (scikit-learn's scanned digits, 1,500 train / 297 test), fmnist5k and fmnist20k
-# (the first 5,000 / 20,000 Fashion-MNIST training images, all 10,000 test images), fmnist (all
-# 60,000); Fashion-MNIST needs `apt-get install dataset-fashion-mnist`. None is CIFAR-10: only
-# its file layout.
+# (the first 5,000 / 20,000 Fashion-MNIST training images, all 10,000 test images), fmnist5k-b
+# (training images 30,001-35,000: disjoint from the others, held out from the floor rule's
+# fitting), fmnist (all 60,000); Fashion-MNIST needs `apt-get install dataset-fashion-mnist`.
+# None is CIFAR-10: only its file layout.
 #
 # usage: scripts/regret.sh [OUT_DIR]   (default runs/regret; run again to continue a stopped one)
 #        PARTS="digits:8 fmnist5k:20" scripts/regret.sh   (SET:DEPTH pairs: a part of the table)
+#        PARTS="digits:8:2" ...   (SET:DEPTH:SEED: the same part from another seed, i.e. other
+#        initial weights and data order for both the grid and the range tests; the table's noise
+#        section compares the seeds of a part)
+# The parts of bench/regret.json that OUT_DIR does not hold are kept (regret_table.py), so a new
+# part is added without training the others again.
 # Time on a quiet 2-core machine: digits ~2 min per depth; fmnist5k ~10 min at depth 8 and
 # ~25 at 20; fmnist20k ~25 min at depth 8.
 set -euo pipefail
@@ -27,7 +33,7 @@ FMNIST=${FMNIST:-/usr/share/datasets/fashion-mnist}
 PY=${PY:-.venv/bin/python}
 CLR=${CLR:-target/release/clr}
 [ -x "$CLR" ] && [ -x "$PY" ] || { echo "run scripts/setup.sh first" >&2; exit 1; }
-COMMON=(--batch-size 64 --seed 1 --precision bf16 --device cpu --threads 1 --no-download --no-progress)
+COMMON=(--batch-size 64 --precision bf16 --device cpu --threads 1 --no-download --no-progress)
 
 data() { # the set's folder in the CIFAR binary layout, made once
     local set=$1 dir="$OUT/data/$1"
@@ -37,6 +43,7 @@ data() { # the set's folder in the CIFAR binary layout, made once
                 "$PY" scripts/make_digits_cifar.py "$dir" >&2 ;;
         fmnist5k) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" --train 5000 >&2 ;;
         fmnist20k) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" --train 20000 >&2 ;;
+        fmnist5k-b) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" --skip 30000 --train 5000 >&2 ;;
         fmnist) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" >&2 ;;
         *) echo "unknown set $set" >&2; exit 2 ;;
     esac
@@ -44,14 +51,16 @@ data() { # the set's folder in the CIFAR binary layout, made once
 }
 
 for part in $PARTS; do
-    set=${part%%:*} depth=${part##*:}
+    IFS=: read -r set depth seed <<< "$part"
+    seed=${seed:-1}
     dir=$(data "$set")
     base="$OUT/$set-d$depth"
+    [ "$seed" = 1 ] || base="$base-s$seed"
     for it in $ITERS; do
         rt="$base/range-test-i$it"
         [ -f "$rt/range_test.json" ] && continue
         rm -rf "$rt"
-        "$CLR" range-test --data-dir "$dir" --depth "$depth" "${COMMON[@]}" --start-lr 1e-4 --end-lr 10 \
+        "$CLR" range-test --data-dir "$dir" --depth "$depth" --seed "$seed" "${COMMON[@]}" --start-lr 1e-4 --end-lr 10 \
             --iters "$it" --out "$rt" > /dev/null
     done
     grid="$base/grid"
@@ -59,7 +68,7 @@ for part in $PARTS; do
         "$CLR" grid --resume "$grid" --threads 1 --no-progress > /dev/null
     else
         rm -rf "$grid"
-        "$CLR" grid --data-dir "$dir" --depth "$depth" "${COMMON[@]}" --from 0.01 --to 10 --points 10 \
+        "$CLR" grid --data-dir "$dir" --depth "$depth" --seed "$seed" "${COMMON[@]}" --from 0.01 --to 10 --points 10 \
             --out "$grid" > /dev/null
     fi
     for it in $ITERS; do
