@@ -26,6 +26,8 @@ FIELDS = {
     ),
     "scripts/compare-peer.sh": ("clr_test_acc_mean", "peer_test_acc_mean", "speed_ratio_clr_over_peer"),
     "scripts/compare-peer-fashion.sh": ("clr_test_acc", "peer_test_acc", "speed_ratio_clr_over_peer"),
+    # clr from an image folder's cache (the clr column) against clr from the CIFAR layout (the peer's).
+    "scripts/bench-folder.sh": ("folder_median", "cifar_layout_median", "ratio_folder_over_cifar_layout"),
 }
 LOOSE = re.compile(r"\d[\d.,]*\s*(×|images/s)")
 

@@ -109,3 +109,37 @@ fn files_in_the_data_folder_itself_train_as_they_are_at_28_pixels_too() {
     let out = common::run(&["eval", "--checkpoint", &ck, "--dataset", "mnist", "--data-dir", &d, "--image-size", "32"]);
     assert!(one_line_error(&out, 2).contains("learned from 28x28 images"));
 }
+
+/// `clr predict` with a network trained on IDX images: 28×28 PNG files of the test images are
+/// padded to 32 as the IDX files were, so its top-1 accuracy over them is `clr eval`'s.
+#[test]
+fn predict_prepares_image_files_as_the_idx_images_were() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("idx");
+    let (train, test, seed) = (256, 40, 6);
+    write_idx(&data, train, test, seed);
+    let out = tmp.path().join("run");
+    let (d, o) = (data.display().to_string(), out.display().to_string());
+    let args = ["--dataset", "mnist", "--data-dir", &d, "--out", &o, "--epochs", "8", "--base-lr", "0.1"];
+    Cmd::tiny("train").args(ONE_FIXED_EPOCH).args(args).ok();
+    let ck = out.join("checkpoint.pt").display().to_string();
+    let eval = common::ok(&["eval", "--checkpoint", &ck, "--dataset", "mnist", "--data-dir", &d, "--device", "cpu"]);
+    let eval_acc: f64 = stdout(&eval).split_whitespace().nth(1).unwrap().parse().unwrap();
+
+    // The test images as idx_files made them (the red plane as grey), one PNG each.
+    let (_, test_split) = clr::data::synthetic::learnable_sized(train, test, 10, 28, seed);
+    let mut files = Vec::new();
+    for (i, image) in test_split.images.chunks_exact(3 * 784).enumerate() {
+        let path = tmp.path().join(format!("{i:02}.png"));
+        image::GrayImage::from_raw(28, 28, image[..784].to_vec()).unwrap().save(&path).unwrap();
+        files.push(path.display().to_string());
+    }
+    let mut predict = vec!["predict", "--checkpoint", &ck, "--top-k", "1", "--device", "cpu"];
+    predict.extend(files.iter().map(String::as_str));
+    let predicted = stdout(&common::ok(&predict));
+    let top: Vec<&str> = predicted.lines().map(|l| l.split(": ").nth(1).unwrap().split(" (").next().unwrap()).collect();
+    assert_eq!(top.len(), test);
+    let correct = top.iter().zip(&test_split.labels).filter(|(name, &label)| **name == label.to_string()).count();
+    assert!(eval_acc > 0.3, "the network learned something: {eval_acc}");
+    assert_eq!(format!("{:.4}", correct as f64 / test as f64), format!("{eval_acc:.4}"), "predict and eval agree");
+}

@@ -1,11 +1,12 @@
 //! `clr predict`: the most likely classes of image files, by a trained checkpoint. Each file is
 //! decoded and resized exactly as an image folder's cache does (`data::decode`), at the size the
-//! model learned from, and normalised with its training set's statistics.
+//! model learned from, and normalised with its training set's statistics; for a network trained
+//! on an MNIST-format set, as its IDX images were prepared (grey, 28×28 padded to 32×32).
 
 use super::eval::model_layer;
 use super::Report;
 use crate::cli::PredictArgs;
-use crate::config::{Layer, RunLayer};
+use crate::config::{DatasetKind, Layer, RunLayer};
 use crate::data::{self, decode};
 use crate::engine::Learner;
 use crate::runtime::device;
@@ -30,8 +31,13 @@ pub fn run(a: PredictArgs) -> Result<Report> {
         crate::usage!("{}: no such image file", missing.display());
     }
     let size = ck.state.image_size;
-    let decoded: Vec<Vec<u8>> =
-        a.images.par_iter().map(|p| decode::decode(p, size as u32).map(|(planes, _)| planes)).collect::<Result<_>>()?;
+    // A network trained on IDX images saw them padded, not resized: prepare the files alike.
+    let idx_trained = matches!(ck.state.dataset, Some(DatasetKind::Mnist | DatasetKind::FashionMnist));
+    let prepare = |p: &PathBuf| match idx_trained {
+        true => data::mnist::file_planes(p, size as usize),
+        false => decode::decode(p, size as u32).map(|(planes, _)| planes),
+    };
+    let decoded: Vec<Vec<u8>> = a.images.par_iter().map(prepare).collect::<Result<_>>()?;
     let device = device::prepare(&config.run)?;
     let mut learner = Learner::sized(&config.model, &config.run, (ck.state.num_classes, size), device);
     learner.restore(&ck.model, None)?;

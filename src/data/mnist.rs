@@ -145,6 +145,16 @@ pub fn to_planes(images: &idx::IdxImages, size: usize) -> Vec<u8> {
     out
 }
 
+/// An image file as a network trained on an MNIST-format set saw its images: grey, then padded
+/// or resized by the rule of [`to_planes`] (a 28×28 file is zero-padded to 32×32, not stretched).
+/// `clr predict` uses it for such checkpoints.
+pub fn file_planes(path: &Path, size: usize) -> Result<Vec<u8>> {
+    use anyhow::Context;
+    let grey = decode::open(path).with_context(|| format!("cannot decode {}", path.display()))?.to_luma8();
+    let (cols, rows) = (grey.width() as usize, grey.height() as usize);
+    Ok(to_planes(&idx::IdxImages { count: 1, rows, cols, pixels: grey.into_raw() }, size))
+}
+
 /// Image `i` as `size`×`size` grey bytes (see [`to_planes`]).
 fn grey_at(images: &idx::IdxImages, i: usize, size: usize) -> Vec<u8> {
     let (rows, cols, pixels) = (images.rows, images.cols, images.image(i));
@@ -188,6 +198,25 @@ mod tests {
         assert_eq!(big.len(), 2 * 3 * 56 * 56);
         let constant = idx::IdxImages { count: 1, rows: 28, cols: 28, pixels: vec![200; 784] };
         assert!(to_planes(&constant, 20).iter().all(|&v| v == 200), "resized, not padded");
+    }
+
+    /// A 28×28 grey PNG (and the same picture in RGB) becomes what the IDX path makes of the
+    /// image: padded to 32, not stretched, so `clr predict` shows a network what it learned from.
+    #[test]
+    fn an_image_file_is_prepared_as_its_idx_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = images(1, 28, 28);
+        let grey = image::GrayImage::from_raw(28, 28, set.image(0).to_vec()).unwrap();
+        let (png, rgb_png) = (dir.path().join("g.png"), dir.path().join("c.png"));
+        grey.save(&png).unwrap();
+        image::DynamicImage::ImageLuma8(grey).to_rgb8().save(&rgb_png).unwrap();
+        for size in [32, 28, 20] {
+            assert_eq!(file_planes(&png, size).unwrap(), to_planes(&set, size), "grey at {size}");
+            assert_eq!(file_planes(&rgb_png, size).unwrap(), to_planes(&set, size), "rgb at {size}");
+        }
+        std::fs::write(dir.path().join("bad.png"), b"not a png").unwrap();
+        let err = file_planes(&dir.path().join("bad.png"), 32).unwrap_err().to_string();
+        assert!(err.contains("cannot decode") && err.contains("bad.png"), "{err}");
     }
 
     #[test]
