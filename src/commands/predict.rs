@@ -33,9 +33,12 @@ pub fn run(a: PredictArgs) -> Result<Report> {
     let size = ck.state.image_size;
     // A network trained on IDX images saw them padded, not resized: prepare the files alike.
     let idx_trained = matches!(ck.state.dataset, Some(DatasetKind::Mnist | DatasetKind::FashionMnist));
-    let prepare = |p: &PathBuf| match idx_trained {
-        true => data::mnist::file_planes(p, size as usize),
-        false => decode::decode(p, size as u32).map(|(planes, _)| planes),
+    let prepare = |p: &PathBuf| {
+        if idx_trained {
+            data::mnist::file_planes(p, size as usize)
+        } else {
+            decode::decode(p, size as u32).map(|(planes, _)| planes)
+        }
     };
     let decoded: Vec<Vec<u8>> = a.images.par_iter().map(prepare).collect::<Result<_>>()?;
     let device = device::prepare(&config.run)?;

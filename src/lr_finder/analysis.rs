@@ -406,9 +406,10 @@ impl RangeTestReport {
             "other rules: {}",
             others.map(|r| format!("{r} {}", opt(s.lr_of(*r)))).collect::<Vec<_>>().join(", ")
         ));
+        // Measured on exponential ramps; a linear one spends few of its steps on the low decades.
         let decades = (self.end_lr / self.start_lr).log10();
         let steady = (STEADY_STEPS_PER_DECADE * decades).round();
-        if (self.iters as f64) < steady {
+        if self.mode == super::RampMode::Exp.name() && (self.iters as f64) < steady {
             lines.push(format!(
                 "note: {:.0} steps per decade of LR, below the {STEADY_STEPS_PER_DECADE} at which suggestions hold \
                  steady between tests: --iters {steady} or more for a steadier pick",

@@ -293,14 +293,16 @@ fn completed_report_is_not_early() {
 /// one of enough steps says nothing.
 #[test]
 fn a_test_of_few_steps_per_decade_says_so() {
-    let report = |iters: u64| {
+    let report = |iters: u64, mode: &str| {
         let mut t = RangeTracker::new(settings(0.98, 4.0));
         for i in 0..iters {
             t.push(1e-4 * 10f64.powf(5.0 * i as f64 / iters as f64), 3.0 - 0.01 * i as f64);
         }
-        RangeTestReport::new(&t, Rule::Floor, 1e-4, 10.0, "exp", iters).unwrap().summary_lines().join("\n")
+        RangeTestReport::new(&t, Rule::Floor, 1e-4, 10.0, mode, iters).unwrap().summary_lines().join("\n")
     };
-    let short = report(75);
+    let short = report(75, "exp");
     assert!(short.contains("note: 15 steps per decade of LR") && short.contains("--iters 150 or more"), "{short}");
-    assert!(!report(150).contains("steps per decade"), "{}", report(150));
+    assert!(!report(150, "exp").contains("steps per decade"), "{}", report(150, "exp"));
+    // Measured on exponential ramps only: a linear one is not judged by it.
+    assert!(!report(75, "linear").contains("steps per decade"));
 }
