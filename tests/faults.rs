@@ -567,8 +567,9 @@ fn a_range_test_too_short_to_suggest_is_refused_before_it_starts() {
     let tiny = ["--dataset", "synthetic", "--synthetic-train", "32", "--synthetic-test", "8"];
     let line = one_line_error(&Cmd::tiny("range-test").args(tiny).args(["--iters", "3"]).out(&o).run(), 2);
     assert!(line.contains("--iters (iters) must be at least 5") && line.contains("got 3"), "{line}");
-    // Its default, 3 epochs of one step each, is as short: said before any step.
-    let out = Cmd::tiny("range-test").args(tiny).args(["--batch-size", "64"]).out(&o).run();
+    // A linear test's default, 3 epochs of one step each, is as short: said before any step. (An
+    // exponential test's default is at least 30 steps per decade of LR.)
+    let out = Cmd::tiny("range-test").args(tiny).args(["--batch-size", "64", "--mode", "linear"]).out(&o).run();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("note: --batch-size 64 is more than the 32 training images: one step per epoch"), "{err}");

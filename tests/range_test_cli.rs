@@ -270,3 +270,21 @@ fn a_range_test_interrupted_at_its_start_exits_130_and_says_why() {
     assert!(!err.contains("raise --iters") && !err.contains("error"), "{err}");
     assert!(!out.join("range_test.json").exists());
 }
+
+/// Without --iters a test runs 3 epochs of data (here 8 steps each), but an exponential one
+/// never fewer than 30 steps per decade of LR, where its pick is steady: 5 decades, 150 steps.
+#[test]
+fn the_default_length_is_three_epochs_but_never_an_unsteady_test() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let iters = |name: &str, args: &[&str]| {
+        let out = tmp.path().join(name);
+        let printed = stdout(&tiny("range-test", &d, &out.display().to_string()).args(args).ok());
+        assert!(!printed.contains("steps per decade"), "a default test draws no short-test note: {printed}");
+        read_json(&out.join("range_test.json"))["iters"].as_u64().unwrap()
+    };
+    assert_eq!(iters("five-decades", &["--start-lr", "1e-4", "--end-lr", "10"]), 150);
+    assert_eq!(iters("one-decade", &["--start-lr", "1e-3", "--end-lr", "1e-2"]), 30);
+    assert_eq!(iters("a-third", &["--start-lr", "1e-3", "--end-lr", "2e-3"]), 24, "3 epochs are more than 10");
+    assert_eq!(iters("linear", &["--mode", "linear", "--start-lr", "1e-4", "--end-lr", "10"]), 24);
+}

@@ -253,7 +253,7 @@ settings! {
         #[arg(value_parser = finite)]
         end_lr: f64 => f64 = 10.0;
         /// Range test: number of steps over which the LR goes from start to end
-        /// [default: 3 epochs of data]
+        /// [default: 3 epochs of data; an exp test at least 30 steps per decade of LR]
         iters: u64 => Option<u64> = None;
         /// Range test: exp (lr_i = start*(end/start)^(i/n), the seed's) or linear
         mode: RampMode => RampMode = RampMode::Exp;

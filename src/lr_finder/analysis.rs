@@ -25,6 +25,27 @@ const MIN_WINDOW: usize = 3;
 /// per decade and the same tests at 30 or more; the summary says so.
 pub const STEADY_STEPS_PER_DECADE: f64 = 30.0;
 
+/// The steps an exponential test from `start_lr` to `end_lr` needs to be steady:
+/// [`STEADY_STEPS_PER_DECADE`] per decade, rounded up.
+pub fn steady_iters(start_lr: f64, end_lr: f64) -> u64 {
+    // The rounding keeps 30 x 5.000000000000001 decades at 150.
+    let decades = ((end_lr / start_lr).log10() * 1e9).round() / 1e9;
+    (STEADY_STEPS_PER_DECADE * decades).ceil() as u64
+}
+
+/// A test's steps when `--iters` is not given: `epochs` of data, and for an exponential ramp at
+/// least [`steady_iters`], so that the default test is never one whose pick is unsteady (a small
+/// set's 3 epochs can be 72 steps over 5 decades). A linear ramp spends its steps on the highest
+/// LRs, where steps per decade say little: it keeps the epochs.
+pub fn default_iters(steps_per_epoch: u64, epochs: u64, start_lr: f64, end_lr: f64, exponential: bool) -> u64 {
+    let of_data = epochs.saturating_mul(steps_per_epoch);
+    if exponential {
+        of_data.max(steady_iters(start_lr, end_lr))
+    } else {
+        of_data
+    }
+}
+
 /// How the range test smooths its loss and when it gives up (checked by the config).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct TrackerSettings {
@@ -408,8 +429,8 @@ impl RangeTestReport {
         ));
         // Measured on exponential ramps; a linear one spends few of its steps on the low decades.
         let decades = (self.end_lr / self.start_lr).log10();
-        let steady = (STEADY_STEPS_PER_DECADE * decades).round();
-        if self.mode == super::RampMode::Exp.name() && (self.iters as f64) < steady {
+        let steady = steady_iters(self.start_lr, self.end_lr);
+        if self.mode == super::RampMode::Exp.name() && self.iters < steady {
             lines.push(format!(
                 "note: {:.0} steps per decade of LR, below the {STEADY_STEPS_PER_DECADE} at which suggestions hold \
                  steady between tests: --iters {steady} or more for a steadier pick",

@@ -306,3 +306,19 @@ fn a_test_of_few_steps_per_decade_says_so() {
     // Measured on exponential ramps only: a linear one is not judged by it.
     assert!(!report(75, "linear").contains("steps per decade"));
 }
+
+/// Without `--iters` an exponential test runs its epochs of data, but never fewer than 30 steps
+/// per decade; a linear one runs its epochs whatever they are.
+#[test]
+fn the_default_length_is_epochs_of_data_but_never_an_unsteady_test() {
+    assert_eq!(steady_iters(1e-4, 10.0), 150);
+    assert_eq!(steady_iters(1e-4, 100.0), 180);
+    assert_eq!(steady_iters(1e-7, 10.0), 240);
+    assert_eq!(steady_iters(1e-3, 0.3), 75, "2.48 decades: 74.3 steps, rounded up");
+    // The digits set at batch 64: 3 epochs of 24 steps would be 72.
+    assert_eq!(default_iters(24, 3, 1e-4, 10.0, true), 150);
+    // CIFAR-10 at batch 512: 3 epochs of 98 steps are already steady.
+    assert_eq!(default_iters(98, 3, 1e-4, 10.0, true), 294);
+    assert_eq!(default_iters(24, 3, 1e-4, 10.0, false), 72);
+    assert_eq!(default_iters(u64::MAX, 3, 1e-4, 10.0, true), u64::MAX);
+}

@@ -25,15 +25,16 @@ use crate::config::{Config, RangeTestSettings};
 use crate::data::batches::{Batch, BatchStream};
 use crate::engine::{digest, Learner, Reader, Session};
 use crate::error::StoppedBySignal;
-use crate::lr_finder::analysis::MIN_POINTS;
-use crate::lr_finder::{ramp_lr, RangeTestReport, RangeTracker, StopReason, Tested, TrackerSettings};
+use crate::lr_finder::analysis::{default_iters, MIN_POINTS};
+use crate::lr_finder::{ramp_lr, RampMode, RangeTestReport, RangeTracker, StopReason, Tested, TrackerSettings};
 use crate::run_dir::RunDir;
 use anyhow::Result;
 use log::TestLog;
 use std::rc::Rc;
 use tch::Tensor;
 
-/// Range-test steps when `--iters` is not given: this many epochs of data.
+/// Range-test steps when `--iters` is not given: this many epochs of data (an exponential test at
+/// least 30 steps per decade, `lr_finder::analysis::default_iters`).
 const DEFAULT_EPOCHS: u64 = 3;
 
 /// Run the test into `dir` on the session's data (lr_find.csv, range_test.json, range_test.png,
@@ -87,10 +88,14 @@ fn run_on(config: &Config, session: &Session, dir: &RunDir, mut reader: Reader<f
     Ok(Tested { report, curve: tracker.rows().to_vec() })
 }
 
-/// The test's steps: `--iters`, else 3 epochs of data, which on a small set may be too few to
-/// suggest anything: refused before the first step.
+/// The test's steps: `--iters`, else 3 epochs of data (an exponential test at least 30 steps per
+/// decade); a linear test's 3 epochs on a small set may be too few to suggest anything: refused
+/// before the first step.
 fn iters(config: &Config, session: &Session, steps_per_epoch: u64) -> Result<u64> {
-    let iters = config.range_test.iters.unwrap_or(DEFAULT_EPOCHS * steps_per_epoch);
+    let rt = &config.range_test;
+    let exponential = rt.mode == RampMode::Exp;
+    let iters =
+        rt.iters.unwrap_or_else(|| default_iters(steps_per_epoch, DEFAULT_EPOCHS, rt.start_lr, rt.end_lr, exponential));
     if iters < MIN_POINTS as u64 {
         crate::usage!(
             "the range test would run {iters} steps ({DEFAULT_EPOCHS} epochs of {} images at --batch-size {}), fewer \
