@@ -162,6 +162,11 @@ pub struct GridArgs {
     /// Runs of the geometric grid, --from and --to included
     #[arg(long, value_name = "N", default_value_t = 7, help_heading = "Grid")]
     pub points: usize,
+    /// Runs per max_lr, at seeds --seed, --seed+1, ...: the grid compares each value's mean final
+    /// accuracy (and measures regret against it), and prints the seeds' spread: one run's
+    /// accuracy moves by points between seeds
+    #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Grid")]
+    pub seeds: usize,
     /// Measure the range test's rules against the grid: a range-test folder, or auto (run one
     /// first, into OUT/range_test/, with the range-test flags given); with --resume, a folder to
     /// measure against the grid instead of the one it had [default: no range test]
@@ -170,7 +175,7 @@ pub struct GridArgs {
     /// Continue the stopped grid in this folder (finished runs are kept, the stopped one resumes
     /// from its checkpoint); only --device, --threads, --no-progress, the data-location flags and
     /// the Distributed options may be given
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["max_lrs", "from", "to"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["max_lrs", "from", "to", "seeds"])]
     pub resume: Option<PathBuf>,
 }
 

@@ -23,6 +23,7 @@ fn rows(dir: &Path) -> Vec<(String, f64, String, Option<f64>)> {
             "label",
             "max_lr",
             "base_lr",
+            "seed",
             "status",
             "final_test_acc",
             "best_test_acc",
@@ -35,7 +36,7 @@ fn rows(dir: &Path) -> Vec<(String, f64, String, Option<f64>)> {
         .records()
         .map(|r| {
             let r = r.unwrap();
-            (r[0].to_string(), r[1].parse().unwrap(), r[3].to_string(), r[4].parse().ok())
+            (r[0].to_string(), r[1].parse().unwrap(), r[4].to_string(), r[5].parse().ok())
         })
         .collect()
 }
@@ -161,18 +162,84 @@ fn a_grid_stopped_by_ctrl_c_resumes_to_the_uninterrupted_result() {
     common::runs::assert_same_run(&whole.join("lr=0.1"), &parts.join("lr=0.1"));
 }
 
+/// `--seeds 2`: every value at seeds 3 and 4, one pass per seed; each value's mean is what the
+/// grid compares and what the regrets are measured from; Ctrl-C in the second pass and
+/// `--resume` give the uninterrupted grid.
+#[test]
+fn a_grid_of_several_seeds_compares_means_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cifar::usual(&tmp.path().join("data"));
+    let whole = tmp.path().join("whole");
+    let seeded = |out: &Path| grid(&d, out, "0.02,0.4").args(["--seeds", "2"]);
+    let printed = common::stdout(&seeded(&whole).args(["--range-test", "auto", "--iters", "40"]).ok());
+    assert!(printed.contains("4 of 4 runs at 2 seeds (3,4)") && printed.contains("best mean: max_lr"), "{printed}");
+
+    let runs = rows(&whole);
+    let labels: Vec<&str> = runs.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(labels, ["lr=0.02_seed=3", "lr=0.4_seed=3", "lr=0.02_seed=4", "lr=0.4_seed=4"]);
+    for (label, ..) in &runs {
+        let seed: u64 = label.rsplit('=').next().unwrap().parse().unwrap();
+        assert_eq!(read_json(&whole.join(label).join("config.json"))["seed"].as_u64(), Some(seed), "{label}");
+    }
+    // A seed is its initial weights and data order: the same in both of its runs, not the other's.
+    let first_loss = |label: &str| common::runs::steps(&whole.join(label))[0].loss;
+    assert_eq!(first_loss("lr=0.02_seed=3"), first_loss("lr=0.4_seed=3"));
+    assert_eq!(first_loss("lr=0.02_seed=4"), first_loss("lr=0.4_seed=4"));
+    assert_ne!(first_loss("lr=0.02_seed=3"), first_loss("lr=0.02_seed=4"));
+
+    let report = read_json(&whole.join("grid.json"));
+    assert_eq!(report["seeds"], serde_json::json!([3, 4]));
+    assert_eq!(report["complete"], true);
+    let mean = |lr: f64| {
+        let accs: Vec<f64> = runs.iter().filter(|r| r.1 == lr).map(|r| r.3.unwrap_or(0.0)).collect();
+        accs.iter().sum::<f64>() / accs.len() as f64
+    };
+    let points = report["points"].as_array().unwrap();
+    let curve: Vec<(f64, f64)> =
+        points.iter().map(|p| (p["max_lr"].as_f64().unwrap(), p["accuracy"].as_f64().unwrap())).collect();
+    assert_eq!(curve.iter().map(|p| p.0).collect::<Vec<_>>(), [0.02, 0.4]);
+    for (lr, acc) in &curve {
+        assert!((acc - mean(*lr)).abs() < 1e-12, "{lr}: {acc} vs {}", mean(*lr));
+    }
+    let best = curve.iter().map(|p| p.1).fold(f64::MIN, f64::max);
+    assert_eq!(report["best_mean"]["accuracy"].as_f64(), Some(best));
+    for r in report["range_test"]["rules"].as_array().unwrap() {
+        if let (Some(lr), Some(regret)) = (r["lr"].as_f64(), r["regret"].as_f64()) {
+            let acc = interpolate(&curve, lr).unwrap();
+            assert!((regret - (best - acc)).abs() < 1e-12, "regret against the means: {r}");
+        }
+    }
+    assert_png(&whole.join("grid.png"));
+
+    let parts = tmp.path().join("parts");
+    let mut child = seeded(&parts).spawn();
+    let lines = stderr_lines(&mut child);
+    wait_for_line(&lines, "run 3 of 4: max_lr 0.02, seed 4");
+    wait_for_rows(&mut child, &parts.join("lr=0.02_seed=4"), 5);
+    signal(&child, "-INT");
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_eq!(read_json(&parts.join("grid.json"))["complete"], false);
+    ok(&["grid", "--resume", &parts.display().to_string(), "--no-progress"]);
+    let resumed = rows(&parts);
+    assert_eq!(resumed.len(), 4);
+    for (x, y) in runs.iter().zip(&resumed) {
+        assert_eq!((&x.0, x.1, &x.2, x.3), (&y.0, y.1, &y.2, y.3), "resumed grid differs");
+    }
+}
+
 #[test]
 fn usage_errors_are_one_line_naming_the_flag() {
     let tmp = tempfile::tempdir().unwrap();
     let d = cifar::usual(&tmp.path().join("data"));
     let out = tmp.path().join("g");
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--max-lrs", "0.1,0.2", "--max-lr", "0.5"], "sets max_lr itself"),
         (&["--max-lrs", "0.1,0.2", "--policy", "fixed"], "--policy fixed"),
         (&[], "--max-lrs"),
         (&["--from", "0.1", "--to", "1", "--points", "1"], "--points"),
         (&["--from", "1", "--to", "0.1"], "--from and --to"),
         (&["--max-lrs", "0.1,-0.2"], "positive"),
+        (&["--max-lrs", "0.1,0.2", "--seeds", "0"], "--seeds"),
     ];
     for (args, words) in cases {
         let out = Cmd::tiny("grid").data(&d).out(&out).args(args).run();

@@ -18,8 +18,10 @@ use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-/// The most runs a grid takes.
+/// The most values a grid takes.
 const MAX_POINTS: usize = 100;
+/// The most seeds each value runs with.
+const MAX_SEEDS: usize = 20;
 /// The folder of `--range-test auto` inside the grid's, as grid.json names it.
 const AUTO: &str = "range_test";
 
@@ -39,6 +41,7 @@ pub fn run(a: GridArgs, inv: &Invocation) -> Result<Report> {
             "clr grid needs its max_lr values: --max-lrs, or --from and --to (or a --range-test to centre on)"
         );
     }
+    let seeds = seeds(config.run.seed, a.seeds)?;
     let base_lr = base_given.then_some(config.schedule.base_lr);
     let out = a.run.out.clone().unwrap_or_else(|| default_out("grid", &config));
     let dir = RunDir::new(&out);
@@ -46,7 +49,7 @@ pub fn run(a: GridArgs, inv: &Invocation) -> Result<Report> {
         Start::Launch(n) => {
             // What can be refused is refused once, here, before any worker starts.
             if let Some(values) = &values {
-                configs(&config, &Plan { values: values.clone(), base_lr })?;
+                Plan { values: values.clone(), seeds, base_lr }.configs(&config)?;
             }
             dir.check_fresh(NewRun::Grid)?;
             return dist::launch(inv, n, Some(&out), &a.run.dist);
@@ -76,8 +79,8 @@ pub fn run(a: GridArgs, inv: &Invocation) -> Result<Report> {
         Some(values) => values,
         None => around(range_test.as_ref().map_or(f64::NAN, |(_, s)| s.suggested_lr), a.points)?,
     };
-    let plan = Plan { values, base_lr };
-    let configs = configs(&config, &plan)?;
+    let plan = Plan { values, seeds, base_lr };
+    let configs = plan.configs(&config)?;
     let report = grid::run(&configs, &plan, &session, &dir, Open::Fresh, range_test)?;
     Ok(dist::of_rank(Report::Grid { report, out }, &dist))
 }
@@ -94,13 +97,18 @@ fn resume(dir: &Path, a: GridArgs, inv: &Invocation) -> Result<Report> {
             dir.display()
         );
     };
-    let first = grid.values.first().map(|v| grid_dir.sub(&Plan::label(*v)));
+    // A grid written before seeds were recorded ran at its first run's seed alone.
+    let mut plan = Plan { values: grid.values.clone(), seeds: grid.seeds.clone(), base_lr: grid.base_lr };
+    let first = plan.points().first().map(|p| grid_dir.sub(&plan.label(*p)));
+    let first = first.or_else(|| grid.runs.first().map(|r| grid_dir.sub(&r.label)));
     let Some(first) = first.filter(|d| d.config_json().is_file()) else {
         crate::usage!("--resume {}: its first run never started: start the grid again", dir.display());
     };
     let config = resume_config(first.path(), &a.run)?;
-    let plan = Plan { values: grid.values.clone(), base_lr: grid.base_lr };
-    let configs = configs(&config, &plan)?;
+    if plan.seeds.is_empty() {
+        plan.seeds = vec![config.run.seed];
+    }
+    let configs = plan.configs(&config)?;
     let dist = match dist::start(&a.run.dist, inv, &config.run)? {
         Start::Launch(n) => {
             crate::run_dir::check_not_in_use(dir)?;
@@ -173,9 +181,15 @@ fn around(suggested: f64, points: usize) -> Result<Vec<f64>> {
     Ok(geometric(suggested / 10.0, suggested * 10.0, points))
 }
 
-/// Every run's config, each checked before anything runs.
-fn configs(config: &Config, plan: &Plan) -> Result<Vec<Config>, UsageError> {
-    plan.values.iter().map(|&v| plan.config_at(config, v)).collect()
+/// `--seeds N`: the seeds from `--seed` on.
+fn seeds(first: u64, n: usize) -> Result<Vec<u64>, UsageError> {
+    if !(1..=MAX_SEEDS).contains(&n) {
+        crate::usage!("--seeds must be from 1 to {MAX_SEEDS}, got {n}");
+    }
+    match first.checked_add(n as u64 - 1) {
+        Some(_) => Ok((0..n as u64).map(|i| first + i).collect()),
+        None => crate::usage!("--seeds {n} from --seed {first} would pass the largest seed, {}", u64::MAX),
+    }
 }
 
 /// How grid.json names a range-test folder: relative to the grid's folder when inside it (so the
@@ -211,6 +225,14 @@ mod tests {
         assert!(Path::new(&outside).is_absolute(), "{outside}");
         assert_eq!(resolve_from(&grid, "range_test"), grid.join("range_test"));
         assert_eq!(resolve_from(&grid, &outside), PathBuf::from(&outside));
+    }
+
+    #[test]
+    fn seeds_count_up_from_the_seed() {
+        assert_eq!(seeds(7, 3).unwrap(), [7, 8, 9]);
+        assert_eq!(seeds(u64::MAX, 1).unwrap(), [u64::MAX]);
+        assert_eq!(seeds(1, 0).unwrap_err().to_string(), "--seeds must be from 1 to 20, got 0");
+        assert!(seeds(u64::MAX - 1, 3).unwrap_err().to_string().contains("largest seed"));
     }
 
     #[test]

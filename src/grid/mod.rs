@@ -5,6 +5,10 @@
 //! every rule's suggestion is measured against the grid: its regret is the best accuracy of the
 //! grid minus the accuracy interpolated (in log LR) at the rule's LR (`lr_finder::grid`).
 //!
+//! With `--seeds N` every value runs at N seeds (`--seed`, `--seed`+1, …; folders
+//! `lr=VALUE_seed=S/`), one whole pass of the values per seed, and the grid compares each value's
+//! mean: one run's accuracy moves by points between seeds, more than most rules differ by.
+//!
 //! A diverged run is a result (accuracy 0), not an error. Ctrl-C stops the run in progress as
 //! `train` does (a checkpoint) and the grid with it; `--resume OUT` continues: finished runs are
 //! kept, the interrupted one resumes from its checkpoint, the others start. The data is loaded once;
@@ -34,28 +38,56 @@ pub fn preset() -> Layer {
     layer
 }
 
-/// What a grid runs: its values, and the `base_lr` of every run when it was given.
+/// What a grid runs: its values, the seeds each runs with, and the `base_lr` of every run when it
+/// was given.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub values: Vec<f64>,
+    /// At least one; the first is the config's `--seed`.
+    pub seeds: Vec<u64>,
     pub base_lr: Option<f64>,
 }
 
+/// One run of a plan.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    pub value: f64,
+    pub seed: u64,
+}
+
 impl Plan {
-    /// The folder name of a value's run.
-    pub fn label(value: f64) -> String {
-        format!("lr={}", crate::lr_finder::sweep::param::short_number(value))
+    /// Every run, a pass over the values for each seed in turn (a grid stopped after its first
+    /// pass has a whole curve).
+    pub fn points(&self) -> Vec<Point> {
+        self.seeds.iter().flat_map(|&seed| self.values.iter().map(move |&value| Point { value, seed })).collect()
     }
 
-    /// The config of the run at `value`: `config` with that `max_lr`, and `base_lr` = the plan's or
+    /// The folder name of a run: `lr=0.1`, or with several seeds `lr=0.1_seed=2`.
+    pub fn label(&self, p: Point) -> String {
+        let lr = crate::lr_finder::sweep::param::short_number(p.value);
+        if self.seeds.len() > 1 {
+            format!("lr={lr}_seed={}", p.seed)
+        } else {
+            format!("lr={lr}")
+        }
+    }
+
+    /// The config of a run: `config` with its `max_lr` and seed, and `base_lr` = the plan's or
     /// `value / 10`; checked by the config's own rules (a given `base_lr` above a value, say).
-    pub fn config_at(&self, config: &Config, value: f64) -> Result<Config, UsageError> {
+    pub fn config_at(&self, config: &Config, p: Point) -> Result<Config, UsageError> {
         let mut c = config.clone();
+        let value = p.value;
         c.schedule.max_lr = MaxLr::Value(value);
         c.schedule.base_lr = self.base_lr.unwrap_or(value / 10.0);
+        c.run.seed = p.seed;
         c.lr_source = Some(format!("clr grid: max_lr {value} of the grid {}", self.text()));
         c.validate().map_err(|e| UsageError::new(format!("clr grid, max_lr {value}: {e}")))?;
         Ok(c)
+    }
+
+    /// Every run's config, each checked before anything runs (in the order of `points`).
+    pub fn configs(&self, config: &Config) -> Result<Vec<Config>, UsageError> {
+        self.points().into_iter().map(|p| self.config_at(config, p)).collect()
     }
 
     fn text(&self) -> String {
@@ -81,17 +113,20 @@ pub fn run(
     let epochs = configs.first().map_or(0.0, Config::total_epochs);
     let report_of = |rows: &[GridRow]| {
         let rt = range_test.as_ref().map(|(d, s)| (d.clone(), s));
-        GridReport::new(&plan.values, plan.base_lr, epochs, rows.to_vec(), rt)
+        GridReport::new(&plan.values, &plan.seeds, plan.base_lr, epochs, rows.to_vec(), rt)
     };
     let mut rows: Vec<GridRow> = Vec::new();
     let mut report = report_of(&rows);
-    for (i, (config, &value)) in configs.iter().zip(&plan.values).enumerate() {
-        let run_dir = dir.sub(&Plan::label(value));
-        let row = match finished_row(&run_dir, value, config)? {
+    let points = plan.points();
+    for (i, (config, &point)) in configs.iter().zip(&points).enumerate() {
+        let label = plan.label(point);
+        let run_dir = dir.sub(&label);
+        let row = match finished_row(&run_dir, &label, point.value, config)? {
             Some(row) => row,
             None => {
-                session.say(&format!("clr grid, run {} of {}: max_lr {value}", i + 1, plan.values.len()));
-                one_run(config, session, &run_dir, value)?
+                let seed = if plan.seeds.len() > 1 { format!(", seed {}", point.seed) } else { String::new() };
+                session.say(&format!("clr grid, run {} of {}: max_lr {}{seed}", i + 1, points.len(), point.value));
+                one_run(config, session, &run_dir, &label, point.value)?
             }
         };
         let interrupted = row.status == GridStatus::Interrupted;
@@ -110,28 +145,29 @@ pub fn run(
 }
 
 /// One run, fresh or resumed from the checkpoint a stopped grid left in its folder.
-fn one_run(config: &Config, session: &Session, dir: &RunDir, value: f64) -> Result<GridRow> {
+fn one_run(config: &Config, session: &Session, dir: &RunDir, label: &str, value: f64) -> Result<GridRow> {
     let open = if dir.checkpoint_pt().is_file() { Open::Resume } else { Open::Fresh };
     let mut trainer = Trainer::open(config, session, dir, open)?;
     let outcome = trainer.run()?;
     let summary = trainer.finish(&outcome)?;
-    Ok(row_of(value, config, &summary))
+    Ok(row_of(label, value, config, &summary))
 }
 
 /// The row of a run that a stopped grid finished (completed or diverged), read back from its
 /// summary.json; None for a run to make (or to continue).
-fn finished_row(dir: &RunDir, value: f64, config: &Config) -> Result<Option<GridRow>> {
+fn finished_row(dir: &RunDir, label: &str, value: f64, config: &Config) -> Result<Option<GridRow>> {
     match dir.read_summary()? {
-        Some(summary) if summary.status != Status::Interrupted => Ok(Some(row_of(value, config, &summary))),
+        Some(summary) if summary.status != Status::Interrupted => Ok(Some(row_of(label, value, config, &summary))),
         _ => Ok(None),
     }
 }
 
-fn row_of(value: f64, config: &Config, s: &Summary) -> GridRow {
+fn row_of(label: &str, value: f64, config: &Config, s: &Summary) -> GridRow {
     GridRow {
-        label: Plan::label(value),
+        label: label.to_string(),
         max_lr: value,
         base_lr: config.schedule.base_lr,
+        seed: config.run.seed,
         status: match s.status {
             Status::Completed => GridStatus::Completed,
             Status::Diverged => GridStatus::Diverged,

@@ -57,9 +57,8 @@ impl Verify {
         session: &Session,
         dir: &RunDir,
     ) -> Result<GridReport> {
-        let plan = Plan { values: self.candidates(suggestion.max_lr), base_lr };
-        let short = self.short_config(config);
-        let configs = plan.values.iter().map(|&v| plan.config_at(&short, v)).collect::<Result<Vec<_>, _>>()?;
+        let plan = Plan { values: self.candidates(suggestion.max_lr), seeds: vec![config.run.seed], base_lr };
+        let configs = plan.configs(&self.short_config(config))?;
         super::run(&configs, &plan, session, dir, Open::Fresh, Some((source, suggestion.clone())))
     }
 }

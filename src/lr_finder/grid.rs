@@ -1,6 +1,7 @@
-//! The maths of `clr grid` (pure): the grid of `max_lr` values, the accuracy at any LR
-//! interpolated in log LR between the grid's runs, and each rule's regret: the best accuracy of
-//! the grid minus the accuracy at the LR the rule suggests.
+//! The maths of `clr grid` (pure): the grid of `max_lr` values, the mean accuracy of each value
+//! over its seeds, the accuracy at any LR interpolated in log LR between those means, and each
+//! rule's regret: the best mean accuracy of the grid minus the accuracy at the LR the rule
+//! suggests. With one seed a value's mean is its run's accuracy.
 
 use super::analysis::Suggestion;
 use super::rules::Rule;
@@ -133,6 +134,10 @@ pub struct GridRow {
     pub label: String,
     pub max_lr: f64,
     pub base_lr: f64,
+    /// The run's `--seed`: its initial weights and data order (a grid written before seeds
+    /// were recorded reads as 0).
+    #[serde(default)]
+    pub seed: u64,
     pub status: GridStatus,
     pub final_test_acc: Option<f64>,
     pub best_test_acc: Option<f64>,
@@ -155,6 +160,40 @@ impl GridRow {
     }
 }
 
+/// One `max_lr` of the grid over its seeds: the mean accuracy of its runs that finished.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+pub struct GridPoint {
+    pub max_lr: f64,
+    /// The mean of the runs' accuracies (`GridRow::accuracy`: a diverged run counts 0).
+    pub accuracy: f64,
+    /// The runs it is the mean of.
+    pub runs: usize,
+    /// The lowest and the highest of those accuracies: their spread is the noise between seeds.
+    pub lowest: f64,
+    pub highest: f64,
+}
+
+/// The finished runs grouped by `max_lr` (increasing), each value's accuracies averaged.
+pub fn mean_points(runs: &[GridRow]) -> Vec<GridPoint> {
+    let mut points: Vec<GridPoint> = Vec::new();
+    for (max_lr, acc) in runs.iter().filter_map(|r| Some((r.max_lr, r.accuracy()?))) {
+        match points.iter_mut().find(|p| p.max_lr == max_lr) {
+            Some(p) => {
+                p.accuracy += acc;
+                p.runs += 1;
+                p.lowest = p.lowest.min(acc);
+                p.highest = p.highest.max(acc);
+            }
+            None => points.push(GridPoint { max_lr, accuracy: acc, runs: 1, lowest: acc, highest: acc }),
+        }
+    }
+    for p in &mut points {
+        p.accuracy /= p.runs as f64;
+    }
+    points.sort_by(|a, b| a.max_lr.total_cmp(&b.max_lr));
+    points
+}
+
 /// The range test a grid measures, and every rule's regret against the grid.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct RangeTestRegrets {
@@ -165,12 +204,16 @@ pub struct RangeTestRegrets {
     pub rules: Vec<RuleRegret>,
 }
 
-/// `grid.json`: the grid asked for, the runs made so far, the best of them and, with a range
-/// test, every rule's regret. Rewritten after every run.
+/// `grid.json`: the grid asked for, the runs made so far, the best of them, each value's mean over
+/// its seeds and, with a range test, every rule's regret against those means. Rewritten after
+/// every run.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct GridReport {
-    /// The `max_lr` of each run, in order.
+    /// The `max_lr` values, increasing.
     pub values: Vec<f64>,
+    /// The seeds every value runs with (a grid written before seeds were recorded: none listed).
+    #[serde(default)]
+    pub seeds: Vec<u64>,
     /// Every run's `base_lr` when it was given; None: each run's `max_lr` / 10.
     pub base_lr: Option<f64>,
     /// Epochs of each run.
@@ -180,69 +223,136 @@ pub struct GridReport {
     pub complete: bool,
     /// The run with the highest accuracy (the first of equals).
     pub best: Option<GridRow>,
+    /// Each value's mean accuracy over the seeds that finished it, increasing in `max_lr`.
+    #[serde(default)]
+    pub points: Vec<GridPoint>,
+    /// The value with the highest mean (the first of equals): what the regrets are measured from.
+    #[serde(default)]
+    pub best_mean: Option<GridPoint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range_test: Option<RangeTestRegrets>,
 }
 
 impl GridReport {
-    /// The report of `runs` (in the order of `values`) and, when given, a range test's
-    /// suggestion (its folder and the suggestion read from it).
+    /// The report of `runs` (each value's run at each seed, in the grid's order) and, when given, a
+    /// range test's suggestion (its folder and the suggestion read from it).
     pub fn new(
         values: &[f64],
+        seeds: &[u64],
         base_lr: Option<f64>,
         epochs: f64,
         runs: Vec<GridRow>,
         range_test: Option<(String, &Suggestion)>,
     ) -> GridReport {
         let finished = |r: &&GridRow| r.status != GridStatus::Interrupted;
-        let complete = runs.iter().filter(finished).count() == values.len();
+        let complete = runs.iter().filter(finished).count() == values.len() * seeds.len().max(1);
         let mut best: Option<&GridRow> = None;
         for r in &runs {
             if r.accuracy().is_some_and(|a| best.and_then(GridRow::accuracy).is_none_or(|b| a > b)) {
                 best = Some(r);
             }
         }
-        let mut points: Vec<(f64, f64)> = runs.iter().filter_map(|r| Some((r.max_lr, r.accuracy()?))).collect();
-        points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let range_test = range_test.filter(|_| !points.is_empty()).map(|(dir, s)| RangeTestRegrets {
+        let points = mean_points(&runs);
+        let best_mean = points.iter().fold(None, |b: Option<&GridPoint>, p| match b {
+            Some(b) if b.accuracy >= p.accuracy => Some(b),
+            _ => Some(p),
+        });
+        let curve: Vec<(f64, f64)> = points.iter().map(|p| (p.max_lr, p.accuracy)).collect();
+        let range_test = range_test.filter(|_| !curve.is_empty()).map(|(dir, s)| RangeTestRegrets {
             dir,
             rule: s.rule,
-            rules: regrets(&points, s),
+            rules: regrets(&curve, s),
         });
-        GridReport { values: values.to_vec(), base_lr, epochs, best: best.cloned(), runs, complete, range_test }
+        GridReport {
+            values: values.to_vec(),
+            seeds: seeds.to_vec(),
+            base_lr,
+            epochs,
+            best: best.cloned(),
+            best_mean: best_mean.copied(),
+            points,
+            runs,
+            complete,
+            range_test,
+        }
+    }
+
+    /// More than one seed per value: the report speaks of means.
+    pub fn seeded(&self) -> bool {
+        self.seeds.len() > 1
     }
 }
 
 impl GridReport {
-    /// The printed summary: one line per run, the best, and each rule's regret.
+    /// The printed summary: one line per run, the best, each value's mean over several seeds, and
+    /// each rule's regret.
     pub fn summary_lines(&self) -> Vec<String> {
         let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
         let base = self.base_lr.map_or("max_lr / 10".to_string(), |b| b.to_string());
+        let seeds = match self.seeds.as_slice() {
+            many @ [_, _, ..] => format!(" at {} seeds ({})", many.len(), join(many)),
+            _ => String::new(),
+        };
+        let runs = self.values.len() * self.seeds.len().max(1);
         let mut lines = vec![
             format!(
-                "grid: {} of {} runs, {} epochs each, base_lr {base}{}",
+                "grid: {} of {runs} runs{seeds}, {} epochs each, base_lr {base}{}",
                 self.runs.len(),
-                self.values.len(),
                 self.epochs,
                 if self.complete { "" } else { " (stopped: continue with clr grid --resume)" }
             ),
-            format!("{:>12}  {:<11}  {:>9}  {:>9}", "max_lr", "status", "final acc", "best acc"),
+            format!("{:>12}  {:>5}  {:<11}  {:>9}  {:>9}", "max_lr", "seed", "status", "final acc", "best acc"),
         ];
         for r in &self.runs {
             let status = serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(str::to_string));
             lines.push(format!(
-                "{:>12}  {:<11}  {:>9}  {:>9}",
+                "{:>12}  {:>5}  {:<11}  {:>9}  {:>9}",
                 r.max_lr,
+                r.seed,
                 status.unwrap_or_default(),
                 pct(r.final_test_acc),
                 pct(r.best_test_acc)
             ));
         }
         if let Some(b) = &self.best {
-            lines.push(format!("best: max_lr {} (final test accuracy {})", b.max_lr, pct(b.final_test_acc)));
+            lines.push(format!("best run: max_lr {} (final test accuracy {})", b.max_lr, pct(b.final_test_acc)));
         }
+        lines.extend(self.mean_lines());
+        lines.extend(self.regret_lines());
+        lines
+    }
+
+    /// With several seeds: each value's mean and spread, and the best mean.
+    fn mean_lines(&self) -> Vec<String> {
+        let pct = |v: f64| format!("{:.2}%", 100.0 * v);
+        if !self.seeded() {
+            return Vec::new();
+        }
+        let mut lines = vec![format!("{:>12}  {:>5}  {:>9}  {:>17}", "max_lr", "runs", "mean acc", "lowest - highest")];
+        for p in &self.points {
+            let range = format!("{} - {}", pct(p.lowest), pct(p.highest));
+            lines.push(format!("{:>12}  {:>5}  {:>9}  {:>17}", p.max_lr, p.runs, pct(p.accuracy), range));
+        }
+        if let Some(b) = &self.best_mean {
+            lines.push(format!(
+                "best mean: max_lr {} ({} over {} seeds; they spread over {:.2} points, so smaller \
+                 differences between values are within the noise)",
+                b.max_lr,
+                pct(b.accuracy),
+                b.runs,
+                100.0 * (b.highest - b.lowest)
+            ));
+        }
+        lines
+    }
+
+    /// Each rule's regret, when the grid measures a range test.
+    fn regret_lines(&self) -> Vec<String> {
+        let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
+        let mut lines = Vec::new();
         if let Some(rt) = &self.range_test {
-            lines.push(format!("regret of each rule of the range test in {} (default: {}):", rt.dir, rt.rule));
+            let against = if self.seeded() { ", against the mean over the seeds" } else { "" };
+            lines.push(format!("regret of each rule of the range test in {} (default: {}){against}:", rt.dir, rt.rule));
             for r in &rt.rules {
                 let lr = r.lr.map_or("none".to_string(), |lr| format!("{lr:.3e}"));
                 let verdict = match (r.regret, r.outside, r.regret_at_least) {
@@ -257,6 +367,10 @@ impl GridReport {
         }
         lines
     }
+}
+
+fn join(seeds: &[u64]) -> String {
+    seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
 }
 
 #[cfg(test)]
@@ -326,5 +440,89 @@ mod tests {
                 regret_at_least: None
             }
         );
+    }
+
+    fn row(max_lr: f64, seed: u64, status: GridStatus, acc: Option<f64>) -> GridRow {
+        GridRow {
+            label: format!("lr={max_lr}_seed={seed}"),
+            max_lr,
+            base_lr: max_lr / 10.0,
+            seed,
+            status,
+            final_test_acc: acc,
+            best_test_acc: acc,
+            final_test_loss: acc.map(|a| 1.0 - a),
+            epochs: 2,
+            seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn each_value_is_the_mean_of_its_finished_seeds() {
+        use GridStatus::*;
+        let runs = [
+            row(0.1, 1, Completed, Some(0.8)),
+            row(1.0, 1, Diverged, None),
+            row(0.01, 1, Completed, Some(0.5)),
+            row(0.1, 2, Completed, Some(0.7)),
+            row(1.0, 2, Completed, Some(0.6)),
+            row(0.01, 2, Interrupted, None),
+        ];
+        let p = mean_points(&runs);
+        let got: Vec<(f64, usize, f64, f64)> = p.iter().map(|p| (p.max_lr, p.runs, p.lowest, p.highest)).collect();
+        assert_eq!(got, [(0.01, 1, 0.5, 0.5), (0.1, 2, 0.7, 0.8), (1.0, 2, 0.0, 0.6)], "a diverged run counts 0");
+        assert!((p[1].accuracy - 0.75).abs() < 1e-15 && (p[2].accuracy - 0.3).abs() < 1e-15, "{p:?}");
+    }
+
+    /// With several seeds the best single run and the best mean can differ; the regrets are
+    /// measured from the means.
+    #[test]
+    fn a_seeded_report_measures_regret_against_the_means() {
+        use GridStatus::Completed;
+        let runs = vec![
+            row(0.1, 1, Completed, Some(0.70)),
+            row(1.0, 1, Completed, Some(0.90)),
+            row(0.1, 2, Completed, Some(0.80)),
+            row(1.0, 2, Completed, Some(0.50)),
+        ];
+        let mut s = Suggestion {
+            lr_at_min_loss: 1.0,
+            min_loss: 0.3,
+            rule: Rule::Floor,
+            suggested_lr: 0.1,
+            seed_lr: None,
+            floor_lr: Some(0.1),
+            floor_start_lr: None,
+            floor_end_lr: None,
+            steepest_lr: Some(1.0),
+            valley_lr: None,
+            max_lr: 0.1,
+            base_lr: 0.01,
+        };
+        let report = GridReport::new(&[0.1, 1.0], &[1, 2], None, 2.0, runs.clone(), Some(("rt".into(), &s)));
+        assert!(report.complete && report.seeded());
+        assert_eq!(report.best.as_ref().map(|b| (b.max_lr, b.seed)), Some((1.0, 1)), "the best single run");
+        let best_mean = report.best_mean.unwrap();
+        assert_eq!(best_mean.max_lr, 0.1);
+        assert!((best_mean.accuracy - 0.75).abs() < 1e-15);
+        let regret =
+            |rule: Rule| report.range_test.as_ref().unwrap().rules.iter().find(|r| r.rule == rule).unwrap().regret;
+        assert_eq!(regret(Rule::Floor), Some(0.0));
+        assert!((regret(Rule::Steepest).unwrap() - 0.05).abs() < 1e-12, "0.75 - mean(0.9, 0.5)");
+        let text = report.summary_lines().join("\n");
+        assert!(
+            text.contains("4 of 4 runs at 2 seeds (1,2)") && text.contains("against the mean over the seeds"),
+            "{text}"
+        );
+        assert!(text.contains("best mean: max_lr 0.1 (75.00% over 2 seeds; they spread over 10.00 points"), "{text}");
+        // Three of four runs: not complete.
+        s.rule = Rule::Steepest;
+        let partial = GridReport::new(&[0.1, 1.0], &[1, 2], None, 2.0, runs[..3].to_vec(), Some(("rt".into(), &s)));
+        assert!(!partial.complete);
+        // One seed: the mean is the run.
+        let single = GridReport::new(&[0.1, 1.0], &[1], None, 2.0, runs[..2].to_vec(), None);
+        assert!(single.complete && !single.seeded());
+        assert_eq!(single.best_mean.map(|p| (p.max_lr, p.accuracy)), Some((1.0, 0.9)));
+        assert!(!single.summary_lines().join("\n").contains("mean"));
     }
 }

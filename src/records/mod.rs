@@ -33,7 +33,7 @@ row!(StepRow, step, epoch, lr, momentum, loss);
 row!(EpochRow, epoch, lr, train_loss, train_acc, test_loss, test_acc, seconds);
 row!(LrFindRow, step, lr, loss, smoothed_loss);
 row!(ScheduleRow, step, epoch, lr, momentum);
-row!(GridRow, label, max_lr, base_lr, status, final_test_acc, best_test_acc, final_test_loss, epochs, seconds);
+row!(GridRow, label, max_lr, base_lr, seed, status, final_test_acc, best_test_acc, final_test_loss, epochs, seconds);
 row!(
     SweepRow,
     label,
