@@ -312,3 +312,22 @@ fn a_base_lr_above_the_report_s_max_lr_is_replaced_with_a_warning() {
     assert!(err.contains("using its base_lr 0.03"), "{err}");
     assert!((parse(&out.stdout)[0].lr - 0.03).abs() < 1e-12);
 }
+
+/// `--epochs 10` alone: the seed's 41:41:13 one-cycle stretched to 10 epochs (of 95 steps: up
+/// over 410 steps, down over 410, the tail over 130), as fit_one_cycle(10) takes a length; the
+/// same as the reference shape at 95 epochs, which is the default.
+#[test]
+fn epochs_alone_stretch_the_default_one_cycle() {
+    let base = ["--steps-per-epoch", "95", "--max-lr", "0.8", "--base-lr", "0.08"];
+    let rows = parse(&schedule(&[&base[..], &["--epochs", "10"]].concat()));
+    assert_eq!(rows.len(), 950);
+    let peak = rows.iter().enumerate().fold(0, |b, (i, r)| if r.lr > rows[b].lr { i } else { b });
+    assert_eq!((peak, rows[peak].lr), (410, 0.8));
+    assert!((rows[820].lr - 0.08).abs() < 1e-12, "{}", rows[820].lr);
+    assert!(rows[949].lr < 0.0086 && rows[949].lr > 0.008, "the tail heads for 0.008: {}", rows[949].lr);
+    assert_eq!(schedule(&[&base[..], &["--epochs", "95"]].concat()), schedule(&base));
+    // Phases given are kept, and must fit the length.
+    let out = clr().arg("schedule").args(base).args(["--epochs", "10", "--phases", "41,41,13"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("add up to 95 epochs, more than --epochs (epochs) 10"), "{}", stderr(&out));
+}

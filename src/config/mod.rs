@@ -20,7 +20,7 @@ pub use validate::{MAX_IMAGE_SIZE, MIN_IMAGE_SIZE};
 
 use crate::error::UsageError;
 use crate::model::arch::NetConfig;
-use crate::optim::schedule::ScheduleConfig;
+use crate::optim::schedule::{Policy, ScheduleConfig};
 use serde::Serialize;
 use std::path::Path;
 
@@ -91,11 +91,17 @@ impl Layer {
             model.depth = model.arch.default_depth();
         }
         model.width = model.width.or(model.arch.default_width());
+        let phases_given = self.schedule.phases.is_some();
+        let run = self.run.apply(base.run);
+        let mut schedule = self.schedule.apply(base.schedule);
+        if let (false, Some(epochs), Policy::OneCycle) = (phases_given, run.epochs, schedule.policy) {
+            schedule.phases = stretched_phases(&schedule.phases, epochs);
+        }
         let config = Config {
             data: self.data.apply(base.data),
             model,
-            run: self.run.apply(base.run),
-            schedule: self.schedule.apply(base.schedule),
+            run,
+            schedule,
             range_test: self.range_test.apply(base.range_test),
             lr_source: None,
             class_names: None,
@@ -206,6 +212,19 @@ impl ModelSettings {
     pub fn net(&self, classes: usize, image_size: i64) -> NetConfig {
         NetConfig { arch: self.arch, depth: self.depth, width: self.width, classes: classes as i64, image_size }
     }
+}
+
+/// A one-cycle run given its length (`--epochs`) but not its phases: the default phases' shape
+/// (the seed's 41:41:13) stretched to that length, as fastai's `fit_one_cycle(n)` and PyTorch's
+/// `OneCycleLR(epochs=n)` take a length alone. The tail takes what the two phases leave, so the
+/// three add up to `epochs`.
+pub fn stretched_phases(default: &[f64], epochs: f64) -> Vec<f64> {
+    let total: f64 = default.iter().sum();
+    let mut phases: Vec<f64> = default.iter().map(|p| p * epochs / total).collect();
+    if let Some((tail, head)) = phases.split_last_mut() {
+        *tail = (epochs - head.iter().sum::<f64>()).max(0.0);
+    }
+    phases
 }
 
 impl Config {

@@ -218,7 +218,8 @@ settings! {
         /// One-cycle: LR at the end of the tail [default: base_lr / 10]
         #[arg(value_parser = finite)]
         final_lr: f64 => Option<f64> = None;
-        /// One-cycle: UP,DOWN,TAIL in epochs, fractions allowed
+        /// One-cycle: UP,DOWN,TAIL in epochs, fractions allowed; with --epochs alone, the default's
+        /// shape stretched to it (--epochs 10: 4.32,4.32,1.37)
         #[arg(value_delimiter = ',', value_name = "UP,DOWN,TAIL", value_parser = finite)]
         phases: Vec<f64> => Vec<f64> = vec![41.0, 41.0, 13.0];
         /// Cyclical policies: half a cycle, in epochs

@@ -26,6 +26,34 @@ fn flags_beat_the_file_which_beats_the_defaults() {
     assert_eq!(config.schedule.phases, [2.0, 2.0]);
 }
 
+/// `--epochs` alone stretches the default one-cycle (41:41:13) to that length; phases given
+/// anywhere are kept (and checked against the length); other policies keep theirs.
+#[test]
+fn a_one_cycle_given_only_its_length_stretches_the_default_phases() {
+    let resolve = |epochs: Option<f64>, phases: Option<Vec<f64>>, policy: Option<Policy>| {
+        let mut layer = Layer::default();
+        layer.run.epochs = epochs;
+        layer.schedule.phases = phases;
+        layer.schedule.policy = policy;
+        layer.resolve()
+    };
+    let p = resolve(Some(10.0), None, None).unwrap().schedule.phases;
+    assert!((p[0] - 410.0 / 95.0).abs() < 1e-12 && p[0] == p[1], "{p:?}");
+    assert!((p[2] - 130.0 / 95.0).abs() < 1e-12 && p.iter().sum::<f64>() <= 10.0 + 1e-12, "{p:?}");
+    assert_eq!(resolve(Some(95.0), None, None).unwrap().schedule.phases, [41.0, 41.0, 13.0]);
+    assert_eq!(resolve(None, None, None).unwrap().schedule.phases, [41.0, 41.0, 13.0], "no length: the seed's");
+    // A shorter run: one epoch is a whole cycle, its schedule valid.
+    let one = resolve(Some(1.0), None, Some(Policy::OneCycle)).unwrap();
+    assert!((one.schedule.phases.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    one.schedule_config().unwrap();
+    assert_eq!(resolve(Some(200.0), Some(vec![41.0, 41.0, 13.0]), None).unwrap().schedule.phases, [41.0, 41.0, 13.0]);
+    let err = resolve(Some(10.0), Some(vec![41.0, 41.0, 13.0]), None).unwrap_err().to_string();
+    assert_eq!(err, "--phases (phases) add up to 95 epochs, more than --epochs (epochs) 10");
+    let tri = resolve(Some(10.0), None, Some(Policy::Triangular)).unwrap();
+    assert_eq!(tri.schedule.phases, [41.0, 41.0, 13.0]);
+    assert_eq!(stretched_phases(&[2.0, 2.0], 2.0), [1.0, 1.0]);
+}
+
 #[test]
 fn config_json_is_flat_and_reads_back_as_the_same_config() {
     let dir = tempfile::tempdir().unwrap();
