@@ -9,11 +9,8 @@
 # --range-test T` (nothing is trained again). All at batch 64, bf16, one thread, seed 1 unless the part names another.
 # scripts/regret_table.py prints the table and writes bench/regret.json.
 #
-# Sets: digits (scikit-learn's scanned digits, 1,500 train / 297 test), fmnist5k and fmnist20k
-# (the first 5,000 / 20,000 Fashion-MNIST training images, all 10,000 test images), fmnist5k-b
-# (training images 30,001-35,000: disjoint from the others, held out from the floor rule's
-# fitting), fmnist (all 60,000); Fashion-MNIST needs `apt-get install dataset-fashion-mnist`.
-# None is CIFAR-10: only its file layout.
+# Sets: digits, fmnist5k, fmnist20k, fmnist5k-b, fmnist (scripts/regret-data.sh); none is
+# CIFAR-10, only its file layout.
 #
 # usage: scripts/regret.sh [OUT_DIR]   (default runs/regret; run again to continue a stopped one)
 #        PARTS="digits:8 fmnist5k:20" scripts/regret.sh   (SET:DEPTH pairs: a part of the table)
@@ -35,25 +32,12 @@ CLR=${CLR:-target/release/clr}
 [ -x "$CLR" ] && [ -x "$PY" ] || { echo "run scripts/setup.sh first" >&2; exit 1; }
 COMMON=(--batch-size 64 --precision bf16 --device cpu --threads 1 --no-download --no-progress)
 
-data() { # the set's folder in the CIFAR binary layout, made once
-    local set=$1 dir="$OUT/data/$1"
-    [ -f "$dir/test_batch.bin" ] && { echo "$dir"; return; }
-    case $set in
-        digits) "$PY" -c "import sklearn" 2>/dev/null || "$PY" -m pip install --quiet scikit-learn
-                "$PY" scripts/make_digits_cifar.py "$dir" >&2 ;;
-        fmnist5k) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" --train 5000 >&2 ;;
-        fmnist20k) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" --train 20000 >&2 ;;
-        fmnist5k-b) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" --skip 30000 --train 5000 >&2 ;;
-        fmnist) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" >&2 ;;
-        *) echo "unknown set $set" >&2; exit 2 ;;
-    esac
-    echo "$dir"
-}
+source scripts/regret-data.sh
 
 for part in $PARTS; do
     IFS=: read -r set depth seed <<< "$part"
     seed=${seed:-1}
-    dir=$(data "$set")
+    dir=$(regret_data "$set" "$OUT/data")
     base="$OUT/$set-d$depth"
     [ "$seed" = 1 ] || base="$base-s$seed"
     for it in $ITERS; do
