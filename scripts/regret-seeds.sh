@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Each rule's regret against the MEAN of many seeds (BENCHMARKS.md, "against the mean of ten
+# seeds"): one run's accuracy moves by about a point between seeds, so a grid of single runs
+# cannot resolve regrets of a fraction of a point; a mean of N seeds shrinks that noise by sqrt(N).
+#
+# Per part SET:DEPTH:N: `clr grid --seeds N` (the 10 max_lr values 0.01 -> 10 of scripts/regret.sh,
+# one-cycle runs of 8 epochs, seeds 1..N, every value compared by its mean), then for every seed a
+# range test of the default length (LR 1e-4 -> 10; no --iters), each measured against the grid's
+# means by `clr grid --resume G --range-test T` (nothing is trained again). All at batch 64, bf16,
+# one thread. scripts/regret_seeds_table.py prints the table and writes bench/regret-seeds.json.
+#
+# usage: scripts/regret-seeds.sh [OUT_DIR]   (default runs/regret-seeds; run again to continue)
+#        PARTS="digits:8:10" scripts/regret-seeds.sh   (SET:DEPTH:SEEDS; sets: scripts/regret-data.sh)
+# Time on a quiet 2-core machine: digits ~20 min at depth 8 and ~35 at depth 20 (two parts can
+# run side by side, one per core, with two OUT_DIRs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-runs/regret-seeds}
+PARTS=${PARTS:-digits:8:10 digits:20:10}
+FMNIST=${FMNIST:-/usr/share/datasets/fashion-mnist}
+PY=${PY:-.venv/bin/python}
+CLR=${CLR:-target/release/clr}
+[ -x "$CLR" ] && [ -x "$PY" ] || { echo "run scripts/setup.sh first" >&2; exit 1; }
+source scripts/regret-data.sh
+COMMON=(--batch-size 64 --precision bf16 --device cpu --threads 1 --no-download --no-progress)
+
+for part in $PARTS; do
+    IFS=: read -r set depth seeds <<< "$part"
+    dir=$(regret_data "$set" "$OUT/data")
+    base="$OUT/$set-d$depth-x$seeds"
+    grid="$base/grid"
+    if [ -f "$grid/grid.json" ]; then
+        "$CLR" grid --resume "$grid" --threads 1 --no-progress > /dev/null
+    else
+        rm -rf "$grid"
+        "$CLR" grid --data-dir "$dir" --depth "$depth" --seed 1 --seeds "$seeds" "${COMMON[@]}" \
+            --from 0.01 --to 10 --points 10 --out "$grid" > /dev/null
+    fi
+    for seed in $(seq 1 "$seeds"); do
+        rt="$base/range-test-s$seed"
+        if [ ! -f "$rt/range_test.json" ]; then
+            rm -rf "$rt"
+            "$CLR" range-test --data-dir "$dir" --depth "$depth" --seed "$seed" "${COMMON[@]}" \
+                --start-lr 1e-4 --end-lr 10 --out "$rt" > /dev/null
+        fi
+        "$CLR" grid --resume "$grid" --range-test "$rt" --threads 1 --no-progress > /dev/null
+        cp "$grid/grid.json" "$base/grid-s$seed.json"
+    done
+done
+"$PY" scripts/regret_seeds_table.py "$OUT"
