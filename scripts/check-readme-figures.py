@@ -6,9 +6,11 @@ rerun command (in backticks) names the JSON file (its "command" field); each num
 that file's field rounded to the number of decimals the README shows. Outside the table the
 README may quote no speed ("images/s") or ratio ("1.38×"). The rule table under "## How good is
 the suggested LR?" (rule | worst regret | worst regret against the seeds' mean | LR spread on
-digits) must equal bench/regret.json (scripts/regret.sh): the worst regret of each rule over
-every grid, the worst over the sets run from several seeds measured against their mean
-accuracy, the largest LR spread over the digits sets. Exit 0 when all agree, 1 naming each disagreement. usage: check-readme-figures.py [--readme README.md] [--bench bench]
+digits | median regret against a ten-seed mean) must equal bench/regret.json (scripts/regret.sh):
+the worst regret of each rule over every grid, the worst over the sets run from several seeds
+measured against their mean accuracy, the largest LR spread over the digits sets; and
+bench/regret-seeds.json (scripts/regret-seeds.sh): the largest over its parts of the median
+regret of the ten seeds' range tests. Exit 0 when all agree, 1 naming each disagreement. usage: check-readme-figures.py [--readme README.md] [--bench bench]
 """
 import argparse
 import glob
@@ -52,9 +54,15 @@ def regret_errors(cells, n, bench):
     worst = max(r["worst_regret_points"] for r in rules)
     of_mean = max(g["rules"][rule]["worst_regret_points"] for g in noise.values())
     spread = max(s["rules"][rule]["lr_spread"] for name, s in sets.items() if name.startswith("digits"))
+    try:
+        with open(f"{bench}/regret-seeds.json") as f:
+            parts = json.load(f)["parts"]
+    except OSError:
+        return [f"README.md:{n}: a regret row but no {bench}/regret-seeds.json"]
+    median = max(p["rules"][rule]["median"] for p in parts.values())
     errors = []
     checks = ((cells[1], worst, "worst regret"), (cells[2], of_mean, "worst regret against the seeds' mean"),
-              (cells[3], spread, "digits LR spread"))
+              (cells[3], spread, "digits LR spread"), (cells[4], median, "median regret against ten seeds"))
     for cell, value, what in checks:
         if not agrees(cell.lstrip("≥"), value):
             errors.append(f"README.md:{n}: {rule} {cell} but {bench}/regret.json has {what} {value}")
@@ -73,8 +81,11 @@ def check(readme, bench):
             in_speed = line.strip() == "## Speed"
             in_regret = line.strip() == "## How good is the suggested LR?"
         cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
-        if in_regret and len(cells) == 4 and cells[0] not in ("rule", "---"):
+        if in_regret and cells and cells[0] not in ("rule", "---"):
             rows += 1
+            if len(cells) != 5:
+                errors.append(f"README.md:{n}: a rule row of {len(cells)} columns, not 5")
+                continue
             errors += regret_errors(cells, n, bench)
         elif in_speed and len(cells) == 5 and cells[4].startswith("`"):
             rows += 1

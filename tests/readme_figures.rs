@@ -47,6 +47,8 @@ fn a_figure_that_disagrees_is_caught() {
         ("## Status", "About 9.9× faster.\n\n## Status"),
         ("| floor (default) | 2.67 |", "| floor (default) | 2.68 |"),
         ("| 2.67 | 1.18 |", "| 2.67 | 1.19 |"),
+        ("| 10.00 | 0.20 |", "| 10.00 | 0.21 |"),
+        ("| 10.00 | 0.20 |", "| 10.00 |"),
     ];
     for (from, to) in changes {
         assert!(readme.contains(from), "README.md no longer has {from:?}");
