@@ -62,10 +62,15 @@ impl Plan {
         self.seeds.iter().flat_map(|&seed| self.values.iter().map(move |&value| Point { value, seed })).collect()
     }
 
+    /// More than one seed per value: runs are named and announced with their seed.
+    pub fn seeded(&self) -> bool {
+        self.seeds.len() > 1
+    }
+
     /// The folder name of a run: `lr=0.1`, or with several seeds `lr=0.1_seed=2`.
     pub fn label(&self, p: Point) -> String {
         let lr = crate::lr_finder::sweep::param::short_number(p.value);
-        if self.seeds.len() > 1 {
+        if self.seeded() {
             format!("lr={lr}_seed={}", p.seed)
         } else {
             format!("lr={lr}")
@@ -124,7 +129,7 @@ pub fn run(
         let row = match finished_row(&run_dir, &label, point.value, config)? {
             Some(row) => row,
             None => {
-                let seed = if plan.seeds.len() > 1 { format!(", seed {}", point.seed) } else { String::new() };
+                let seed = if plan.seeded() { format!(", seed {}", point.seed) } else { String::new() };
                 session.say(&format!("clr grid, run {} of {}: max_lr {}{seed}", i + 1, points.len(), point.value));
                 one_run(config, session, &run_dir, &label, point.value)?
             }

@@ -245,7 +245,7 @@ impl GridReport {
         range_test: Option<(String, &Suggestion)>,
     ) -> GridReport {
         let finished = |r: &&GridRow| r.status != GridStatus::Interrupted;
-        let complete = runs.iter().filter(finished).count() == values.len() * seeds.len().max(1);
+        let complete = runs.iter().filter(finished).count() == planned_runs(values, seeds);
         let mut best: Option<&GridRow> = None;
         for r in &runs {
             if r.accuracy().is_some_and(|a| best.and_then(GridRow::accuracy).is_none_or(|b| a > b)) {
@@ -293,7 +293,7 @@ impl GridReport {
             many @ [_, _, ..] => format!(" at {} seeds ({})", many.len(), join(many)),
             _ => String::new(),
         };
-        let runs = self.values.len() * self.seeds.len().max(1);
+        let runs = planned_runs(&self.values, &self.seeds);
         let mut lines = vec![
             format!(
                 "grid: {} of {runs} runs{seeds}, {} epochs each, base_lr {base}{}",
@@ -367,6 +367,11 @@ impl GridReport {
         }
         lines
     }
+}
+
+/// Every value at every seed (a grid written before seeds were recorded ran at one).
+fn planned_runs(values: &[f64], seeds: &[u64]) -> usize {
+    values.len() * seeds.len().max(1)
 }
 
 fn join(seeds: &[u64]) -> String {
