@@ -49,6 +49,11 @@ fn a_figure_that_disagrees_is_caught() {
         ("| 2.67 | 1.18 |", "| 2.67 | 1.19 |"),
         ("| 10.00 | 0.20 |", "| 10.00 | 0.21 |"),
         ("| 10.00 | 0.20 |", "| 10.00 |"),
+        ("| 2.46 | 0.26 |", "| 2.46 | 0.25 |"),
+        ("(points) | 0.20 | 0.20 |", "(points) | 0.21 | 0.20 |"),
+        ("| 10.00 | 1.40 |", "| 10.00 | 1.39 |"),
+        ("| 10.00 | 1.40 |", "| 10.00 | 1.40 | 2 |"),
+        ("| worst regret against", "| worst loss against"),
     ];
     for (from, to) in changes {
         assert!(readme.contains(from), "README.md no longer has {from:?}");

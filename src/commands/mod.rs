@@ -223,6 +223,9 @@ fn range_test(a: crate::cli::RangeTestArgs, inv: &Invocation) -> Result<Report> 
         return resume_sweep(&a, dir, inv);
     }
     let config = resolve(&a.run.settings, Layer::default())?;
+    if a.sweep.is_some() && config.range_test.repeats > 1 {
+        crate::usage!("--repeats and --sweep: a sweep runs one range test per value, at --seed (give one of them)");
+    }
     let progress = !a.run.no_progress;
     let name = a.sweep.as_ref().map_or("range-test".to_string(), |s| format!("range-test-sweep-{}", s.param));
     let out = a.run.out.clone().unwrap_or_else(|| default_out(&name, &config));

@@ -272,5 +272,10 @@ settings! {
         /// evaluation mode) instead of the training batch's: a smoother curve (0: off)
         #[arg(value_name = "N")]
         val_batches: usize => usize = 0;
+        /// Range test: run it at N seeds (--seed, --seed+1, ...; each its own initial weights and
+        /// data order, in OUT/seed=S/) and suggest the geometric median of their LRs: one test's
+        /// pick moves 2-4x with its seed, a median of 5 hardly (BENCHMARKS.md)
+        #[arg(value_name = "N")]
+        repeats: usize => usize = 1;
     }
 }

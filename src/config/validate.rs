@@ -8,6 +8,9 @@ use crate::lr_finder::analysis::MIN_POINTS;
 use crate::model::arch::IMAGE_SIZE;
 use crate::optim::schedule::{check_steps, list};
 
+/// The most seeds `--repeats` runs (each a whole range test).
+pub const MAX_REPEATS: usize = 20;
+
 impl Config {
     pub fn validate(&self) -> Result<(), UsageError> {
         self.data.validate()?;
@@ -16,6 +19,10 @@ impl Config {
         self.model.net(10, self.data.image_size.map_or(IMAGE_SIZE, |s| s as i64)).check()?;
         self.run.validate()?;
         self.range_test.validate()?;
+        let repeats = self.range_test.repeats as u64;
+        if self.run.seed.checked_add(repeats.saturating_sub(1)).is_none() {
+            crate::usage!("--repeats (repeats) {repeats} from --seed {} would pass the largest seed", self.run.seed);
+        }
         // Without --epochs the phases set the run's length: a length too long to run names them.
         if self.run.epochs.is_none() {
             let p = &self.schedule.phases;
@@ -139,6 +146,9 @@ impl RangeTestSettings {
         // Written so that NaN fails both checks.
         if !(self.smooth >= 0.0 && self.smooth < 1.0) {
             crate::usage!("--smooth (smooth) must be in [0, 1): {}", self.smooth);
+        }
+        if !(1..=MAX_REPEATS).contains(&self.repeats) {
+            crate::usage!("--repeats (repeats) must be from 1 to {MAX_REPEATS}, got {}", self.repeats);
         }
         // Infinite would never stop and cannot be written to range_test.json.
         if !(self.diverge > 1.0 && self.diverge.is_finite()) {

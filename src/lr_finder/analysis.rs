@@ -380,6 +380,10 @@ pub struct RangeTestReport {
     pub diverge: f64,
     /// Planned iterations.
     pub iters: u64,
+    /// `--repeats N`: the seeds' tests this report combines (each in its `seed=S` sub-folder);
+    /// `steps` and `iters` are then totals over them. Absent for a single test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<super::repeats::Repeats>,
 }
 
 impl RangeTestReport {
@@ -398,6 +402,7 @@ impl RangeTestReport {
             smooth: tracker.settings().smooth,
             diverge: tracker.settings().diverge,
             iters,
+            repeats: None,
         })
     }
 
@@ -405,11 +410,13 @@ impl RangeTestReport {
     pub fn summary_lines(&self) -> Vec<String> {
         let s = &self.suggestion;
         let opt = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("{v:.3e}"));
+        let tests = match &self.repeats {
+            Some(r) => format!("range tests at {} seeds: {} of {} steps in all", r.seeds.len(), self.steps, self.iters),
+            None => format!("range test: {} of {} steps", self.steps, self.iters),
+        };
         let mut lines = vec![
             format!(
-                "range test: {} of {} steps, lr {:.3e} -> {:.3e} ({}), {}",
-                self.steps,
-                self.iters,
+                "{tests}, lr {:.3e} -> {:.3e} ({}), {}",
                 self.start_lr,
                 self.end_lr,
                 self.mode,
@@ -422,6 +429,9 @@ impl RangeTestReport {
         if let (Some(a), Some(b)) = (s.floor_start_lr, s.floor_end_lr) {
             lines.push(format!("floor of the loss from lr {a:.3e} to {b:.3e}"));
         }
+        if let Some(r) = &self.repeats {
+            lines.extend(r.summary_lines(s.rule));
+        }
         let others = Rule::ALL.iter().filter(|r| **r != s.rule);
         lines.push(format!(
             "other rules: {}",
@@ -430,11 +440,12 @@ impl RangeTestReport {
         // Measured on exponential ramps; a linear one spends few of its steps on the low decades.
         let decades = (self.end_lr / self.start_lr).log10();
         let steady = steady_iters(self.start_lr, self.end_lr);
-        if self.mode == super::RampMode::Exp.name() && self.iters < steady {
+        let iters = self.iters / self.repeats.as_ref().map_or(1, |r| r.seeds.len().max(1) as u64);
+        if self.mode == super::RampMode::Exp.name() && iters < steady {
             lines.push(format!(
                 "note: {:.0} steps per decade of LR, below the {STEADY_STEPS_PER_DECADE} at which suggestions hold \
                  steady between tests: --iters {steady} or more for a steadier pick",
-                self.iters as f64 / decades
+                iters as f64 / decades
             ));
         }
         if s.lr_at_min_loss <= self.start_lr {

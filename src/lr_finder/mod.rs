@@ -6,6 +6,7 @@
 pub mod analysis;
 pub mod grid;
 pub mod ramp;
+pub mod repeats;
 pub mod rules;
 pub mod sweep;
 

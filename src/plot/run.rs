@@ -16,6 +16,10 @@ pub fn plot_run(dir: &RunDir) -> Result<Vec<PathBuf>> {
     }
     let mut written = Vec::new();
 
+    if let Some(report) = dir.read_range_test()?.filter(|r| r.repeats.is_some()) {
+        written.push(plot_repeats(dir, &report)?);
+    }
+
     if dir.lr_find_csv().is_file() {
         let rows: Vec<LrFindRow> = read_rows(&dir.lr_find_csv())?;
         let marks = dir.read_range_test()?.map_or_else(Vec::new, |r| range_test_marks(&r));
@@ -74,8 +78,34 @@ pub fn plot_sweep(dir: &RunDir) -> Result<PathBuf> {
     let depth = report.results.iter().find_map(|e| Some(dir.sub(&e.label).read_config().ok()??.model.depth));
     let net = depth.map_or(String::new(), |d| format!("ResNet-{d}, "));
     let title = format!("LR range tests over {}: {net}{}", report.param, run_subtitle(dir, false));
-    sweep_png(&dir.sweep_png(), &curves, &title)?;
+    sweep_png(&dir.sweep_png(), &curves, &[], &title)?;
     Ok(dir.sweep_png())
+}
+
+/// Draw the `range_test.png` of a `--repeats` test: every seed's curve (from its sub-folder's
+/// `lr_find.csv`; a seed without one is left out) with its pick, and the combined pick.
+fn plot_repeats(dir: &RunDir, report: &RangeTestReport) -> Result<PathBuf> {
+    let tests = report.repeats.as_ref().map_or(&[][..], |r| &r.tests[..]);
+    let mut curves = Vec::new();
+    for t in tests {
+        let csv = dir.sub(&t.label).lr_find_csv();
+        if !csv.is_file() {
+            continue;
+        }
+        let rows: Vec<LrFindRow> = read_rows(&csv)?;
+        curves.push(SweepCurve {
+            label: t.label.clone(),
+            points: rows.iter().map(|r| (r.lr, r.smoothed_loss)).collect(),
+            lowest: Some((t.lr_at_min_loss, t.min_loss)),
+            suggested_lr: Some(t.suggested_lr),
+            favoured: false,
+        });
+    }
+    let s = &report.suggestion;
+    let mark = format!("suggested lr ({}, median of {} seeds): {}", s.rule, tests.len(), fmt_value(s.suggested_lr));
+    let title = format!("LR range tests at {} seeds: {}", tests.len(), run_subtitle(dir, false));
+    sweep_png(&dir.range_test_png(), &curves, &[(mark, s.suggested_lr)], &title)?;
+    Ok(dir.range_test_png())
 }
 
 /// Draw the grid's `grid.png` from its `grid.json`; returns the path written.

@@ -23,16 +23,20 @@ pub struct SweepCurve {
 
 /// Draw `sweep.png`. The loss axis stops at the larger of 1.25 × the highest first loss and
 /// 4 × the lowest loss (as `range_test.png`): the blow-ups run off the top.
-pub fn sweep_png(path: &Path, curves: &[SweepCurve], title: &str) -> Result<()> {
-    render_png(path, (1200, 800), |root| draw(root, curves, title))
+/// `marks`: LRs drawn as dashed vertical lines across the chart, named in the legend (the
+/// combined pick of `--repeats`).
+pub fn sweep_png(path: &Path, curves: &[SweepCurve], marks: &[(String, f64)], title: &str) -> Result<()> {
+    render_png(path, (1200, 800), |root| draw(root, curves, marks, title))
 }
 
-fn draw(root: &Root<'_>, curves: &[SweepCurve], title: &str) -> Result<()> {
+fn draw(root: &Root<'_>, curves: &[SweepCurve], marks: &[(String, f64)], title: &str) -> Result<()> {
+    let marks: Vec<&(String, f64)> = marks.iter().filter(|(_, lr)| lr.is_finite() && *lr > 0.0).collect();
     let curves: Vec<(&SweepCurve, Vec<(f64, f64)>)> = curves
         .iter()
         .map(|c| (c, finite_points(c.points.iter().copied()).into_iter().filter(|p| p.0 > 0.0).collect()))
         .collect();
     let lrs = curves.iter().flat_map(|(c, pts)| pts.iter().map(|p| p.0).chain(c.suggested_lr));
+    let lrs = lrs.chain(marks.iter().map(|m| m.1));
     let (x0, x1) = finite_min_max(lrs.filter(|lr| *lr > 0.0)).map(|(lo, hi)| pad_log(lo, hi)).unwrap_or((1e-4, 10.0));
     let (y0, top) = loss_axis(&curves).unwrap_or((0.0, 1.0));
     let listed = listed(curves.iter().map(|(c, _)| *c));
@@ -40,7 +44,7 @@ fn draw(root: &Root<'_>, curves: &[SweepCurve], title: &str) -> Result<()> {
         curves.iter().zip(&listed).map(|((c, _), &l)| l.then(|| legend_label(c))).collect();
     let more = more_row(curves.len());
     let legend_rows = labels.iter().flatten().chain(&more).map(String::as_str);
-    let legend_rows = legend_rows.chain(["lowest point", "suggested LR"]);
+    let legend_rows = legend_rows.chain(["lowest point", "suggested LR"]).chain(marks.iter().map(|m| m.0.as_str()));
     let frac = |(lr, loss): (f64, f64)| ((lr / x0).ln() / (x1 / x0).ln(), (loss - y0) / (top - y0));
     let lines: Vec<Vec<(f64, f64)>> =
         curves.iter().map(|(_, pts)| pts.iter().filter(|p| p.1 <= top).map(|&p| frac(p)).collect()).collect();
@@ -69,7 +73,20 @@ fn draw(root: &Root<'_>, curves: &[SweepCurve], title: &str) -> Result<()> {
     for &i in &order {
         draw_marks(&mut chart, curves[i].0, &curves[i].1, colour(i), (y0, top))?;
     }
-    // Legend entries for the two marks, drawn in black.
+    draw_lines_and_keys(&mut chart, &marks, (y0, top))?;
+    draw_legend(&mut chart, corner)
+}
+
+/// The dashed lines of `marks` from `y.0` to `y.1`, and the legend entries for them and for the
+/// curves' two marks (drawn in black).
+fn draw_lines_and_keys(chart: &mut Chart<'_, '_>, marks: &[&(String, f64)], y: (f64, f64)) -> Result<()> {
+    for (name, lr) in marks {
+        let style = BLACK.stroke_width(3);
+        chart
+            .draw_series(DashedLineSeries::new([(*lr, y.0), (*lr, y.1)], 12, 6, style))?
+            .label(name)
+            .legend(swatch(style));
+    }
     chart
         .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
         .label("lowest point")
@@ -78,7 +95,7 @@ fn draw(root: &Root<'_>, curves: &[SweepCurve], title: &str) -> Result<()> {
         .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
         .label("suggested LR")
         .legend(|(x, y)| TriangleMarker::new((x + 12, y), 8, BLACK.filled()));
-    draw_legend(&mut chart, corner)
+    Ok(())
 }
 
 type Chart<'a, 'b> = LogLrChart<'a, 'b>;
@@ -204,6 +221,6 @@ mod tests {
         let (_, h) = super::super::legend_fraction(rows.iter().map(String::as_str).chain(["a", "b"]), (1050, 650));
         assert!(h < 0.7, "the legend is {h} of the chart's height");
         let dir = tempfile::tempdir().unwrap();
-        sweep_png(&dir.path().join("sweep.png"), &curves, "fifty").unwrap();
+        sweep_png(&dir.path().join("sweep.png"), &curves, &[("median".into(), 0.05)], "fifty").unwrap();
     }
 }

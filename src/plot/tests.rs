@@ -243,6 +243,7 @@ fn plot_run_redraws_every_plot_with_its_csv() {
         smooth: 0.98,
         diverge: 4.0,
         iters: 300,
+        repeats: None,
     };
     crate::files::write_json(&d.join("range_test.json"), &report).unwrap();
     let (steps, epochs) = one_cycle();

@@ -1,6 +1,6 @@
 //! `--max-lr FILE`: a previous range test's `range_test.json`, or a sweep's `sweep.json`.
 
-use crate::lr_finder::{analysis, RangeTestReport, Rule, StopReason, Suggestion, SweepReport};
+use crate::lr_finder::{analysis, repeats, RangeTestReport, Rule, StopReason, Suggestion, SweepReport};
 use crate::records::{read_rows, LrFindRow};
 use crate::run_dir::RunDir;
 use anyhow::{Context, Result};
@@ -46,12 +46,11 @@ pub fn read_lr_file(path: &Path) -> Result<LrFile> {
 /// Every rule's suggestion on the curve of the range test in `dir` (its `lr_find.csv`, analysed
 /// anew, so that a test made before a rule existed is measured too), `rule` making
 /// `suggested_lr`. A folder without a curve, or a test that was interrupted, is refused.
+/// A `--repeats` test's folder: every seed's curve analysed anew, combined as the test combines
+/// them (`lr_finder::repeats::combine`).
 pub fn read_curve(dir: &RunDir, rule: Rule) -> Result<Suggestion> {
-    let csv = dir.lr_find_csv();
-    if !csv.is_file() {
-        crate::usage!("--range-test {}: no lr_find.csv there (not a range-test folder)", dir.path().display());
-    }
-    if let Some(report) = dir.read_range_test()? {
+    let report = dir.read_range_test()?;
+    if let Some(report) = &report {
         if report.stop_reason == StopReason::Interrupted {
             crate::usage!(
                 "--range-test {}: that range test was interrupted after {} of {} steps: run it again",
@@ -60,6 +59,15 @@ pub fn read_curve(dir: &RunDir, rule: Rule) -> Result<Suggestion> {
                 report.iters
             );
         }
+    }
+    if let Some(repeats) = report.and_then(|r| r.repeats) {
+        let each = repeats.tests.iter().map(|t| read_curve(&dir.sub(&t.label), rule)).collect::<Result<Vec<_>>>()?;
+        return repeats::combine(&each, rule)
+            .with_context(|| format!("--range-test {}: no seed's test in range_test.json", dir.path().display()));
+    }
+    let csv = dir.lr_find_csv();
+    if !csv.is_file() {
+        crate::usage!("--range-test {}: no lr_find.csv there (not a range-test folder)", dir.path().display());
     }
     let rows: Vec<LrFindRow> = read_rows(&csv)?;
     let column = |f: fn(&LrFindRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();

@@ -14,6 +14,7 @@
 
 mod log;
 mod lr_file;
+mod repeats;
 mod sweep;
 mod sweep_resume;
 
@@ -42,6 +43,9 @@ const DEFAULT_EPOCHS: u64 = 3;
 /// batches drawn from it, so tests with the same seed start from the same weights and see the same
 /// images in the same order.
 pub fn run(config: &Config, session: &Session, dir: &RunDir) -> Result<RangeTestReport> {
+    if config.range_test.repeats > 1 {
+        return repeats::run(config, session, dir);
+    }
     Ok(run_on(config, session, dir, Reader::new(Rc::clone(session.dist())))?.report)
 }
 

@@ -44,9 +44,9 @@ const AUTO_RANGE_TEST: &str = "range_test";
 /// The folder of `train --verify`'s short runs inside the training run's.
 const VERIFY: &str = "verify";
 
-/// The files that make a folder a run's (of `train`, `range-test` or a sweep). config.json alone
+/// The files that make a folder a run's (of `train`, `range-test`, `--repeats`, a sweep or a grid). config.json alone
 /// does not: it is written first, so a run killed before anything else never started.
-const RUN_FILES: &[&str] = &[CHECKPOINT, PREVIOUS_CHECKPOINT, STEPS, LR_FIND, SWEEP, GRID];
+const RUN_FILES: &[&str] = &[CHECKPOINT, PREVIOUS_CHECKPOINT, STEPS, LR_FIND, RANGE_TEST, SWEEP, GRID];
 /// The files of a range test (or a sweep, or a grid): such a folder is not a training run to resume.
 const RANGE_TEST_FILES: &[&str] = &[LR_FIND, RANGE_TEST, SWEEP, GRID];
 
