@@ -10,7 +10,11 @@ digits | median regret against a ten-seed mean) must equal bench/regret.json (sc
 the worst regret of each rule over every grid, the worst over the sets run from several seeds
 measured against their mean accuracy, the largest LR spread over the digits sets; and
 bench/regret-seeds.json (scripts/regret-seeds.sh): the largest over its parts of the median
-regret of the ten seeds' range tests. Exit 0 when all agree, 1 naming each disagreement. usage: check-readme-figures.py [--readme README.md] [--bench bench]
+regret of the ten seeds' range tests. The floor rule's table beside it (floor rule | one test |
+`--repeats 5`) must equal bench/regret-seeds.json (the worst and the median regret, over its
+parts, of single tests and of every five seeds combined) and bench/iters-repeats.json
+(scripts/iters-repeats.sh: the largest move across test lengths of a single seed's pick and of
+the combined one). Exit 0 when all agree, 1 naming each disagreement. usage: check-readme-figures.py [--readme README.md] [--bench bench]
 """
 import argparse
 import glob
@@ -69,6 +73,41 @@ def regret_errors(cells, n, bench):
     return errors
 
 
+def load(bench, name):
+    try:
+        with open(f"{bench}/{name}") as f:
+            return json.load(f)["parts"]
+    except OSError:
+        return None
+
+
+# The rows of the floor rule's table: (first words of the row, the single test's figure, --repeats 5's).
+REPEATS_ROWS = {
+    "worst regret": (lambda s, i: max(p["rules"]["floor"]["worst"] for p in s.values()),
+                     lambda s, i: max(p["repeats"]["5"]["worst"] for p in s.values() if "5" in p.get("repeats", {}))),
+    "median regret": (lambda s, i: max(p["rules"]["floor"]["median"] for p in s.values()),
+                      lambda s, i: max(p["repeats"]["5"]["median"] for p in s.values() if "5" in p.get("repeats", {}))),
+    "its LR across": (lambda s, i: max(p["single_ratio_worst"] for p in i.values()),
+                      lambda s, i: max(p["combined_ratio"] for p in i.values())),
+}
+
+
+def repeats_errors(cells, n, bench):
+    """A row of the README's floor-rule table against bench/regret-seeds.json and iters-repeats.json."""
+    seeds, iters = load(bench, "regret-seeds.json"), load(bench, "iters-repeats.json")
+    if seeds is None or iters is None:
+        return [f"README.md:{n}: a --repeats row but no {bench}/regret-seeds.json or iters-repeats.json"]
+    row = next((v for k, v in REPEATS_ROWS.items() if cells[0].startswith(k)), None)
+    if row is None:
+        return [f"README.md:{n}: unknown row of the floor rule's table: {cells[0]!r}"]
+    errors = []
+    for cell, figure in zip(cells[1:], row):
+        value = figure(seeds, iters)
+        if not agrees(cell, value):
+            errors.append(f"README.md:{n}: {cells[0]}: {cell} but bench has {value}")
+    return errors
+
+
 def check(readme, bench):
     by_command = {}
     for path in sorted(glob.glob(f"{bench}/*.json")):
@@ -81,7 +120,10 @@ def check(readme, bench):
             in_speed = line.strip() == "## Speed"
             in_regret = line.strip() == "## How good is the suggested LR?"
         cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
-        if in_regret and cells and cells[0] not in ("rule", "---"):
+        if in_regret and len(cells) == 3 and cells[0] not in ("floor rule", "---"):
+            rows += 1
+            errors += repeats_errors(cells, n, bench)
+        elif in_regret and cells and cells[0] not in ("rule", "---", "floor rule"):
             rows += 1
             if len(cells) != 5:
                 errors.append(f"README.md:{n}: a rule row of {len(cells)} columns, not 5")

@@ -6,8 +6,10 @@
 # Per part SET:DEPTH:N: `clr grid --seeds N` (the 10 max_lr values 0.01 -> 10 of scripts/regret.sh,
 # one-cycle runs of 8 epochs, seeds 1..N, every value compared by its mean), then for every seed a
 # range test of the default length (LR 1e-4 -> 10; no --iters), each measured against the grid's
-# means by `clr grid --resume G --range-test T` (nothing is trained again). All at batch 64, bf16,
-# one thread. scripts/regret_seeds_table.py prints the table and writes bench/regret-seeds.json.
+# means by `clr grid --resume G --range-test T` (nothing is trained again); then for each R of
+# REPEATS (default 3 5) `clr range-test --repeats R` over disjoint runs of the seeds (1..R, R+1..2R,
+# …), measured the same way. All at batch 64, bf16, one thread. scripts/regret_seeds_table.py
+# prints the table and writes bench/regret-seeds.json.
 #
 # usage: scripts/regret-seeds.sh [OUT_DIR]   (default runs/regret-seeds; run again to continue)
 #        PARTS="digits:8:10" scripts/regret-seeds.sh   (SET:DEPTH:SEEDS; sets: scripts/regret-data.sh)
@@ -17,6 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/regret-seeds}
 PARTS=${PARTS:-digits:8:10 digits:20:10}
+REPEATS=${REPEATS:-3 5}
 FMNIST=${FMNIST:-/usr/share/datasets/fashion-mnist}
 PY=${PY:-.venv/bin/python}
 CLR=${CLR:-target/release/clr}
@@ -45,6 +48,19 @@ for part in $PARTS; do
         fi
         "$CLR" grid --resume "$grid" --range-test "$rt" --threads 1 --no-progress > /dev/null
         cp "$grid/grid.json" "$base/grid-s$seed.json"
+    done
+    # --repeats R: the combined pick of R seeds' tests, over disjoint runs of seeds (1..R, R+1..2R, …).
+    for r in $REPEATS; do
+        for first in $(seq 1 "$r" $((seeds - r + 1))); do
+            rt="$base/repeats$r-s$first"
+            if [ ! -f "$rt/range_test.json" ] || grep -q '"interrupted"' "$rt/range_test.json"; then
+                rm -rf "$rt"
+                "$CLR" range-test --data-dir "$dir" --depth "$depth" --seed "$first" --repeats "$r" "${COMMON[@]}" \
+                    --start-lr 1e-4 --end-lr 10 --out "$rt" > /dev/null 2>&1
+            fi
+            "$CLR" grid --resume "$grid" --range-test "$rt" --threads 1 --no-progress > /dev/null
+            cp "$grid/grid.json" "$base/grid-r$r-s$first.json"
+        done
     done
 done
 "$PY" scripts/regret_seeds_table.py "$OUT"

@@ -5,9 +5,16 @@ of every seed's range test (default length) against the best mean: worst, mean, 
 are within 0.3 points, and how far the rule's LR moves between seeds. Writes bench/regret-seeds.json
 (keeping the parts of the earlier file that OUT_DIR does not hold) and prints Markdown tables.
 
+With `--repeats R` tests in the part (`repeatsR-sF`, seeds F..F+R-1), also the floor rule's regret
+when R seeds' tests are combined: for the tests clr ran (read from their grid-rR-sF.json), and for
+every R of the N seeds (the geometric median of their floor LRs, which is what `--repeats`
+computes: checked against clr's on the tests it ran; the regret interpolated as clr interpolates
+it: checked against clr's on every single test).
+
 usage: regret_seeds_table.py OUT_DIR   (the folder scripts/regret-seeds.sh wrote)
 """
 import datetime
+import itertools
 import json
 import math
 import re
@@ -44,6 +51,49 @@ def grid_points(grid):
     return points
 
 
+def geometric_median(values):
+    logs = sorted(math.log(v) for v in values)
+    n = len(logs)
+    return math.exp(logs[n // 2] if n % 2 else (logs[n // 2 - 1] + logs[n // 2]) / 2)
+
+
+def regret_at(points, lr):
+    """The regret (points) at `lr` against the best mean: the means interpolated in log LR, as clr's
+    grid does; (regret, True) as a lower bound from the nearest end when `lr` is outside."""
+    best = max(p["mean"] for p in points)
+    x = math.log10(lr)
+    xs = [math.log10(p["max_lr"]) for p in points]
+    if x < xs[0] or x > xs[-1]:
+        return best - (points[0] if x < xs[0] else points[-1])["mean"], True
+    i = next(i for i in range(len(xs) - 1) if xs[i] <= x <= xs[i + 1])
+    t = (x - xs[i]) / (xs[i + 1] - xs[i])
+    return best - (points[i]["mean"] + t * (points[i + 1]["mean"] - points[i]["mean"])), False
+
+
+def repeats(base, points, floor_lrs, floor_regrets):
+    """The floor rule with R seeds combined, for each R that clr ran in this part."""
+    for lr, (regret, bound) in zip(floor_lrs, floor_regrets):
+        ours, our_bound = regret_at(points, lr)
+        assert bound == our_bound and abs(ours - regret) < 1e-6, f"{base}: interpolation {ours} vs clr's {regret}"
+    found = {}
+    for grid in sorted(base.glob("grid-r*-s*.json")):
+        r, first = map(int, re.match(r"grid-r(\d+)-s(\d+)\.json", grid.name).groups())
+        floor = next(x for x in json.loads(grid.read_text())["range_test"]["rules"] if x["rule"] == "floor")
+        mine = geometric_median(floor_lrs[first - 1:first - 1 + r])
+        assert abs(floor["lr"] / mine - 1) < 1e-9, f"{grid}: clr's {floor['lr']} vs the median {mine}"
+        found.setdefault(r, []).append({"first_seed": first, "lr": floor["lr"], "regret": regret_of(floor)[0]})
+    out = {}
+    for r, ran in sorted(found.items()):
+        combos = [regret_at(points, geometric_median([floor_lrs[i] for i in c]))
+                  for c in itertools.combinations(range(len(floor_lrs)), r)]
+        values = [v for v, _ in combos]
+        lrs = [geometric_median([floor_lrs[i] for i in c]) for c in itertools.combinations(range(len(floor_lrs)), r)]
+        out[str(r)] = {"ran": ran, "combinations": len(values), "worst": max(values),
+                       "median": statistics.median(values), "within_target": sum(v <= TARGET and not b for v, b in combos),
+                       "lower_bound": any(b for _, b in combos), "lr_spread": max(lrs) / min(lrs)}
+    return out
+
+
 def summarise(base):
     m = PART.match(base.name)
     n = int(m["seeds"])
@@ -68,10 +118,11 @@ def summarise(base):
             "within_target": sum(1 for _, r, b in per_seed if r is not None and not b and r <= TARGET),
             "lr_spread": max(lrs) / min(lrs) if lrs else None,
         }
+    floor = [(tests[s]["rules"]["floor"]["lr"], regret_of(tests[s]["rules"]["floor"])) for s in sorted(tests)]
     return {"set": m["set"], "depth": int(m["depth"]), "seeds": sorted(tests), "machine": machine(),
             "date": datetime.date.today().isoformat(), "iters": sorted({t["iters"] for t in tests.values()}),
             "points": points, "best_max_lr": best["max_lr"], "best_mean": best["mean"], "best_se": best["se"],
-            "rules": rules}
+            "rules": rules, "repeats": repeats(base, points, [f[0] for f in floor], [f[1] for f in floor])}
 
 
 def cell(value, bound=False):
@@ -98,6 +149,26 @@ def print_part(name, p):
               f"{r['within_target']} of {n} | {spread} |")
 
 
+def print_repeats(parts):
+    """One table: the floor rule with 1, and R, seeds' tests combined, per part."""
+    rows = [(name, p) for name, p in parts.items() if p.get("repeats")]
+    if not rows:
+        return
+    print(f"\nThe floor rule with --repeats R (the geometric median of R seeds' picks), regret against the best "
+          f"mean (points): worst and median over every R of the seeds, and over the tests clr ran:\n")
+    print(f"| part | R | every R of the seeds: worst | median | within {TARGET} | LR spread | clr's runs "
+          f"(first seed: regret) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, p in rows:
+        f = p["rules"]["floor"]
+        print(f"| {name} | 1 | {cell(f['worst'])} | {cell(f['median'])} | {f['within_target']} of "
+              f"{len(p['seeds'])} | {f['lr_spread']:.2f}x | - |")
+        for r, x in p["repeats"].items():
+            ran = ", ".join(f"{t['first_seed']}: {t['regret']:.2f}" for t in x["ran"])
+            print(f"| {name} | {r} | {cell(x['worst'], x['lower_bound'])} | {cell(x['median'])} | "
+                  f"{x['within_target']} of {x['combinations']} | {x['lr_spread']:.2f}x | {ran} |")
+
+
 def main():
     out = Path(sys.argv[1])
     fresh = {}
@@ -113,6 +184,7 @@ def main():
     parts = dict(sorted(parts.items()))
     for name, p in parts.items():
         print_part(name, p)
+    print_repeats(parts)
     Path("bench").mkdir(exist_ok=True)
     record = {"command": "scripts/regret-seeds.sh", "date": datetime.date.today().isoformat(), "parts": parts}
     earlier.write_text(json.dumps(record, indent=1) + "\n")
