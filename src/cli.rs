@@ -141,6 +141,11 @@ pub struct TrainArgs {
     /// The epochs of each --verify run
     #[arg(long, value_name = "EPOCHS", default_value_t = 3.0, requires = "verify", value_parser = finite)]
     pub verify_epochs: f64,
+    /// Each --verify candidate at N seeds (--seed, --seed+1, ...), chosen by its mean final
+    /// accuracy: one short run's accuracy moves by about a point between seeds
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "verify")]
+    #[arg(value_parser = clap::value_parser!(u64).range(1..=10))]
+    pub verify_seeds: u64,
 }
 
 #[derive(Debug, Args)]

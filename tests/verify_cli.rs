@@ -62,6 +62,30 @@ fn verify_trains_the_candidate_that_trained_best() {
 }
 
 #[test]
+fn verify_seeds_chooses_the_best_mean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cifar::usual(&tmp.path().join("data"));
+    let out = tmp.path().join("run");
+    let args = ["--max-lr", "auto", "--iters", "40", "--verify", "2", "--verify-seeds", "2", "--verify-epochs", "1"];
+    Cmd::tiny("train").data(&d).out(&out).args(args).args(["--phases", "1,1,0", "--seed", "4"]).ok();
+    let grid = read_json(&out.join("verify/grid.json"));
+    assert_eq!(grid["seeds"], serde_json::json!([4, 5]));
+    let runs = candidates(&out);
+    assert_eq!(runs.len(), 4, "two candidates at two seeds: {runs:?}");
+    // The mean of each candidate's two runs (diverged: 0); the best, the first of equals.
+    let score = |r: &(f64, String, Option<f64>)| if r.1 == "completed" { r.2.unwrap() } else { 0.0 };
+    let mean = |lr: f64| runs.iter().filter(|r| r.0 == lr).map(score).sum::<f64>() / 2.0;
+    let (low, high) = (runs[0].0.min(runs[1].0), runs[0].0.max(runs[1].0));
+    let best = if mean(high) > mean(low) { high } else { low };
+    let config = read_json(&out.join("config.json"));
+    assert_eq!(config["max_lr"].as_f64(), Some(best), "{runs:?}");
+    let source = config["lr_source"].as_str().unwrap();
+    assert!(source.contains("--verify: 4 one-cycle runs of 1 epochs at 2 seeds each"), "{source}");
+    assert!(source.contains(&format!("{low} -> {:.2}% (mean of 2)", 100.0 * mean(low))), "{source}");
+    assert!(source.contains(&format!("max_lr {best} trained best")), "{source}");
+}
+
+#[test]
 fn a_proposal_whose_candidates_all_diverge_is_an_error_and_trains_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let d = cifar::usual(&tmp.path().join("data"));
@@ -88,11 +112,14 @@ fn verify_usage_errors_are_one_line() {
     let tmp = tempfile::tempdir().unwrap();
     let d = cifar::usual(&tmp.path().join("data"));
     let out = tmp.path().join("run");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--max-lr", "0.5", "--verify"], "--max-lr auto"),
         (&["--max-lr", "auto", "--policy", "fixed", "--verify"], "--policy fixed"),
         (&["--max-lr", "auto", "--verify", "--verify-epochs", "0"], "--verify-epochs"),
         (&["--max-lr", "auto", "--verify", "1"], "--verify"),
+        (&["--max-lr", "auto", "--verify-seeds", "2"], "--verify"),
+        (&["--max-lr", "auto", "--verify", "--verify-seeds", "0"], "--verify-seeds"),
+        (&["--max-lr", "auto", "--verify", "--verify-seeds", "2", "--seed", "18446744073709551615"], "largest seed"),
     ];
     for (args, words) in cases {
         let line = one_line_error(&Cmd::tiny("train").data(&d).out(&out).args(args).run(), 2);

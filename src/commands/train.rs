@@ -8,7 +8,7 @@ use crate::config::{Config, DataLayer, Layer, MaxLr, RunLayer};
 use crate::dist::{Dist, Invocation};
 use crate::engine::Session;
 use crate::grid::verify::{self, Verify};
-use crate::lr_finder::grid::{GridReport, GridStatus};
+use crate::lr_finder::grid::GridReport;
 use crate::lr_finder::{RangeTestReport, StopReason, Suggestion, SweepReport};
 use crate::range_test::{self, LrFile};
 use crate::records::Summary;
@@ -100,7 +100,10 @@ fn verify_of(a: &TrainArgs, config: &Config) -> Result<Option<Verify>> {
     if !(a.verify_epochs > 0.0 && a.verify_epochs <= MAX_VERIFY_EPOCHS) {
         crate::usage!("--verify-epochs must be above 0 and at most {MAX_VERIFY_EPOCHS}, got {}", a.verify_epochs);
     }
-    Ok(Some(Verify { runs: runs as usize, epochs: a.verify_epochs }))
+    if config.run.seed.checked_add(a.verify_seeds - 1).is_none() {
+        crate::usage!("--verify-seeds {} from --seed {} would pass the largest seed", a.verify_seeds, config.run.seed);
+    }
+    Ok(Some(Verify { runs: runs as usize, epochs: a.verify_epochs, seeds: a.verify_seeds }))
 }
 
 /// Short runs are short: a longer "verification" is a grid (`clr grid`).
@@ -182,8 +185,7 @@ fn use_verified(
     dir: &RunDir,
     say: &dyn Fn(&str),
 ) -> Result<()> {
-    let best = report.best.as_ref().filter(|b| b.status == GridStatus::Completed);
-    let Some(best) = best else {
+    let Some((max_lr, base_lr)) = verify::choice(report) else {
         anyhow::bail!(
             "--verify: every candidate diverged (see {}): the range test's suggestion is far too high",
             dir.path().display()
@@ -191,8 +193,8 @@ fn use_verified(
     };
     let text = verify::source_text(report, verify.epochs, dir);
     say(&text);
-    config.schedule.max_lr = MaxLr::Value(best.max_lr);
-    config.schedule.base_lr = best.base_lr;
+    config.schedule.max_lr = MaxLr::Value(max_lr);
+    config.schedule.base_lr = base_lr;
     config.lr_source = Some(format!("{}; {text}", config.lr_source.take().unwrap_or_default()));
     config.validate()?;
     Ok(())
