@@ -210,6 +210,17 @@ fn a_distributed_range_test_stops_every_rank_at_the_same_step() {
     let report = read_json(&sweep.join("sweep.json"));
     assert_eq!(report["complete"], true);
     assert_eq!(report["results"].as_array().unwrap().len(), 2, "{report}");
+
+    // So do the seeds of --repeats, rank 0 writing each seed's folder and the combined report.
+    let repeats = tmp.path().join("repeats");
+    let cmd = Cmd::tiny("range-test").data(&d).out(&repeats).args(["--batch-size", "25", "--iters", "30"]);
+    let output = run_ok(&cmd.args(["--repeats", "2", "--seed", "3", "--nproc-per-node", "2"]), &[]);
+    let report = read_json(&repeats.join("range_test.json"));
+    assert_ne!(report["stop_reason"], "interrupted", "{report}");
+    assert_eq!(report["repeats"]["tests"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(report["repeats"]["seeds"], serde_json::json!([3, 4]));
+    assert!(repeats.join("seed=4/lr_find.csv").is_file());
+    assert_eq!(common::stdout(&output).matches("outputs in").count(), 1);
 }
 
 /// Start `cmd` on 2 processes by `--nproc-per-node`, stop it with SIGTERM once `rows` steps are
