@@ -20,12 +20,7 @@ cd "$(dirname "$0")/.."
 OUT=${1:-runs/regret-seeds}
 PARTS=${PARTS:-digits:8:10 digits:20:10}
 REPEATS=${REPEATS:-3 5}
-FMNIST=${FMNIST:-/usr/share/datasets/fashion-mnist}
-PY=${PY:-.venv/bin/python}
-CLR=${CLR:-target/release/clr}
-[ -x "$CLR" ] && [ -x "$PY" ] || { echo "run scripts/setup.sh first" >&2; exit 1; }
 source scripts/regret-data.sh
-COMMON=(--batch-size 64 --precision bf16 --device cpu --threads 1 --no-download --no-progress)
 
 for part in $PARTS; do
     IFS=: read -r set depth seeds <<< "$part"

@@ -26,11 +26,6 @@ cd "$(dirname "$0")/.."
 OUT=${1:-runs/regret}
 PARTS=${PARTS:-digits:8 digits:20 fmnist5k:8 fmnist5k:20 fmnist20k:8}
 ITERS="75 150 300 600"
-FMNIST=${FMNIST:-/usr/share/datasets/fashion-mnist}
-PY=${PY:-.venv/bin/python}
-CLR=${CLR:-target/release/clr}
-[ -x "$CLR" ] && [ -x "$PY" ] || { echo "run scripts/setup.sh first" >&2; exit 1; }
-COMMON=(--batch-size 64 --precision bf16 --device cpu --threads 1 --no-download --no-progress)
 
 source scripts/regret-data.sh
 

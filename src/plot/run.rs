@@ -61,14 +61,10 @@ pub fn plot_sweep(dir: &RunDir) -> Result<PathBuf> {
     let report = dir.read_sweep()?;
     let mut curves = Vec::new();
     for e in &report.results {
-        let csv = dir.sub(&e.label).lr_find_csv();
-        if !csv.is_file() {
-            continue;
-        }
-        let rows: Vec<LrFindRow> = read_rows(&csv)?;
+        let Some(points) = smoothed_curve(dir, &e.label)? else { continue };
         curves.push(SweepCurve {
             label: e.label.clone(),
-            points: rows.iter().map(|r| (r.lr, r.smoothed_loss)).collect(),
+            points,
             lowest: e.lr_at_min_loss.zip(e.min_loss),
             suggested_lr: e.suggested_lr,
             favoured: e.favoured,
@@ -82,20 +78,27 @@ pub fn plot_sweep(dir: &RunDir) -> Result<PathBuf> {
     Ok(dir.sweep_png())
 }
 
+/// The `(lr, smoothed loss)` points of the range test in `dir`'s sub-folder `label`; None when
+/// it has no `lr_find.csv` (a value or seed that did not run).
+fn smoothed_curve(dir: &RunDir, label: &str) -> Result<Option<Vec<(f64, f64)>>> {
+    let csv = dir.sub(label).lr_find_csv();
+    if !csv.is_file() {
+        return Ok(None);
+    }
+    let rows: Vec<LrFindRow> = read_rows(&csv)?;
+    Ok(Some(rows.iter().map(|r| (r.lr, r.smoothed_loss)).collect()))
+}
+
 /// Draw the `range_test.png` of a `--repeats` test: every seed's curve (from its sub-folder's
 /// `lr_find.csv`; a seed without one is left out) with its pick, and the combined pick.
 fn plot_repeats(dir: &RunDir, report: &RangeTestReport) -> Result<PathBuf> {
     let tests = report.repeats.as_ref().map_or(&[][..], |r| &r.tests[..]);
     let mut curves = Vec::new();
     for t in tests {
-        let csv = dir.sub(&t.label).lr_find_csv();
-        if !csv.is_file() {
-            continue;
-        }
-        let rows: Vec<LrFindRow> = read_rows(&csv)?;
+        let Some(points) = smoothed_curve(dir, &t.label)? else { continue };
         curves.push(SweepCurve {
             label: t.label.clone(),
-            points: rows.iter().map(|r| (r.lr, r.smoothed_loss)).collect(),
+            points,
             lowest: Some((t.lr_at_min_loss, t.min_loss)),
             suggested_lr: Some(t.suggested_lr),
             favoured: false,
