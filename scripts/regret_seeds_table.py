@@ -94,6 +94,35 @@ def repeats(base, points, floor_lrs, floor_regrets):
     return out
 
 
+FLOOR_FACTOR = 3.0  # the floor rule's factor on the middle of the floor (src/lr_finder/rules.rs)
+FACTORS = [1.5, 2.0, 2.5, 3.0, 3.5]
+
+
+def factors(base, points, floor_lrs):
+    """The floor rule's worst regret had its factor been another (the seeds' floor LRs scaled by
+    factor / FLOOR_FACTOR), for one test and for the median of every five seeds: how much of the
+    regret left is the factor's, i.e. the rule's bias rather than noise."""
+    for seed in range(1, len(floor_lrs) + 1):
+        rt = json.loads((base / f"range-test-s{seed}" / "range_test.json").read_text())
+        middle = math.sqrt(rt["floor_start_lr"] * rt["floor_end_lr"])
+        assert abs(middle * FLOOR_FACTOR / floor_lrs[seed - 1] - 1) < 1e-9, f"{base}: FLOOR_FACTOR is not clr's"
+    out = {}
+    for f in FACTORS:
+        lrs = [lr * f / FLOOR_FACTOR for lr in floor_lrs]
+        fives = [geometric_median([lrs[i] for i in c]) for c in itertools.combinations(range(len(lrs)), 5)]
+        out[str(f)] = {"single_worst": max(regret_at(points, lr)[0] for lr in lrs),
+                       "repeats5_worst": max(regret_at(points, lr)[0] for lr in fives)}
+    return out
+
+
+def every_five(points, lrs):
+    """A rule's worst and median regret over the median LR of every five of the seeds' tests (what
+    `--repeats 5` would pick with that rule)."""
+    regrets = sorted(regret_at(points, geometric_median([lrs[i] for i in c]))[0]
+                     for c in itertools.combinations(range(len(lrs)), 5))
+    return {"worst": regrets[-1], "median": statistics.median(regrets)}
+
+
 def summarise(base):
     m = PART.match(base.name)
     n = int(m["seeds"])
@@ -122,7 +151,9 @@ def summarise(base):
     return {"set": m["set"], "depth": int(m["depth"]), "seeds": sorted(tests), "machine": machine(),
             "date": datetime.date.today().isoformat(), "iters": sorted({t["iters"] for t in tests.values()}),
             "points": points, "best_max_lr": best["max_lr"], "best_mean": best["mean"], "best_se": best["se"],
-            "rules": rules, "repeats": repeats(base, points, [f[0] for f in floor], [f[1] for f in floor])}
+            "rules": rules, "repeats": repeats(base, points, [f[0] for f in floor], [f[1] for f in floor]),
+            "factors": factors(base, points, [f[0] for f in floor]),
+            "rules_repeats5": {name: every_five(points, r["lr"]) for name, r in rules.items() if all(r["lr"])}}
 
 
 def cell(value, bound=False):
@@ -169,6 +200,38 @@ def print_repeats(parts):
                   f"{x['within_target']} of {x['combinations']} | {x['lr_spread']:.2f}x | {ran} |")
 
 
+def print_rules_repeats(parts):
+    """One table: every rule with --repeats 5, worst / median regret over every five seeds."""
+    rows = [(name, p) for name, p in parts.items() if p.get("rules_repeats5")]
+    if not rows:
+        return
+    print("\nEvery rule with --repeats 5 (the median LR of every five of the seeds' tests): worst / median "
+          "regret against the best mean (points):\n")
+    print("| part | " + " | ".join(RULES) + " |")
+    print("| --- " * (len(RULES) + 1) + "|")
+    for name, p in rows:
+        r = p["rules_repeats5"]
+        cells = [f"{r[x]['worst']:.2f} / {r[x]['median']:.2f}" if x in r else "-" for x in RULES]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def print_factors(parts):
+    """One table: the floor rule's worst regret at other factors, one test / --repeats 5."""
+    rows = [(name, p) for name, p in parts.items() if p.get("factors")]
+    if not rows:
+        return
+    print(f"\nThe floor rule's worst regret (points) had its factor been another (clr's is {FLOOR_FACTOR}): one "
+          f"test / the median of every five seeds:\n")
+    print("| part | " + " | ".join(f"x{f}" for f in FACTORS) + " |")
+    print("| --- " * (len(FACTORS) + 1) + "|")
+    for name, p in rows:
+        cells = [f"{p['factors'][str(f)]['single_worst']:.2f} / {p['factors'][str(f)]['repeats5_worst']:.2f}"
+                 for f in FACTORS]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    worst = [max(p["factors"][str(f)]["repeats5_worst"] for _, p in rows) for f in FACTORS]
+    print("| worst, --repeats 5 | " + " | ".join(f"{w:.2f}" for w in worst) + " |")
+
+
 def main():
     out = Path(sys.argv[1])
     fresh = {}
@@ -185,6 +248,8 @@ def main():
     for name, p in parts.items():
         print_part(name, p)
     print_repeats(parts)
+    print_rules_repeats(parts)
+    print_factors(parts)
     Path("bench").mkdir(exist_ok=True)
     record = {"command": "scripts/regret-seeds.sh", "date": datetime.date.today().isoformat(), "parts": parts}
     earlier.write_text(json.dumps(record, indent=1) + "\n")
