@@ -180,16 +180,22 @@ def print_part(name, p):
               f"{r['within_target']} of {n} | {spread} |")
 
 
+def section(parts, key, title, columns):
+    """The parts that hold `key`; when there are some, the table's title and header printed."""
+    rows = [(name, p) for name, p in parts.items() if p.get(key)]
+    if rows:
+        print(f"\n{title}\n")
+        print("| " + " | ".join(columns) + " |")
+        print("| --- " * len(columns) + "|")
+    return rows
+
+
 def print_repeats(parts):
     """One table: the floor rule with 1, and R, seeds' tests combined, per part."""
-    rows = [(name, p) for name, p in parts.items() if p.get("repeats")]
-    if not rows:
-        return
-    print(f"\nThe floor rule with --repeats R (the geometric median of R seeds' picks), regret against the best "
-          f"mean (points): worst and median over every R of the seeds, and over the tests clr ran:\n")
-    print(f"| part | R | every R of the seeds: worst | median | within {TARGET} | LR spread | clr's runs "
-          f"(first seed: regret) |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    rows = section(parts, "repeats", "The floor rule with --repeats R (the geometric median of R seeds' picks), "
+                   "regret against the best mean (points): worst and median over every R of the seeds, and over "
+                   "the tests clr ran:", ["part", "R", "every R of the seeds: worst", "median", f"within {TARGET}",
+                                          "LR spread", "clr's runs (first seed: regret)"])
     for name, p in rows:
         f = p["rules"]["floor"]
         print(f"| {name} | 1 | {cell(f['worst'])} | {cell(f['median'])} | {f['within_target']} of "
@@ -202,13 +208,8 @@ def print_repeats(parts):
 
 def print_rules_repeats(parts):
     """One table: every rule with --repeats 5, worst / median regret over every five seeds."""
-    rows = [(name, p) for name, p in parts.items() if p.get("rules_repeats5")]
-    if not rows:
-        return
-    print("\nEvery rule with --repeats 5 (the median LR of every five of the seeds' tests): worst / median "
-          "regret against the best mean (points):\n")
-    print("| part | " + " | ".join(RULES) + " |")
-    print("| --- " * (len(RULES) + 1) + "|")
+    rows = section(parts, "rules_repeats5", "Every rule with --repeats 5 (the median LR of every five of the seeds' "
+                   "tests): worst / median regret against the best mean (points):", ["part", *RULES])
     for name, p in rows:
         r = p["rules_repeats5"]
         cells = [f"{r[x]['worst']:.2f} / {r[x]['median']:.2f}" if x in r else "-" for x in RULES]
@@ -217,13 +218,11 @@ def print_rules_repeats(parts):
 
 def print_factors(parts):
     """One table: the floor rule's worst regret at other factors, one test / --repeats 5."""
-    rows = [(name, p) for name, p in parts.items() if p.get("factors")]
+    rows = section(parts, "factors", f"The floor rule's worst regret (points) had its factor been another (clr's "
+                   f"is {FLOOR_FACTOR}): one test / the median of every five seeds:",
+                   ["part", *(f"x{f}" for f in FACTORS)])
     if not rows:
         return
-    print(f"\nThe floor rule's worst regret (points) had its factor been another (clr's is {FLOOR_FACTOR}): one "
-          f"test / the median of every five seeds:\n")
-    print("| part | " + " | ".join(f"x{f}" for f in FACTORS) + " |")
-    print("| --- " * (len(FACTORS) + 1) + "|")
     for name, p in rows:
         cells = [f"{p['factors'][str(f)]['single_worst']:.2f} / {p['factors'][str(f)]['repeats5_worst']:.2f}"
                  for f in FACTORS]
