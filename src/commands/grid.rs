@@ -186,8 +186,8 @@ fn seeds(first: u64, n: usize) -> Result<Vec<u64>, UsageError> {
     if !(1..=MAX_SEEDS).contains(&n) {
         crate::usage!("--seeds must be from 1 to {MAX_SEEDS}, got {n}");
     }
-    match first.checked_add(n as u64 - 1) {
-        Some(_) => Ok((0..n as u64).map(|i| first + i).collect()),
+    match crate::config::seeds_from(first, n as u64) {
+        Some(seeds) => Ok(seeds),
         None => crate::usage!("--seeds {n} from --seed {first} would pass the largest seed, {}", u64::MAX),
     }
 }

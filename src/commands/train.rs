@@ -100,7 +100,7 @@ fn verify_of(a: &TrainArgs, config: &Config) -> Result<Option<Verify>> {
     if !(a.verify_epochs > 0.0 && a.verify_epochs <= MAX_VERIFY_EPOCHS) {
         crate::usage!("--verify-epochs must be above 0 and at most {MAX_VERIFY_EPOCHS}, got {}", a.verify_epochs);
     }
-    if config.run.seed.checked_add(a.verify_seeds - 1).is_none() {
+    if crate::config::seeds_from(config.run.seed, a.verify_seeds).is_none() {
         crate::usage!("--verify-seeds {} from --seed {} would pass the largest seed", a.verify_seeds, config.run.seed);
     }
     Ok(Some(Verify { runs: runs as usize, epochs: a.verify_epochs, seeds: a.verify_seeds }))

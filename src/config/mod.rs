@@ -214,6 +214,12 @@ impl ModelSettings {
     }
 }
 
+/// `n` consecutive seeds from `first` (`--seeds`, `--repeats`, `--verify-seeds`); None when they
+/// would pass the largest seed.
+pub fn seeds_from(first: u64, n: u64) -> Option<Vec<u64>> {
+    first.checked_add(n.saturating_sub(1)).map(|_| (0..n).map(|i| first + i).collect())
+}
+
 /// A one-cycle run given its length (`--epochs`) but not its phases: the default phases' shape
 /// (the seed's 41:41:13) stretched to that length, as fastai's `fit_one_cycle(n)` and PyTorch's
 /// `OneCycleLR(epochs=n)` take a length alone. The tail takes what the two phases leave, so the

@@ -20,7 +20,7 @@ impl Config {
         self.run.validate()?;
         self.range_test.validate()?;
         let repeats = self.range_test.repeats as u64;
-        if self.run.seed.checked_add(repeats.saturating_sub(1)).is_none() {
+        if super::seeds_from(self.run.seed, repeats).is_none() {
             crate::usage!("--repeats (repeats) {repeats} from --seed {} would pass the largest seed", self.run.seed);
         }
         // Without --epochs the phases set the run's length: a length too long to run names them.

@@ -60,7 +60,8 @@ impl Verify {
         session: &Session,
         dir: &RunDir,
     ) -> Result<GridReport> {
-        let seeds = (0..self.seeds).map(|i| config.run.seed.saturating_add(i)).collect();
+        // The train command checked that the seeds fit.
+        let seeds = crate::config::seeds_from(config.run.seed, self.seeds).unwrap_or_else(|| vec![config.run.seed]);
         let plan = Plan { values: self.candidates(suggestion.max_lr), seeds, base_lr };
         let configs = plan.configs(&self.short_config(config))?;
         super::run(&configs, &plan, session, dir, Open::Fresh, Some((source, suggestion.clone())))

@@ -18,7 +18,8 @@ use std::rc::Rc;
 /// Run the seeds' tests into `dir` and return the combined report.
 pub fn run(config: &Config, session: &Session, dir: &RunDir) -> Result<RangeTestReport> {
     let n = config.range_test.repeats as u64;
-    let seeds: Vec<u64> = (0..n).map(|i| config.run.seed + i).collect();
+    // The config's validation checked that the seeds fit.
+    let seeds = crate::config::seeds_from(config.run.seed, n).unwrap_or_else(|| vec![config.run.seed]);
     let lock = session.on_root(|| {
         let lock = RunLock::new_run(dir, NewRun::RangeTest)?;
         check_no_seed_ran(dir, &seeds)?;
