@@ -14,17 +14,10 @@ use serde::{Deserialize, Serialize};
 /// The geometric median of positive `values` (their logs' median, an even count averaging the
 /// middle two); None for none.
 pub fn geometric_median(values: &[f64]) -> Option<f64> {
-    let mut logs: Vec<f64> = values.iter().map(|v| v.ln()).collect();
-    logs.sort_by(f64::total_cmp);
-    let n = logs.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(logs[n / 2].exp()),
-        _ => Some(((logs[n / 2 - 1] + logs[n / 2]) / 2.0).exp()),
-    }
+    median(&values.iter().map(|v| v.ln()).collect::<Vec<f64>>()).map(f64::exp)
 }
 
-/// The plain median (of losses).
+/// The median (of losses; of log LRs), an even count averaging the middle two; None for none.
 fn median(values: &[f64]) -> Option<f64> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
