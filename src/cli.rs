@@ -153,8 +153,9 @@ pub struct GridArgs {
     #[command(flatten)]
     pub run: RunArgs,
     /// The max_lr of each run, e.g. 0.05,0.1,0.2,0.4 (each run's base_lr is max / 10 unless
-    /// --base-lr is given) [default: --from/--to/--points; with --range-test and neither: 7
-    /// points from a tenth to ten times its suggestion]
+    /// --base-lr is given); with --resume, values to add to the grid (to refine it around its
+    /// best: its finished runs are kept) [default: --from/--to/--points; with --range-test and
+    /// neither: 7 points from a tenth to ten times its suggestion]
     #[arg(long, value_delimiter = ',', value_name = "LR,...", value_parser = finite, help_heading = "Grid")]
     #[arg(conflicts_with_all = ["from", "to"])]
     pub max_lrs: Option<Vec<f64>>,
@@ -178,9 +179,9 @@ pub struct GridArgs {
     #[arg(long, value_name = "DIR|auto", help_heading = "Grid")]
     pub range_test: Option<String>,
     /// Continue the stopped grid in this folder (finished runs are kept, the stopped one resumes
-    /// from its checkpoint); only --device, --threads, --no-progress, the data-location flags and
-    /// the Distributed options may be given
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["max_lrs", "from", "to", "seeds"])]
+    /// from its checkpoint); only --max-lrs (values to add), --range-test, --device, --threads,
+    /// --no-progress, the data-location flags and the Distributed options may be given
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["from", "to", "seeds"])]
     pub resume: Option<PathBuf>,
 }
 

@@ -162,6 +162,31 @@ fn a_grid_stopped_by_ctrl_c_resumes_to_the_uninterrupted_result() {
     common::runs::assert_same_run(&whole.join("lr=0.1"), &parts.join("lr=0.1"));
 }
 
+/// `--resume DIR --max-lrs`: values added to a finished grid run from the same initial weights
+/// as its others, which are kept as they were (not trained again).
+#[test]
+fn a_resumed_grid_takes_added_values_and_keeps_its_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cifar::usual(&tmp.path().join("data"));
+    let out = tmp.path().join("g");
+    grid(&d, &out, "0.02,0.4").ok();
+    let seconds = |label: &str| read_json(&out.join(label).join("summary.json"))["seconds"].as_f64().unwrap();
+    let before = (seconds("lr=0.02"), seconds("lr=0.4"));
+    let printed =
+        common::stdout(&ok(&["grid", "--resume", &out.display().to_string(), "--max-lrs", "0.1,0.4", "--no-progress"]));
+    assert!(printed.contains("3 of 3 runs"), "{printed}");
+    let labels: Vec<String> = rows(&out).into_iter().map(|r| r.0).collect();
+    assert_eq!(labels, ["lr=0.02", "lr=0.1", "lr=0.4"]);
+    assert_eq!((seconds("lr=0.02"), seconds("lr=0.4")), before, "a finished run was trained again");
+    let report = read_json(&out.join("grid.json"));
+    assert_eq!(report["values"], serde_json::json!([0.02, 0.1, 0.4]));
+    assert_eq!(report["complete"], true);
+    let first_loss = |label: &str| common::runs::steps(&out.join(label))[0].loss;
+    assert_eq!(first_loss("lr=0.1"), first_loss("lr=0.02"), "the added run starts as the others did");
+    let line = one_line_error(&run(&["grid", "--resume", &out.display().to_string(), "--max-lrs", "0.1,-1"]), 2);
+    assert!(line.contains("positive"), "{line}");
+}
+
 /// `--seeds 2`: every value at seeds 3 and 4, one pass per seed; each value's mean is what the
 /// grid compares and what the regrets are measured from; Ctrl-C in the second pass and
 /// `--resume` give the uninterrupted grid.

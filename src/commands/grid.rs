@@ -1,5 +1,6 @@
 //! `clr grid`: flags → the grid's plan and the runs' config → (a range test) → the runs → a report;
-//! or `--resume DIR`: the plan and the config a stopped grid left, its unfinished runs.
+//! or `--resume DIR`: the plan and the config a stopped grid left, its unfinished runs (and the
+//! runs of any values `--max-lrs` adds).
 
 use super::dist::{self, Start};
 use super::train::resume_config;
@@ -88,7 +89,8 @@ pub fn run(a: GridArgs, inv: &Invocation) -> Result<Report> {
 /// `--range-test auto`.
 const AUTO_FLAG: &str = "auto";
 
-/// `clr grid --resume DIR`: the runs of the stopped grid in DIR that did not finish.
+/// `clr grid --resume DIR`: the runs of the stopped grid in DIR that did not finish, and those of
+/// the values `--max-lrs` adds.
 fn resume(dir: &Path, a: GridArgs, inv: &Invocation) -> Result<Report> {
     let grid_dir = RunDir::new(dir);
     let Some(grid) = grid_dir.read_grid()? else {
@@ -107,6 +109,9 @@ fn resume(dir: &Path, a: GridArgs, inv: &Invocation) -> Result<Report> {
     let config = resume_config(first.path(), &a.run)?;
     if plan.seeds.is_empty() {
         plan.seeds = vec![config.run.seed];
+    }
+    if let Some(added) = asked_values(&a)? {
+        plan.values = with_added(&plan.values, &added)?;
     }
     let configs = plan.configs(&config)?;
     let dist = match dist::start(&a.run.dist, inv, &config.run)? {
@@ -173,6 +178,18 @@ fn asked_values(a: &GridArgs) -> Result<Option<Vec<f64>>, UsageError> {
         crate::usage!("--max-lrs takes 1 to {MAX_POINTS} distinct values, got {}", sorted.len());
     }
     Ok(Some(sorted))
+}
+
+/// A resumed grid's values with `--max-lrs` added (sorted, each once): the runs already made keep
+/// their folders, so a grid can be refined around its best without training anything twice.
+fn with_added(values: &[f64], added: &[f64]) -> Result<Vec<f64>, UsageError> {
+    let mut all: Vec<f64> = values.iter().chain(added).copied().collect();
+    all.sort_by(f64::total_cmp);
+    all.dedup();
+    if all.len() > MAX_POINTS {
+        crate::usage!("--max-lrs would give the grid {} values, more than {MAX_POINTS}", all.len());
+    }
+    Ok(all)
 }
 
 /// `points` values over two decades centred on a range test's suggestion.
