@@ -6,7 +6,9 @@
 # (the first 5,000 / 20,000 Fashion-MNIST training images, all 10,000 test images), fmnist5k-b
 # (training images 30,001-35,000: disjoint from the others, held out from the floor rule's
 # fitting), fmnist3k-c (training images 40,001-43,000 and the first 2,000 test images: disjoint
-# from the others, held out from everything before --repeats was measured), fmnist (all 60,000);
+# from the others, held out from everything before --repeats was measured), fmnist2k-d (training
+# images 50,001-52,000 and the first 2,000 test images: held out from everything before --verify
+# was measured), fmnist (all 60,000);
 # Fashion-MNIST needs `apt-get install dataset-fashion-mnist`.
 
 # The tools and the settings every measurement shares: batch 64, bf16, one thread, no download.
@@ -27,6 +29,7 @@ regret_data() {
         fmnist20k) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" --train 20000 >&2 ;;
         fmnist5k-b) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" --skip 30000 --train 5000 >&2 ;;
         fmnist3k-c) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" --skip 40000 --train 3000 --test 2000 >&2 ;;
+        fmnist2k-d) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" --skip 50000 --train 2000 --test 2000 >&2 ;;
         fmnist) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" >&2 ;;
         *) echo "unknown set $set" >&2; exit 2 ;;
     esac

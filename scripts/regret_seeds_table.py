@@ -11,12 +11,18 @@ every R of the N seeds (the geometric median of their floor LRs, which is what `
 computes: checked against clr's on the tests it ran; the regret interpolated as clr interpolates
 it: checked against clr's on every single test).
 
+With `train --verify N` runs (`verifyN-sS`: seed S's test, then N short runs at seed S around its
+pick), the regret of the max_lr each chose, of its pick alone, and of its best candidate (what a
+choice without noise would have had). With the grid refined (more values than the coarse 10 of
+0.01 -> 10), also the floor rule's regret measured on the coarse values alone.
+
 usage: regret_seeds_table.py OUT_DIR   (the folder scripts/regret-seeds.sh wrote)
 """
 import datetime
 import itertools
 import json
 import math
+import random
 import re
 import statistics
 import sys
@@ -27,7 +33,8 @@ from pathlib import Path
 from regret_table import machine, regret_of
 
 RULES = ["floor", "seed", "steepest", "valley"]
-PART = re.compile(r"^(?P<set>.+)-d(?P<depth>\d+)-x(?P<seeds>\d+)$")
+# A part's folder: SET-dDEPTH-xSEEDS (the ResNet), or SET-ARCHWIDTH-dDEPTH-xSEEDS (another network).
+PART = re.compile(r"^(?P<set>.+?)(-(?P<arch>wrn|smith-wide)(?P<width>\d+))?-d(?P<depth>\d+)-x(?P<seeds>\d+)$")
 TARGET = 0.3  # points: the issue's regret target
 
 
@@ -122,6 +129,84 @@ def every_five(points, lrs):
     return {"worst": regrets[-1], "median": statistics.median(regrets)}
 
 
+def verify(base, points):
+    """`train --verify N` per N: each seed's choice, its pick alone and its candidates, each
+    measured against the best mean (a diverged candidate's run scores 0, as clr scores it)."""
+    out = {}
+    for run in sorted(base.glob("verify*-s*"), key=lambda p: int(p.name.rsplit("-s", 1)[1])):
+        n, seed = map(int, re.match(r"verify(\d+)-s(\d+)$", run.name).groups())
+        done = run / "summary.json"
+        summary = json.loads(done.read_text()) if done.is_file() else {"status": None}
+        if summary["status"] not in ("completed", "diverged"):
+            continue  # still running, or stopped: the script reruns it
+        chosen = json.loads((run / "config.json").read_text())["max_lr"]
+        candidates = json.loads((run / "verify" / "grid.json").read_text())["values"]
+        assert any(abs(chosen / c - 1) < 1e-9 for c in candidates), f"{run}: {chosen} is no candidate"
+        pick = candidates[len(candidates) // 2]
+        out.setdefault(str(n), []).append({
+            "seed": seed, "candidates": candidates, "chosen": chosen, "regret": regret_at(points, chosen)[0],
+            "pick_regret": regret_at(points, pick)[0],
+            "best_candidate_regret": min(regret_at(points, c)[0] for c in candidates),
+            "final_test_acc": summary["final_test_acc"]})
+    return {n: {"runs": runs, "worst": max(r["regret"] for r in runs),
+                "median": statistics.median(r["regret"] for r in runs),
+                "within_target": sum(r["regret"] <= TARGET for r in runs),
+                "pick_worst": max(r["pick_regret"] for r in runs),
+                "pick_median": statistics.median(r["pick_regret"] for r in runs),
+                "best_candidate_worst": max(r["best_candidate_regret"] for r in runs)}
+            for n, runs in out.items()}
+
+
+# The coarse grid of scripts/regret-seeds.sh (0.01 -> 10, 10 values) that FINE refines.
+COARSE = [0.01 * 10 ** (k / 3) for k in range(10)]
+
+
+def coarse(points, floor_lrs):
+    """The floor rule (one test, and the median of every five seeds) measured on the coarse values
+    alone, when the grid was refined: what the refinement changed."""
+    kept = [p for p in points if any(abs(p["max_lr"] / c - 1) < 1e-5 for c in COARSE)]
+    if len(kept) == len(points) or len(kept) < 2:
+        return None
+    single = [regret_at(kept, lr)[0] for lr in floor_lrs]
+    fives = every_five(kept, floor_lrs)
+    return {"values": len(kept), "best_max_lr": max(kept, key=lambda p: p["mean"])["max_lr"],
+            "single_worst": max(single), "single_median": statistics.median(single),
+            "repeats5_worst": fives["worst"], "repeats5_median": fives["median"]}
+
+
+BOOTSTRAP = 1000  # resamples of the grid's seeds
+
+
+def bootstrap(grid, floor_lrs):
+    """How precisely ten seeds measure a regret: the grid's seeds resampled with replacement (a
+    seed's runs at every max_lr together: they share initial weights and data order), the means,
+    their best and the regrets recomputed, the floor rule's LRs kept. For the median of the ten
+    tests' LRs, and for the worst over every five seeds' median: the estimate and the 5th and 95th
+    percentiles over the resamples."""
+    by_seed = {}
+    for run in grid["runs"]:
+        if accuracy(run) is not None:
+            by_seed.setdefault(run["seed"], {})[run["max_lr"]] = 100 * accuracy(run)
+    lrs = sorted({lr for runs in by_seed.values() for lr in runs})
+    seeds = sorted(s for s, runs in by_seed.items() if len(runs) == len(lrs))
+    median_lr = geometric_median(floor_lrs)
+    fives = [geometric_median([floor_lrs[i] for i in c]) for c in itertools.combinations(range(len(floor_lrs)), 5)]
+    rng = random.Random(0)
+
+    def regrets(sample):
+        points = [{"max_lr": lr, "mean": statistics.fmean(by_seed[s][lr] for s in sample)} for lr in lrs]
+        return regret_at(points, median_lr)[0], max(regret_at(points, lr)[0] for lr in fives)
+
+    estimate = regrets(seeds)
+    draws = [regrets([rng.choice(seeds) for _ in seeds]) for _ in range(BOOTSTRAP)]
+    out = {"resamples": BOOTSTRAP, "seeds": len(seeds)}
+    for i, key in enumerate(["median_pick", "repeats5_worst"]):
+        values = sorted(d[i] for d in draws)
+        out[key] = {"lr": median_lr if i == 0 else None, "estimate": estimate[i],
+                    "p5": values[BOOTSTRAP // 20], "p95": values[BOOTSTRAP - 1 - BOOTSTRAP // 20]}
+    return out
+
+
 def summarise(base):
     m = PART.match(base.name)
     n = int(m["seeds"])
@@ -147,12 +232,15 @@ def summarise(base):
             "lr_spread": max(lrs) / min(lrs) if lrs else None,
         }
     floor = [(tests[s]["rules"]["floor"]["lr"], regret_of(tests[s]["rules"]["floor"])) for s in sorted(tests)]
-    return {"set": m["set"], "depth": int(m["depth"]), "seeds": sorted(tests), "machine": machine(),
+    net = {"arch": m["arch"], "width": int(m["width"])} if m["arch"] else {}
+    return {"set": m["set"], **net, "depth": int(m["depth"]), "seeds": sorted(tests), "machine": machine(),
             "date": datetime.date.today().isoformat(), "iters": sorted({t["iters"] for t in tests.values()}),
             "points": points, "best_max_lr": best["max_lr"], "best_mean": best["mean"], "best_se": best["se"],
             "rules": rules, "repeats": repeats(base, points, [f[0] for f in floor], [f[1] for f in floor]),
             "factors": factors(base, points, [f[0] for f in floor]),
-            "rules_repeats5": {name: every_five(points, r["lr"]) for name, r in rules.items() if all(r["lr"])}}
+            "rules_repeats5": {name: every_five(points, r["lr"]) for name, r in rules.items() if all(r["lr"])},
+            "verify": verify(base, points), "coarse": coarse(points, [f[0] for f in floor]),
+            "bootstrap": bootstrap(grid, [f[0] for f in floor])}
 
 
 def cell(value, bound=False):
@@ -230,6 +318,44 @@ def print_factors(parts):
     print("| worst, --repeats 5 | " + " | ".join(f"{w:.2f}" for w in worst) + " |")
 
 
+def print_verify(parts):
+    """One table: `train --verify N` against its pick alone, per part."""
+    rows = section(parts, "verify", "`train --max-lr TEST --verify N` at each seed (the seed's test, N short runs "
+                   "of 3 epochs at that seed): regret (points) of the max_lr chosen, worst / median over the seeds, "
+                   "against the pick alone and the best of the candidates:",
+                   ["part", "N", "pick alone", "--verify choice", f"choices within {TARGET}",
+                    "best candidate (worst)"])
+    for name, p in rows:
+        for n, v in p["verify"].items():
+            print(f"| {name} | {n} | {v['pick_worst']:.2f} / {v['pick_median']:.2f} | {v['worst']:.2f} / "
+                  f"{v['median']:.2f} | {v['within_target']} of {len(v['runs'])} | {v['best_candidate_worst']:.2f} |")
+
+
+def print_coarse(parts):
+    """One table: the floor rule's regret on the refined grid against the coarse one."""
+    rows = section(parts, "coarse", "The floor rule's regret (points) measured on the refined grid and on its "
+                   "coarse 10 values alone, worst / median: one test, and the median of every five seeds:",
+                   ["part", "best max_lr, refined / coarse", "one test, refined", "coarse",
+                    "--repeats 5, refined", "coarse"])
+    for name, p in rows:
+        c, f, r = p["coarse"], p["rules"]["floor"], p["rules_repeats5"]["floor"]
+        print(f"| {name} | {p['best_max_lr']:.3g} / {c['best_max_lr']:.3g} | {f['worst']:.2f} / {f['median']:.2f} | "
+              f"{c['single_worst']:.2f} / {c['single_median']:.2f} | {r['worst']:.2f} / {r['median']:.2f} | "
+              f"{c['repeats5_worst']:.2f} / {c['repeats5_median']:.2f} |")
+
+
+def print_bootstrap(parts):
+    """One table: the regrets' 90 % intervals over resamples of the grid's seeds."""
+    rows = section(parts, "bootstrap", f"How precisely ten seeds measure a regret: the grid's seeds resampled "
+                   f"{BOOTSTRAP} times (the floor rule's LRs kept), regret (points), estimate and 5th-95th "
+                   "percentiles:", ["part", "median of the ten tests' LRs", "its regret", "worst of every five seeds"])
+    for name, p in rows:
+        b = p["bootstrap"]
+        m, w = b["median_pick"], b["repeats5_worst"]
+        print(f"| {name} | {m['lr']:.3g} | {m['estimate']:.2f} ({m['p5']:.2f}-{m['p95']:.2f}) | "
+              f"{w['estimate']:.2f} ({w['p5']:.2f}-{w['p95']:.2f}) |")
+
+
 def main():
     out = Path(sys.argv[1])
     fresh = {}
@@ -248,6 +374,9 @@ def main():
     print_repeats(parts)
     print_rules_repeats(parts)
     print_factors(parts)
+    print_verify(parts)
+    print_coarse(parts)
+    print_bootstrap(parts)
     Path("bench").mkdir(exist_ok=True)
     record = {"command": "scripts/regret-seeds.sh", "date": datetime.date.today().isoformat(), "parts": parts}
     earlier.write_text(json.dumps(record, indent=1) + "\n")
