@@ -21,7 +21,7 @@
 #        PARTS="digits:8:10" scripts/regret-seeds.sh   (SET:DEPTH:SEEDS; sets: scripts/regret-data.sh)
 #        PARTS="digits:10:10:wrn:1" …   (SET:DEPTH:SEEDS:ARCH:WIDTH: another network than the ResNet)
 #        REPEATS= VERIFY= FINE= scripts/regret-seeds.sh   (leave a stage out)
-# Time on a quiet 2-core machine: digits ~30 min at depth 8 and ~55 at depth 20 (two parts can
+# Time on a quiet 2-core machine: digits ~30 min at depth 8 and ~65 at depth 20 (two parts can
 # run side by side, one per core, with two OUT_DIRs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
