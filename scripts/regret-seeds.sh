@@ -32,20 +32,6 @@ VERIFY=${VERIFY-3}
 FINE=${FINE-auto}
 source scripts/regret-data.sh
 
-# fine_values GRID_JSON: the midpoints (in log LR) of the coarse values two steps each side of the
-# best mean among them, as a --max-lrs list.
-fine_values() {
-    "$PY" - "$1" <<'PY'
-import json, sys
-grid = json.load(open(sys.argv[1]))
-coarse = [0.01 * 10 ** (k / 3) for k in range(10)]  # --from 0.01 --to 10 --points 10
-means = {k: p["accuracy"] for p in grid["points"] for k, c in enumerate(coarse) if abs(p["max_lr"] / c - 1) < 1e-5}
-best = max(means, key=lambda k: (means[k], -k))
-mids = [0.01 * 10 ** ((2 * k + 1) / 6) for k in range(max(best - 2, 0), min(best + 2, 9)) if k in means and k + 1 in means]
-print(",".join(f"{m:.6g}" for m in mids))
-PY
-}
-
 for part in $PARTS; do
     IFS=: read -r set depth seeds arch width <<< "$part"
     dir=$(regret_data "$set" "$OUT/data")
@@ -65,7 +51,7 @@ for part in $PARTS; do
     fi
     if [ -n "$FINE" ]; then
         fine=$FINE
-        [ "$fine" = auto ] && fine=$(fine_values "$grid/grid.json")
+        [ "$fine" = auto ] && fine=$("$PY" scripts/regret_seeds_table.py --fine "$grid/grid.json")
         "$CLR" grid --resume "$grid" --max-lrs "$fine" --threads 1 --no-progress > /dev/null
     fi
     for seed in $(seq 1 "$seeds"); do

@@ -17,6 +17,7 @@ choice without noise would have had). With the grid refined (more values than th
 0.01 -> 10), also the floor rule's regret measured on the coarse values alone.
 
 usage: regret_seeds_table.py OUT_DIR   (the folder scripts/regret-seeds.sh wrote)
+       regret_seeds_table.py --fine GRID_JSON   (the --max-lrs that refine a grid around its best)
 """
 import datetime
 import itertools
@@ -63,6 +64,11 @@ def geometric_median(values):
     return math.exp(statistics.median(math.log(v) for v in values))
 
 
+def every_median(lrs, r):
+    """The geometric median of every `r` of `lrs` (what `--repeats r` would pick from those seeds)."""
+    return [geometric_median([lrs[i] for i in c]) for c in itertools.combinations(range(len(lrs)), r)]
+
+
 def regret_at(points, lr):
     """The regret (points) at `lr` against the best mean: the means interpolated in log LR, as clr's
     grid does; (regret, True) as a lower bound from the nearest end when `lr` is outside."""
@@ -90,10 +96,9 @@ def repeats(base, points, floor_lrs, floor_regrets):
         found.setdefault(r, []).append({"first_seed": first, "lr": floor["lr"], "regret": regret_of(floor)[0]})
     out = {}
     for r, ran in sorted(found.items()):
-        combos = [regret_at(points, geometric_median([floor_lrs[i] for i in c]))
-                  for c in itertools.combinations(range(len(floor_lrs)), r)]
+        lrs = every_median(floor_lrs, r)
+        combos = [regret_at(points, lr) for lr in lrs]
         values = [v for v, _ in combos]
-        lrs = [geometric_median([floor_lrs[i] for i in c]) for c in itertools.combinations(range(len(floor_lrs)), r)]
         out[str(r)] = {"ran": ran, "combinations": len(values), "worst": max(values),
                        "median": statistics.median(values), "within_target": sum(v <= TARGET and not b for v, b in combos),
                        "lower_bound": any(b for _, b in combos), "lr_spread": max(lrs) / min(lrs)}
@@ -115,7 +120,7 @@ def factors(base, points, floor_lrs):
     out = {}
     for f in FACTORS:
         lrs = [lr * f / FLOOR_FACTOR for lr in floor_lrs]
-        fives = [geometric_median([lrs[i] for i in c]) for c in itertools.combinations(range(len(lrs)), 5)]
+        fives = every_median(lrs, 5)
         out[str(f)] = {"single_worst": max(regret_at(points, lr)[0] for lr in lrs),
                        "repeats5_worst": max(regret_at(points, lr)[0] for lr in fives)}
     return out
@@ -124,8 +129,7 @@ def factors(base, points, floor_lrs):
 def every_five(points, lrs):
     """A rule's worst and median regret over the median LR of every five of the seeds' tests (what
     `--repeats 5` would pick with that rule)."""
-    regrets = sorted(regret_at(points, geometric_median([lrs[i] for i in c]))[0]
-                     for c in itertools.combinations(range(len(lrs)), 5))
+    regrets = sorted(regret_at(points, lr)[0] for lr in every_median(lrs, 5))
     return {"worst": regrets[-1], "median": statistics.median(regrets)}
 
 
@@ -157,14 +161,29 @@ def verify(base, points):
             for n, runs in out.items()}
 
 
-# The coarse grid of scripts/regret-seeds.sh (0.01 -> 10, 10 values) that FINE refines.
+# The coarse grid of scripts/regret-seeds.sh (--from 0.01 --to 10 --points 10) that FINE refines.
 COARSE = [0.01 * 10 ** (k / 3) for k in range(10)]
+
+
+def coarse_index(lr):
+    """The index in COARSE of a grid value (grid.json keeps 6 significant digits), or None."""
+    return next((k for k, c in enumerate(COARSE) if abs(lr / c - 1) < 1e-5), None)
+
+
+def fine_values(grid):
+    """FINE=auto: the midpoints (in log LR) of the coarse values two steps each side of the best
+    mean among them, as a --max-lrs list."""
+    means = {coarse_index(p["max_lr"]): p["accuracy"] for p in grid["points"]}
+    means.pop(None, None)
+    best = max(means, key=lambda k: (means[k], -k))
+    return [0.01 * 10 ** ((2 * k + 1) / 6) for k in range(max(best - 2, 0), min(best + 2, len(COARSE) - 1))
+            if k in means and k + 1 in means]
 
 
 def coarse(points, floor_lrs):
     """The floor rule (one test, and the median of every five seeds) measured on the coarse values
     alone, when the grid was refined: what the refinement changed."""
-    kept = [p for p in points if any(abs(p["max_lr"] / c - 1) < 1e-5 for c in COARSE)]
+    kept = [p for p in points if coarse_index(p["max_lr"]) is not None]
     if len(kept) == len(points) or len(kept) < 2:
         return None
     single = [regret_at(kept, lr)[0] for lr in floor_lrs]
@@ -190,7 +209,7 @@ def bootstrap(grid, floor_lrs):
     lrs = sorted({lr for runs in by_seed.values() for lr in runs})
     seeds = sorted(s for s, runs in by_seed.items() if len(runs) == len(lrs))
     median_lr = geometric_median(floor_lrs)
-    fives = [geometric_median([floor_lrs[i] for i in c]) for c in itertools.combinations(range(len(floor_lrs)), 5)]
+    fives = every_median(floor_lrs, 5)
     rng = random.Random(0)
 
     def regrets(sample):
@@ -231,16 +250,17 @@ def summarise(base):
             "within_target": sum(1 for _, r, b in per_seed if r is not None and not b and r <= TARGET),
             "lr_spread": max(lrs) / min(lrs) if lrs else None,
         }
-    floor = [(tests[s]["rules"]["floor"]["lr"], regret_of(tests[s]["rules"]["floor"])) for s in sorted(tests)]
+    floor_lrs = rules["floor"]["lr"]
+    floor_regrets = [regret_of(tests[s]["rules"]["floor"]) for s in sorted(tests)]
     net = {"arch": m["arch"], "width": int(m["width"])} if m["arch"] else {}
     return {"set": m["set"], **net, "depth": int(m["depth"]), "seeds": sorted(tests), "machine": machine(),
             "date": datetime.date.today().isoformat(), "iters": sorted({t["iters"] for t in tests.values()}),
             "points": points, "best_max_lr": best["max_lr"], "best_mean": best["mean"], "best_se": best["se"],
-            "rules": rules, "repeats": repeats(base, points, [f[0] for f in floor], [f[1] for f in floor]),
-            "factors": factors(base, points, [f[0] for f in floor]),
+            "rules": rules, "repeats": repeats(base, points, floor_lrs, floor_regrets),
+            "factors": factors(base, points, floor_lrs),
             "rules_repeats5": {name: every_five(points, r["lr"]) for name, r in rules.items() if all(r["lr"])},
-            "verify": verify(base, points), "coarse": coarse(points, [f[0] for f in floor]),
-            "bootstrap": bootstrap(grid, [f[0] for f in floor])}
+            "verify": verify(base, points), "coarse": coarse(points, floor_lrs),
+            "bootstrap": bootstrap(grid, floor_lrs)}
 
 
 def cell(value, bound=False):
@@ -357,6 +377,9 @@ def print_bootstrap(parts):
 
 
 def main():
+    if sys.argv[1] == "--fine":  # regret-seeds.sh, FINE=auto: the values to refine a grid with
+        print(",".join(f"{m:.6g}" for m in fine_values(json.loads(Path(sys.argv[2]).read_text()))))
+        return
     out = Path(sys.argv[1])
     fresh = {}
     for base in sorted(out.glob("*-d*-x*")):
