@@ -170,18 +170,20 @@ pub struct GridArgs {
     pub points: usize,
     /// Runs per max_lr, at seeds --seed, --seed+1, ...: the grid compares each value's mean final
     /// accuracy (and measures regret against it), and prints the seeds' spread: one run's
-    /// accuracy moves by points between seeds
-    #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Grid")]
-    pub seeds: usize,
+    /// accuracy moves by points between seeds [default: 1]; with --resume, the grid's new
+    /// number of seeds (seeds to add to a grid of several: its runs are kept)
+    #[arg(long, value_name = "N", help_heading = "Grid")]
+    pub seeds: Option<usize>,
     /// Measure the range test's rules against the grid: a range-test folder, or auto (run one
     /// first, into OUT/range_test/, with the range-test flags given); with --resume, a folder to
     /// measure against the grid instead of the one it had [default: no range test]
     #[arg(long, value_name = "DIR|auto", help_heading = "Grid")]
     pub range_test: Option<String>,
     /// Continue the stopped grid in this folder (finished runs are kept, the stopped one resumes
-    /// from its checkpoint); only --max-lrs (values to add), --range-test, --device, --threads,
-    /// --no-progress, the data-location flags and the Distributed options may be given
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["from", "to", "seeds"])]
+    /// from its checkpoint); only --max-lrs (values to add), --seeds (seeds to add), --range-test,
+    /// --device, --threads, --no-progress, the data-location flags and the Distributed options may
+    /// be given
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["from", "to"])]
     pub resume: Option<PathBuf>,
 }
 

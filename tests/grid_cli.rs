@@ -187,6 +187,32 @@ fn a_resumed_grid_takes_added_values_and_keeps_its_runs() {
     assert!(line.contains("positive"), "{line}");
 }
 
+/// `--resume DIR --seeds N`: seeds added to a finished grid of several run every value after the
+/// last seed; the runs already made are kept and each value's mean takes the new runs too.
+#[test]
+fn a_resumed_grid_takes_added_seeds_and_keeps_its_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cifar::usual(&tmp.path().join("data"));
+    let out = tmp.path().join("g");
+    grid(&d, &out, "0.02,0.4").args(["--seeds", "2"]).ok();
+    let seconds = |label: &str| read_json(&out.join(label).join("summary.json"))["seconds"].as_f64().unwrap();
+    let before = seconds("lr=0.4_seed=4");
+    let dir = out.display().to_string();
+    let printed = common::stdout(&ok(&["grid", "--resume", &dir, "--seeds", "3", "--no-progress"]));
+    assert!(printed.contains("6 of 6 runs at 3 seeds (3,4,5)"), "{printed}");
+    assert_eq!(seconds("lr=0.4_seed=4"), before, "a finished run was trained again");
+    let runs = rows(&out);
+    assert_eq!(runs.len(), 6);
+    assert_eq!(read_json(&out.join("lr=0.02_seed=5").join("config.json"))["seed"].as_u64(), Some(5));
+    let report = read_json(&out.join("grid.json"));
+    assert_eq!(report["seeds"], serde_json::json!([3, 4, 5]));
+    let mean: f64 = runs.iter().filter(|r| r.1 == 0.4).map(|r| r.3.unwrap_or(0.0)).sum::<f64>() / 3.0;
+    let point = report["points"].as_array().unwrap().iter().find(|p| p["max_lr"] == 0.4).unwrap().clone();
+    assert!((point["accuracy"].as_f64().unwrap() - mean).abs() < 1e-12, "{point} vs the mean {mean}");
+    let line = one_line_error(&run(&["grid", "--resume", &dir, "--seeds", "2"]), 2);
+    assert!(line.contains("has 3 seeds already"), "{line}");
+}
+
 /// `--seeds 2`: every value at seeds 3 and 4, one pass per seed; each value's mean is what the
 /// grid compares and what the regrets are measured from; Ctrl-C in the second pass and
 /// `--resume` give the uninterrupted grid.

@@ -1,6 +1,6 @@
 //! `clr grid`: flags → the grid's plan and the runs' config → (a range test) → the runs → a report;
 //! or `--resume DIR`: the plan and the config a stopped grid left, its unfinished runs (and the
-//! runs of any values `--max-lrs` adds).
+//! runs of any values `--max-lrs` or seeds `--seeds` add).
 
 use super::dist::{self, Start};
 use super::train::resume_config;
@@ -42,7 +42,7 @@ pub fn run(a: GridArgs, inv: &Invocation) -> Result<Report> {
             "clr grid needs its max_lr values: --max-lrs, or --from and --to (or a --range-test to centre on)"
         );
     }
-    let seeds = seeds(config.run.seed, a.seeds)?;
+    let seeds = seeds(config.run.seed, a.seeds.unwrap_or(1))?;
     let base_lr = base_given.then_some(config.schedule.base_lr);
     let out = a.run.out.clone().unwrap_or_else(|| default_out("grid", &config));
     let dir = RunDir::new(&out);
@@ -90,7 +90,7 @@ pub fn run(a: GridArgs, inv: &Invocation) -> Result<Report> {
 const AUTO_FLAG: &str = "auto";
 
 /// `clr grid --resume DIR`: the runs of the stopped grid in DIR that did not finish, and those of
-/// the values `--max-lrs` adds.
+/// the values `--max-lrs` and the seeds `--seeds` add.
 fn resume(dir: &Path, a: GridArgs, inv: &Invocation) -> Result<Report> {
     let grid_dir = RunDir::new(dir);
     let Some(grid) = grid_dir.read_grid()? else {
@@ -112,6 +112,9 @@ fn resume(dir: &Path, a: GridArgs, inv: &Invocation) -> Result<Report> {
     }
     if let Some(added) = asked_values(&a)? {
         plan.values = with_added(&plan.values, &added)?;
+    }
+    if let Some(n) = a.seeds {
+        plan.seeds = with_seeds(&plan.seeds, n)?;
     }
     let configs = plan.configs(&config)?;
     let dist = match dist::start(&a.run.dist, inv, &config.run)? {
@@ -192,6 +195,26 @@ fn with_added(values: &[f64], added: &[f64]) -> Result<Vec<f64>, UsageError> {
     Ok(all)
 }
 
+/// A resumed grid's seeds made `n` (`--seeds N` with `--resume`): the seeds after its last, so each
+/// value's mean takes more runs and the runs already made keep their folders. A grid of one seed
+/// names its runs without their seed (`lr=0.1`), so it cannot take more.
+fn with_seeds(seeds: &[u64], n: usize) -> Result<Vec<u64>, UsageError> {
+    if seeds.len() == 1 {
+        crate::usage!("--seeds with --resume adds seeds to a grid of several; this one ran at one seed: start a grid with --seeds {n}");
+    }
+    if n < seeds.len() {
+        crate::usage!(
+            "--seeds {n} with --resume: the grid has {} seeds already (--resume adds seeds, it drops none)",
+            seeds.len()
+        );
+    }
+    let all = self::seeds(seeds[0], n)?;
+    if all[..seeds.len()] != *seeds {
+        crate::usage!("--seeds with --resume: the grid's seeds {seeds:?} do not count up from {}", seeds[0]);
+    }
+    Ok(all)
+}
+
 /// `points` values over two decades centred on a range test's suggestion.
 fn around(suggested: f64, points: usize) -> Result<Vec<f64>> {
     anyhow::ensure!(suggested.is_finite() && suggested > 0.0, "the range test suggested no usable LR ({suggested})");
@@ -242,6 +265,18 @@ mod tests {
         assert!(Path::new(&outside).is_absolute(), "{outside}");
         assert_eq!(resolve_from(&grid, "range_test"), grid.join("range_test"));
         assert_eq!(resolve_from(&grid, &outside), PathBuf::from(&outside));
+    }
+
+    #[test]
+    fn resumed_seeds_are_added_after_the_last() {
+        assert_eq!(with_seeds(&[3, 4], 4).unwrap(), [3, 4, 5, 6]);
+        assert_eq!(with_seeds(&[3, 4], 2).unwrap(), [3, 4]);
+        assert_eq!(
+            with_seeds(&[3, 4, 5], 2).unwrap_err().to_string(),
+            "--seeds 2 with --resume: the grid has 3 seeds already (--resume adds seeds, it drops none)"
+        );
+        assert!(with_seeds(&[7], 3).unwrap_err().to_string().contains("ran at one seed"));
+        assert!(with_seeds(&[3, 4], 21).unwrap_err().to_string().contains("from 1 to 20"));
     }
 
     #[test]
