@@ -8,7 +8,9 @@
 # fitting), fmnist3k-c (training images 40,001-43,000 and the first 2,000 test images: disjoint
 # from the others, held out from everything before --repeats was measured), fmnist2k-d (training
 # images 50,001-52,000 and the first 2,000 test images: held out from everything before --verify
-# was measured), fmnist (all 60,000);
+# was measured), fmnist2k-e and fmnist1k5-f (training images 20,001-22,000 and 25,001-26,500,
+# and the first 2,000 test images: held out from the rule chosen after --verify was measured), fmnist
+# (all 60,000);
 # Fashion-MNIST needs `apt-get install dataset-fashion-mnist`.
 
 # The tools and the settings every measurement shares: batch 64, bf16, one thread, no download.
@@ -30,6 +32,8 @@ regret_data() {
         fmnist5k-b) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" --skip 30000 --train 5000 >&2 ;;
         fmnist3k-c) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" --skip 40000 --train 3000 --test 2000 >&2 ;;
         fmnist2k-d) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" --skip 50000 --train 2000 --test 2000 >&2 ;;
+        fmnist2k-e) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" --skip 20000 --train 2000 --test 2000 >&2 ;;
+        fmnist1k5-f) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" --skip 25000 --train 1500 --test 2000 >&2 ;;
         fmnist) "$PY" scripts/idx_to_cifar.py "$FMNIST" "$dir" >&2 ;;
         *) echo "unknown set $set" >&2; exit 2 ;;
     esac

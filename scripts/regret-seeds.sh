@@ -21,6 +21,8 @@
 #        PARTS="digits:8:10" scripts/regret-seeds.sh   (SET:DEPTH:SEEDS; sets: scripts/regret-data.sh)
 #        PARTS="digits:10:10:wrn:1" …   (SET:DEPTH:SEEDS:ARCH:WIDTH: another network than the ResNet)
 #        REPEATS= VERIFY= FINE= scripts/regret-seeds.sh   (leave a stage out)
+# A part grows: copy SET-dD-x10 to SET-dD-x20 and run PARTS="SET:D:20": its grid takes seeds 11-20
+# (`clr grid --resume --seeds 20`, nothing trained twice), and ten more range tests are run.
 # Time on a quiet 2-core machine: digits ~30 min at depth 8 and ~65 at depth 20 (two parts can
 # run side by side, one per core, with two OUT_DIRs).
 set -euo pipefail
@@ -43,7 +45,7 @@ for part in $PARTS; do
     fi
     grid="$base/grid"
     if [ -f "$grid/grid.json" ]; then
-        "$CLR" grid --resume "$grid" --threads 1 --no-progress > /dev/null
+        "$CLR" grid --resume "$grid" --seeds "$seeds" --threads 1 --no-progress > /dev/null
     else
         rm -rf "$grid"
         "$CLR" grid --data-dir "$dir" "${net[@]}" --seed 1 --seeds "$seeds" "${COMMON[@]}" \

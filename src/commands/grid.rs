@@ -199,6 +199,9 @@ fn with_added(values: &[f64], added: &[f64]) -> Result<Vec<f64>, UsageError> {
 /// value's mean takes more runs and the runs already made keep their folders. A grid of one seed
 /// names its runs without their seed (`lr=0.1`), so it cannot take more.
 fn with_seeds(seeds: &[u64], n: usize) -> Result<Vec<u64>, UsageError> {
+    if n == seeds.len() {
+        return Ok(seeds.to_vec());
+    }
     if seeds.len() == 1 {
         crate::usage!("--seeds with --resume adds seeds to a grid of several; this one ran at one seed: start a grid with --seeds {n}");
     }
@@ -276,6 +279,7 @@ mod tests {
             "--seeds 2 with --resume: the grid has 3 seeds already (--resume adds seeds, it drops none)"
         );
         assert!(with_seeds(&[7], 3).unwrap_err().to_string().contains("ran at one seed"));
+        assert_eq!(with_seeds(&[7], 1).unwrap(), [7], "the seeds it has: nothing to add");
         assert!(with_seeds(&[3, 4], 21).unwrap_err().to_string().contains("from 1 to 20"));
     }
 
