@@ -83,7 +83,9 @@ def regret_at(points, lr):
 
 
 def repeats(base, points, floor_lrs, floor_regrets):
-    """The floor rule with R seeds combined, for each R that clr ran in this part."""
+    """The floor rule with R seeds combined, for each R that clr ran in this part and for 5 (the
+    README's figure) in every part: the median of every R seeds' LRs is what `--repeats R`
+    computes, checked against clr's on the parts where it ran."""
     for lr, (regret, bound) in zip(floor_lrs, floor_regrets):
         ours, our_bound = regret_at(points, lr)
         assert bound == our_bound and abs(ours - regret) < 1e-6, f"{base}: interpolation {ours} vs clr's {regret}"
@@ -94,6 +96,7 @@ def repeats(base, points, floor_lrs, floor_regrets):
         mine = geometric_median(floor_lrs[first - 1:first - 1 + r])
         assert abs(floor["lr"] / mine - 1) < 1e-9, f"{grid}: clr's {floor['lr']} vs the median {mine}"
         found.setdefault(r, []).append({"first_seed": first, "lr": floor["lr"], "regret": regret_of(floor)[0]})
+    found.setdefault(5, [])
     out = {}
     for r, ran in sorted(found.items()):
         lrs = every_median(floor_lrs, r)
@@ -308,7 +311,7 @@ def print_repeats(parts):
         print(f"| {name} | 1 | {cell(f['worst'])} | {cell(f['median'])} | {f['within_target']} of "
               f"{len(p['seeds'])} | {f['lr_spread']:.2f}x | - |")
         for r, x in p["repeats"].items():
-            ran = ", ".join(f"{t['first_seed']}: {t['regret']:.2f}" for t in x["ran"])
+            ran = ", ".join(f"{t['first_seed']}: {t['regret']:.2f}" for t in x["ran"]) or "none run"
             print(f"| {name} | {r} | {cell(x['worst'], x['lower_bound'])} | {cell(x['median'])} | "
                   f"{x['within_target']} of {x['combinations']} | {x['lr_spread']:.2f}x | {ran} |")
 
