@@ -10,7 +10,7 @@ digits | median regret against a ten-seed mean) must equal bench/regret.json (sc
 the worst regret of each rule over every grid, the worst over the sets run from several seeds
 measured against their mean accuracy, the largest LR spread over the digits sets; and
 bench/regret-seeds.json (scripts/regret-seeds.sh): the largest over its parts of the median
-regret of the ten seeds' range tests. The floor rule's table beside it (floor rule | one test |
+regret of the ten seeds' range tests (of a grid grown to more seeds, only the largest counts). The floor rule's table beside it (floor rule | one test |
 `--repeats 5`) must equal bench/regret-seeds.json (the worst and the median regret, over its
 parts, of single tests and of every five seeds combined) and bench/iters-repeats.json
 (scripts/iters-repeats.sh: the largest move across test lengths of a single seed's pick and of
@@ -58,10 +58,8 @@ def regret_errors(cells, n, bench):
     worst = max(r["worst_regret_points"] for r in rules)
     of_mean = max(g["rules"][rule]["worst_regret_points"] for g in noise.values())
     spread = max(s["rules"][rule]["lr_spread"] for name, s in sets.items() if name.startswith("digits"))
-    try:
-        with open(f"{bench}/regret-seeds.json") as f:
-            parts = json.load(f)["parts"]
-    except OSError:
+    parts = load(bench, "regret-seeds.json")
+    if parts is None:
         return [f"README.md:{n}: a regret row but no {bench}/regret-seeds.json"]
     median = max(p["rules"][rule]["median"] for p in parts.values())
     errors = []
@@ -76,9 +74,22 @@ def regret_errors(cells, n, bench):
 def load(bench, name):
     try:
         with open(f"{bench}/{name}") as f:
-            return json.load(f)["parts"]
+            return current(json.load(f)["parts"])
     except OSError:
         return None
+
+
+def current(parts):
+    """The parts the README quotes: of a grid grown to more seeds (SET-dD-x10 and SET-dD-x20, the
+    second holding the first's runs), only the largest; the smaller stays in the file for the
+    BENCHMARKS sections that show it."""
+    def stem(name):
+        return re.sub(r"-x\d+$", "", name)
+    largest = {}
+    for name, p in parts.items():
+        if stem(name) not in largest or len(p["seeds"]) > len(parts[largest[stem(name)]]["seeds"]):
+            largest[stem(name)] = name
+    return {name: parts[name] for name in largest.values()}
 
 
 # The rows of the floor rule's table: (first words of the row, the single test's figure, --repeats 5's).

@@ -64,6 +64,47 @@ fn a_figure_that_disagrees_is_caught() {
     }
 }
 
+/// A ten-seed grid grown to twenty (`SET-dD-x10` and `SET-dD-x20` in bench/regret-seeds.json):
+/// the README quotes the larger, whatever the smaller says.
+#[test]
+fn a_grid_grown_to_more_seeds_supersedes_its_smaller_self() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let bench = dir.path().join("bench");
+    std::fs::create_dir(&bench).unwrap();
+    for entry in std::fs::read_dir(repo().join("bench")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            std::fs::copy(&path, bench.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let file = bench.join("regret-seeds.json");
+    let mut record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let parts = record["parts"].as_object_mut().unwrap();
+    let (name, part) = parts.iter().next().map(|(n, p)| (n.clone(), p.clone())).unwrap();
+    let stem = name.rsplit_once("-x").unwrap().0.to_string();
+    let mut worse = part;
+    worse["rules"]["floor"]["median"] = serde_json::json!(99.0);
+    let run = |seeds: usize, record: &serde_json::Value| {
+        let mut record = record.clone();
+        let mut worse = worse.clone();
+        worse["seeds"] = serde_json::json!((1..=seeds).collect::<Vec<usize>>());
+        record["parts"][format!("{stem}-x{seeds}")] = worse;
+        std::fs::write(&file, record.to_string()).unwrap();
+        Command::new(&py)
+            .current_dir(repo())
+            .args(["scripts/check-readme-figures.py", "--bench"])
+            .arg(&bench)
+            .output()
+            .unwrap()
+    };
+    // Every real grid has more than one seed and fewer than a thousand.
+    let smaller = run(1, &record);
+    assert!(smaller.status.success(), "{}", String::from_utf8_lossy(&smaller.stderr));
+    let larger = run(1000, &record);
+    assert_eq!(larger.status.code(), Some(1), "a larger grid's figure was not quoted");
+}
+
 #[test]
 fn no_document_points_outside_the_repository() {
     let mut docs = vec![repo().join("README.md"), repo().join("BENCHMARKS.md"), repo().join("CONTRIBUTING.md")];
