@@ -371,7 +371,7 @@ def print_bootstrap(parts):
     """One table: the regrets' 90 % intervals over resamples of the grid's seeds."""
     rows = section(parts, "bootstrap", f"How precisely ten seeds measure a regret: the grid's seeds resampled "
                    f"{BOOTSTRAP} times (the floor rule's LRs kept), regret (points), estimate and 5th-95th "
-                   "percentiles:", ["part", "median of the ten tests' LRs", "its regret", "worst of every five seeds"])
+                   "percentiles:", ["part", "median of the tests' LRs", "its regret", "worst of every five seeds"])
     for name, p in rows:
         b = p["bootstrap"]
         m, w = b["median_pick"], b["repeats5_worst"]

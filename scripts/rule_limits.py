@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How good could the floor rule be at all? Its constants scanned against the ten-seed grids of
+"""How good could the floor rule be at all? Its constants scanned against the many-seed grids of
 scripts/regret-seeds.sh and the test lengths of scripts/iters-repeats.sh, nothing trained again.
 
 The floor rule (src/lr_finder/rules.rs) has three constants: the Gaussian's width in decades, the
@@ -13,10 +13,13 @@ parts of iters-repeats); the issue asks for at most 1.5x.
 
 Also, per part, the interval of max_lr within 0.3 points of the best mean (the target), and the
 factors that would put every five seeds' median floor middle inside it: a factor common to all
-parts is what any setting of the factor needs.
+parts is what any setting of the factor needs. Of a grid grown to more seeds (SET-dD-x10 and
+SET-dD-x20), only the larger is used.
 
 usage: rule_limits.py ITERS_DIR REGRET_DIR...   (the folders iters-repeats.sh, regret-seeds.sh wrote)
 Writes bench/rule-limits.json and prints Markdown tables.
+       rule_limits.py --try W,R,F[;W,R,F...] REGRET_DIR...   (given constants, per part: the worst
+       and median regret of one test and of every five seeds; writes nothing)
 """
 import datetime
 import itertools
@@ -73,7 +76,13 @@ def load_parts(dirs):
                 points = grid_points(json.loads((base / "grid" / "grid.json").read_text()))
                 shipped = [json.loads((t.parent / "range_test.json").read_text())["floor_lr"] for t in tests]
                 parts[base.name] = {"points": points, "curves": [curve(t) for t in tests], "clr_floor": shipped}
-    return parts
+    # A grid grown to more seeds (SET-dD-x20 holding SET-dD-x10's runs) stands for both.
+    stems = {}
+    for name in parts:
+        stem = name.rsplit("-x", 1)[0]
+        if stem not in stems or len(parts[name]["curves"]) > len(parts[stems[stem]]["curves"]):
+            stems[stem] = name
+    return {name: parts[name] for name in stems.values()}
 
 
 def load_iters(root):
@@ -134,7 +143,25 @@ def factor_windows(parts):
     return out
 
 
+def try_constants(settings, dirs):
+    """`--try`: each setting's regret per part, one test and every five seeds (worst / median)."""
+    parts = load_parts(dirs)
+    shipped_check(parts)
+    print("| width, rise, factor | part | one test: worst / median | every five seeds: worst / median |")
+    print("| --- | --- | --- | --- |")
+    for setting in settings.split(";"):
+        width, rise, factor = map(float, setting.split(","))
+        for name, p in parts.items():
+            lrs = [floor_middle(*c, width, rise) * factor for c in p["curves"]]
+            one = sorted(regret_at(p["points"], lr)[0] for lr in lrs)
+            five = sorted(regret_at(p["points"], lr)[0] for lr in fives(lrs))
+            print(f"| {width}, {rise}, {factor} | {name} | {one[-1]:.2f} / {np.median(one):.2f} | "
+                  f"{five[-1]:.2f} / {np.median(five):.2f} |")
+
+
 def main():
+    if sys.argv[1] == "--try":
+        return try_constants(sys.argv[2], sys.argv[3:])
     iters = load_iters(sys.argv[1])
     parts = load_parts(sys.argv[2:])
     if not parts or not iters:
@@ -143,7 +170,7 @@ def main():
     rows = scan(parts, iters)
     windows = factor_windows(parts)
     names = list(parts)
-    print(f"\nThe floor rule's constants against {len(parts)} ten-seed grids: for each width and rise, the "
+    print(f"\nThe floor rule's constants against {len(parts)} grids of ten or more seeds: for each width and rise, the "
           f"factor with the lowest worst regret of `--repeats 5` (every five seeds, every part); "
           f"`--iters`: the pick's spread over 75-600 steps (target {ITERS_TARGET}x)\n")
     print("| width | rise | best factor | worst regret | parts within 0.3 | --iters max / min | "
@@ -172,8 +199,8 @@ def main():
           + (f"; none keeps {', '.join(closed)} inside" if closed else
              f", {need_hi[0]} at most {need_hi[1]['factor_hi']:.2f}") + ")")
     Path("bench").mkdir(exist_ok=True)
-    record = {"command": "scripts/rule_limits.py " + " ".join(sys.argv[1:]), "date": datetime.date.today().isoformat(),
-              "machine": machine(), "shipped": SHIPPED, "iters_target": ITERS_TARGET, "scan": rows,
+    record = {"command": "scripts/rule_limits.py", "date": datetime.date.today().isoformat(),
+              "machine": machine(), "parts": names, "shipped": SHIPPED, "iters_target": ITERS_TARGET, "scan": rows,
               "windows": windows, "common_factor": common}
     Path("bench/rule-limits.json").write_text(json.dumps(record, indent=1) + "\n")
 
