@@ -22,6 +22,8 @@ import json
 import re
 import sys
 
+from regret_seeds_table import largest_grids
+
 # Which JSON fields the clr, peer and clr / peer columns quote, by the script that wrote the file.
 FIELDS = {
     "scripts/bench-cpu.sh": ("clr_median", "peer_median", "ratio_clr_over_peer"),
@@ -80,16 +82,10 @@ def load(bench, name):
 
 
 def current(parts):
-    """The parts the README quotes: of a grid grown to more seeds (SET-dD-x10 and SET-dD-x20, the
-    second holding the first's runs), only the largest; the smaller stays in the file for the
-    BENCHMARKS sections that show it."""
-    def stem(name):
-        return re.sub(r"-x\d+$", "", name)
-    largest = {}
-    for name, p in parts.items():
-        if stem(name) not in largest or len(p["seeds"]) > len(parts[largest[stem(name)]]["seeds"]):
-            largest[stem(name)] = name
-    return {name: parts[name] for name in largest.values()}
+    """The parts the README quotes: of a grid grown to more seeds only the largest; the smaller
+    stays in the file for the BENCHMARKS sections that show it."""
+    kept = largest_grids({name: len(p.get("seeds", ())) for name, p in parts.items()})
+    return {name: p for name, p in parts.items() if name in kept}
 
 
 # The rows of the floor rule's table: (first words of the row, the single test's figure, --repeats 5's).

@@ -59,6 +59,17 @@ def grid_points(grid):
     return points
 
 
+def largest_grids(seed_counts):
+    """Of a grid grown to more seeds (SET-dD-x10 and SET-dD-x20, the second holding the first's
+    runs), only the largest stands for the part: the names kept, from {name: number of seeds}."""
+    largest = {}
+    for name, n in seed_counts.items():
+        stem = re.sub(r"-x\d+$", "", name)
+        if stem not in largest or n > seed_counts[largest[stem]]:
+            largest[stem] = name
+    return set(largest.values())
+
+
 def geometric_median(values):
     """As clr's `--repeats`: the median of the logs (of an even count, the mean of the middle two)."""
     return math.exp(statistics.median(math.log(v) for v in values))

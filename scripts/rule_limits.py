@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from regret_seeds_table import PART, TARGET, grid_points, regret_at
+from regret_seeds_table import PART, TARGET, grid_points, largest_grids, regret_at
 from regret_table import machine
 
 SHIPPED = {"width": 0.2, "rise": 0.5, "factor": 3.0}  # FLOOR_WIDTH, FLOOR_RISE, FLOOR_FACTOR
@@ -77,12 +77,8 @@ def load_parts(dirs):
                 shipped = [json.loads((t.parent / "range_test.json").read_text())["floor_lr"] for t in tests]
                 parts[base.name] = {"points": points, "curves": [curve(t) for t in tests], "clr_floor": shipped}
     # A grid grown to more seeds (SET-dD-x20 holding SET-dD-x10's runs) stands for both.
-    stems = {}
-    for name in parts:
-        stem = name.rsplit("-x", 1)[0]
-        if stem not in stems or len(parts[name]["curves"]) > len(parts[stems[stem]]["curves"]):
-            stems[stem] = name
-    return {name: parts[name] for name in stems.values()}
+    kept = largest_grids({name: len(p["curves"]) for name, p in parts.items()})
+    return {name: p for name, p in parts.items() if name in kept}
 
 
 def load_iters(root):
