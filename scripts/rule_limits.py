@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from regret_seeds_table import PART, TARGET, grid_points, largest_grids, regret_at
+from regret_seeds_table import PART, TARGET, every_median, geometric_median, grid_points, largest_grids, regret_at
 from regret_table import machine
 
 SHIPPED = {"width": 0.2, "rise": 0.5, "factor": 3.0}  # FLOOR_WIDTH, FLOOR_RISE, FLOOR_FACTOR
@@ -57,12 +57,6 @@ def floor_middle(lrs, losses, width, rise):
     limit = smoothed[imin] + rise * (smoothed[: imin + 1].max() - smoothed[imin])
     on = np.nonzero(smoothed <= limit)[0]
     return math.sqrt(lrs[on[0]] * lrs[on[-1]])
-
-
-def fives(values):
-    """The geometric median of every five of `values`, as --repeats 5 combines them."""
-    logs = np.log(values)
-    return [math.exp(float(np.median(logs[list(c)]))) for c in itertools.combinations(range(len(values)), 5)]
 
 
 def load_parts(dirs):
@@ -104,11 +98,11 @@ def scan(parts, iters):
         middles = {n: [floor_middle(*c, width, rise) for c in p["curves"]] for n, p in parts.items()}
         ratio = max(
             max(picks) / min(picks)
-            for picks in ([float(np.exp(np.median(np.log([floor_middle(*c, width, rise) for c in cs]))))
-                           for cs in by_len.values()] for by_len in iters.values()))
+            for picks in ([geometric_median([floor_middle(*c, width, rise) for c in cs]) for cs in by_len.values()]
+                          for by_len in iters.values()))
         best = None
         for f in FACTORS:
-            worst = {n: max(regret_at(parts[n]["points"], lr * f)[0] for lr in fives(m)) for n, m in middles.items()}
+            worst = {n: max(regret_at(parts[n]["points"], lr * f)[0] for lr in every_median(m, 5)) for n, m in middles.items()}
             if best is None or max(worst.values()) < max(best[1].values()):
                 best = (float(f), worst)
         rows.append({"width": width, "rise": rise, "iters_ratio": ratio, "factor": best[0],
@@ -131,7 +125,7 @@ def factor_windows(parts):
     out = {}
     for name, p in parts.items():
         lo, hi = target_interval(p["points"])
-        middles = fives([floor_middle(*c, SHIPPED["width"], SHIPPED["rise"]) for c in p["curves"]])
+        middles = every_median([floor_middle(*c, SHIPPED["width"], SHIPPED["rise"]) for c in p["curves"]], 5)
         f_lo, f_hi = lo / min(middles), hi / max(middles)
         best = max(p["points"], key=lambda q: q["mean"])
         out[name] = {"best_max_lr": best["max_lr"], "target_lo": lo, "target_hi": hi,
@@ -150,7 +144,7 @@ def try_constants(settings, dirs):
         for name, p in parts.items():
             lrs = [floor_middle(*c, width, rise) * factor for c in p["curves"]]
             one = sorted(regret_at(p["points"], lr)[0] for lr in lrs)
-            five = sorted(regret_at(p["points"], lr)[0] for lr in fives(lrs))
+            five = sorted(regret_at(p["points"], lr)[0] for lr in every_median(lrs, 5))
             print(f"| {width}, {rise}, {factor} | {name} | {one[-1]:.2f} / {np.median(one):.2f} | "
                   f"{five[-1]:.2f} / {np.median(five):.2f} |")
 
