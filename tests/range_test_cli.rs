@@ -128,6 +128,29 @@ fn rule_chooses_which_rule_makes_the_suggestion() {
     assert!(bad.contains("rule") && bad.contains("floor, seed, steepest, valley"), "{bad}");
 }
 
+/// `--val-batches N`: the same steps at the same LRs, the loss column the held-out loss after
+/// each step instead of the training batch's.
+#[test]
+fn val_batches_records_the_heldout_loss_at_the_same_lrs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(&tmp.path().join("data"));
+    let test = |name: &str, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        tiny("range-test", &d, &out.display().to_string()).args(["--iters", "30", "--end-lr", "10"]).args(extra).ok();
+        check_range_test(&out).0
+    };
+    let train = test("train", &[]);
+    let heldout = test("heldout", &["--val-batches", "2"]);
+    assert_eq!(read_json(&tmp.path().join("heldout/config.json"))["val_batches"], 2);
+    let n = train.len().min(heldout.len());
+    assert!(n >= 20, "{n} steps");
+    for (t, h) in train.iter().zip(&heldout).take(n) {
+        assert!(rel_close(t.lr, h.lr, 1e-12), "step {}: lr {} vs {}", t.step, t.lr, h.lr);
+    }
+    let differ = train.iter().zip(&heldout).take(n).filter(|(t, h)| !rel_close(t.loss, h.loss, 1e-6)).count();
+    assert!(differ > n / 2, "only {differ} of {n} losses differ: the training loss was recorded");
+}
+
 #[test]
 fn linear_mode_raises_the_lr_linearly() {
     let tmp = tempfile::tempdir().unwrap();

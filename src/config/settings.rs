@@ -268,9 +268,10 @@ settings! {
         /// Range test: stop once the smoothed loss exceeds this multiple of its minimum
         #[arg(value_parser = finite)]
         diverge: f64 => f64 = 4.0;
-        /// Range test: after each step, use the loss on N held-out batches (the test split, in
-        /// evaluation mode) instead of the training batch's: a smoother curve to look at, not a
-        /// better pick (its suggestion measured 5-55x below the best max_lr; BENCHMARKS.md) (0: off)
+        /// Range test: after each step, use the loss on N held-out batches (the test split, with
+        /// batch statistics as in training) instead of the training batch's: a smoother curve
+        /// that sees over-fitting; its pick measured about as good as the training loss's
+        /// (BENCHMARKS.md) (0: off)
         #[arg(value_name = "N")]
         val_batches: usize => usize = 0;
         /// Range test: run it at N seeds (--seed, --seed+1, ...; each its own initial weights and

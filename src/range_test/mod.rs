@@ -112,7 +112,8 @@ fn iters(config: &Config, session: &Session, steps_per_epoch: u64) -> Result<u64
 }
 
 /// One training step at `lr`; the loss the test records for it (the batch's, or with
-/// `--val-batches` the held-out loss after the step, smoother) and the batch's correct count.
+/// `--val-batches` the held-out loss after the step, with batch statistics: smoother, and it sees
+/// over-fitting) and the batch's correct count.
 fn step_and_loss(
     learner: &mut Learner,
     config: &Config,
@@ -126,7 +127,7 @@ fn step_and_loss(
         return Ok((loss, correct));
     }
     let data = session.data();
-    let part = learner.evaluate_part(data, &data.test, config.model.batch_size, Some(val_batches))?;
+    let part = learner.heldout_part(data, &data.test, config.model.batch_size, val_batches)?;
     Ok((part.get(0), correct))
 }
 
