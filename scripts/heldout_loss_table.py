@@ -28,28 +28,20 @@ import numpy as np
 
 from regret_seeds_table import PART, TARGET, grid_points, largest_grids, regret_at
 from regret_table import machine
-from rule_limits import SHIPPED, curve, floor_middle, target_interval
+from rule_limits import SHIPPED, curve, floor_middle, log_smooth, target_interval
 
 DIP_WIDTH, DIP_RISE, DIP_FACTOR = 0.2, 0.1, 1.72  # fitted on the Fashion-MNIST parts only
 FITTED_ON = "fmnist"
 
 
-def smooth(lrs, losses, width):
-    """The loss smoothed over log10 LR (the floor rule's Gaussian, cut at 3 widths)."""
-    x = np.log10(lrs)
-    d = x[None, :] - x[:, None]
-    w = np.where(np.abs(d) <= 3 * width, np.exp(-0.5 * (d / width) ** 2), 0.0)
-    return (w * losses[None, :]).sum(1) / w.sum(1)
-
-
 def lowest(lrs, losses):
-    return float(lrs[int(np.argmin(smooth(lrs, losses, SHIPPED["width"])))])
+    return float(lrs[int(np.argmin(log_smooth(lrs, losses, SHIPPED["width"])))])
 
 
 def first_dip(lrs, losses, width=DIP_WIDTH, rise=DIP_RISE):
     """The LR of the running minimum of the smoothed curve where it first climbs back above that
     minimum by `rise` of its drop (from its highest value up to the minimum)."""
-    s = smooth(lrs, losses, width)
+    s = log_smooth(lrs, losses, width)
     imin = 0
     for i, v in enumerate(s):
         if v < s[imin]:

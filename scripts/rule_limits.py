@@ -47,12 +47,18 @@ def curve(path):
     return rows["lr"], rows["loss"]
 
 
-def floor_middle(lrs, losses, width, rise):
-    """The geometric middle of the floor, as rules.rs's floor_rule finds it before its factor."""
+def log_smooth(lrs, losses, width):
+    """The loss smoothed over log10 LR, as rules.rs's log_smooth: a Gaussian of `width` decades
+    centred at each point, cut at 3 widths."""
     x = np.log10(lrs)
     d = x[None, :] - x[:, None]
     w = np.where(np.abs(d) <= 3 * width, np.exp(-0.5 * (d / width) ** 2), 0.0)
-    smoothed = (w * losses[None, :]).sum(1) / w.sum(1)
+    return (w * losses[None, :]).sum(1) / w.sum(1)
+
+
+def floor_middle(lrs, losses, width, rise):
+    """The geometric middle of the floor, as rules.rs's floor_rule finds it before its factor."""
+    smoothed = log_smooth(lrs, losses, width)
     imin = int(np.argmin(smoothed))
     limit = smoothed[imin] + rise * (smoothed[: imin + 1].max() - smoothed[imin])
     on = np.nonzero(smoothed <= limit)[0]
