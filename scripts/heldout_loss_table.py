@@ -19,7 +19,6 @@ Writes bench/heldout-loss.json and prints Markdown tables.
 """
 import datetime
 import json
-import math
 import re
 import sys
 from pathlib import Path

@@ -243,10 +243,11 @@ impl Learner {
     /// rising LR changes ever faster, and the held-out loss climbs from that mismatch long before
     /// the LR harms training (BENCHMARKS.md). The running statistics are left as they were.
     pub fn heldout_part(&mut self, data: &Data, split: &Split, batch_size: usize, batches: usize) -> Result<Tensor> {
-        let saved: Vec<Tensor> = self.statistics().iter().map(Tensor::copy).collect();
+        let stats = self.statistics();
+        let saved: Vec<Tensor> = stats.iter().map(Tensor::copy).collect();
         let part = self.split_sums(data, split, batch_size, Some(batches), true);
         let _guard = tch::no_grad_guard();
-        for (mut stat, value) in self.statistics().into_iter().zip(&saved) {
+        for (mut stat, value) in stats.into_iter().zip(&saved) {
             stat.copy_(value);
         }
         part
